@@ -1,0 +1,110 @@
+/*
+ * rlhf-ts native kernels: the plain C ABI.
+ *
+ * No Node, no framework types: plain pointers, sizes, parameters and a status code, so that any
+ * framework can embed the kernels. The math of every function is ../../shared/SPEC.md (the repo's
+ * README links it); the pure TypeScript kernels in packages/kernels/src/js are the readable reference.
+ *
+ * Conventions
+ *  - Row-major float32 arrays; n rows, v vocabulary entries; labels and ranks are int32.
+ *  - Every function validates its arguments before touching memory (null pointers, n < 0, v < 1,
+ *    temperature <= 0 or not finite, a label outside [0, v) that is not ignore_index, a rank outside
+ *    [0, k) that is not -1) and returns a status without writing anything when they are bad.
+ *    rlhf_last_error() then says what was wrong (thread-local).
+ *  - Masked data never leaks: an ignored row's logits and incoming gradients are never read.
+ *  - Scalar results (loss, accuracy) are written as double.
+ */
+#ifndef RLHF_KERNELS_H
+#define RLHF_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define RLHF_API __declspec(dllexport)
+#else
+#define RLHF_API __attribute__((visibility("default")))
+#endif
+
+typedef enum rlhf_status {
+  RLHF_OK = 0,
+  RLHF_ERR_SHAPE = 1, /* mismatched or invalid sizes, null pointer */
+  RLHF_ERR_INDEX = 2, /* a label or rank out of range */
+  RLHF_ERR_PARAM = 3, /* a parameter outside its domain */
+  RLHF_ERR_EMPTY = 4, /* nothing to reduce over */
+  RLHF_ERR_UNAVAILABLE = 5, /* e.g. no CUDA device or driver */
+  RLHF_ERR_DEVICE = 6 /* a CUDA call failed */
+} rlhf_status;
+
+typedef enum rlhf_dpo_loss { RLHF_DPO_SIGMOID = 0, RLHF_DPO_HINGE = 1, RLHF_DPO_IPO = 2 } rlhf_dpo_loss;
+
+/* The message of the last failed call on this thread ("" when none). */
+RLHF_API const char* rlhf_last_error(void);
+/* "ok", "shape", "index", "param", "empty", "unavailable", "device". */
+RLHF_API const char* rlhf_status_name(rlhf_status s);
+
+/* Threads used by the CPU kernels (default: the machine's cores). n <= 0 restores the default. */
+RLHF_API void rlhf_set_num_threads(int n);
+RLHF_API int rlhf_get_num_threads(void);
+
+/* The SIMD path chosen at run time: "avx512", "avx2" or "scalar". */
+RLHF_API const char* rlhf_cpu_isa(void);
+/* Forces a path ("avx512", "avx2", "scalar"; NULL or "" = best supported). Fails with PARAM when the
+   CPU lacks it. For tests that must exercise every path on one machine. */
+RLHF_API rlhf_status rlhf_cpu_force_isa(const char* isa);
+
+/* ---- log-softmax family (SPEC section 2) ---------------------------------------------------- */
+
+/* logprobs[n] = z[n, y] - lse[n], entropy[n] = lse[n] - sum_v p z; ignored rows give 0. One pass
+   over each row (online log-sum-exp); never allocates [n, v]. */
+RLHF_API rlhf_status rlhf_logprobs_f32(const float* logits, const int32_t* labels, int64_t n, int64_t v,
+                                       float temperature, int32_t ignore_index, float* logprobs,
+                                       float* entropy);
+
+/* grad_logits = (1/T) [g_lp (onehot(y) - p) - g_H p (log p + H)]; ignored rows are 0.
+   grad_entropy may be NULL (zeros). grad_logits may equal logits (in place). */
+RLHF_API rlhf_status rlhf_logprobs_backward_f32(const float* logits, const int32_t* labels,
+                                                const float* grad_logprobs, const float* grad_entropy,
+                                                int64_t n, int64_t v, float temperature,
+                                                int32_t ignore_index, float* grad_logits);
+
+RLHF_API rlhf_status rlhf_logsoftmax_f32(const float* logits, int64_t n, int64_t v, float temperature,
+                                         float* out);
+
+/* grad_logits = (1/T) (g - p sum_v g). */
+RLHF_API rlhf_status rlhf_logsoftmax_backward_f32(const float* logits, const float* grad_output, int64_t n,
+                                                  int64_t v, float temperature, float* grad_logits);
+
+/* kl[n] = sum_v p (log p - log q); grad_logits_p = (grad_kl / T) p (log p - log q - kl).
+   grad_kl may be NULL (ones); grad_logits_p may be NULL (forward only). */
+RLHF_API rlhf_status rlhf_kl_full_f32(const float* logits_p, const float* logits_q, const float* grad_kl,
+                                      int64_t n, int64_t v, float temperature, float* kl,
+                                      float* grad_logits_p);
+
+/* ---- preference losses (SPEC section 1) ------------------------------------------------------ */
+
+/* margin may be NULL. b must be >= 1. */
+RLHF_API rlhf_status rlhf_pairwise_f32(const float* chosen, const float* rejected, const float* margin,
+                                       int64_t b, float label_smoothing, float center_coef,
+                                       float* grad_chosen, float* grad_rejected, double* loss,
+                                       double* accuracy);
+
+/* rewards, ranks, grad: [b, k]. *pairs receives the number of ordered pairs; 0 pairs is EMPTY. */
+RLHF_API rlhf_status rlhf_ranking_f32(const float* rewards, const int32_t* ranks, int64_t b, int64_t k,
+                                      float* grad, double* loss, double* accuracy, int64_t* pairs);
+
+RLHF_API rlhf_status rlhf_dpo_f32(const float* policy_chosen, const float* policy_rejected,
+                                  const float* ref_chosen, const float* ref_rejected, int64_t b,
+                                  float beta, rlhf_dpo_loss loss_type, float label_smoothing,
+                                  float* grad_policy_chosen, float* grad_policy_rejected,
+                                  float* rewards_chosen, float* rewards_rejected, double* loss,
+                                  double* accuracy);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RLHF_KERNELS_H */

@@ -1,0 +1,377 @@
+import * as E from 'fp-ts/lib/Either.js';
+import * as TE from 'fp-ts/lib/TaskEither.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import {
+  emptyError,
+  expectFloat,
+  expectRank,
+  integerParam,
+  nonNegative,
+  oneOf,
+  outputBuffer,
+  positive,
+  toRlhfError,
+  unsafeTensor,
+  type FloatTensor,
+  type RlhfError,
+} from '@rlhf/tensor';
+import type {
+  AsyncRawKernels,
+  DpoLossType,
+  RawDpo,
+  RawKlFull,
+  RawKernels,
+  RawLogprobs,
+  RawLogprobsBackward,
+  RawLogsoftmax,
+  RawLogsoftmaxBackward,
+  RawPairwise,
+  RawRanking,
+} from './raw.js';
+import type {
+  BackendName,
+  DpoInputs,
+  DpoOut,
+  DpoOutputs,
+  DpoParams,
+  GradLogitsOut,
+  GradLogitsOutputs,
+  Kernels,
+  KlFullInputs,
+  KlFullOut,
+  KlFullOutputs,
+  KlFullParams,
+  LogprobsBackwardInputs,
+  LogprobsBackwardParams,
+  LogprobsInputs,
+  LogprobsOut,
+  LogprobsOutputs,
+  LogprobsParams,
+  LogsoftmaxBackwardInputs,
+  LogsoftmaxInputs,
+  LogsoftmaxOut,
+  LogsoftmaxOutputs,
+  PairwiseInputs,
+  PairwiseOut,
+  PairwiseOutputs,
+  PairwiseParams,
+  RankingInputs,
+  RankingOut,
+  RankingOutputs,
+  TemperatureParams,
+} from './types.js';
+import {
+  checkLabels,
+  checkRanks,
+  floatLike,
+  int32Shaped,
+  labelSmoothingParam,
+  logitsRows,
+  optionalFloatLike,
+} from './validate.js';
+
+type Result<A> = E.Either<RlhfError, A>;
+
+/** Validated arguments for a raw kernel, and how to build the public result from what it returned. */
+interface Prepared<A, R, O> {
+  readonly args: A;
+  readonly finish: (r: R) => Result<O>;
+}
+
+const runSync = <A, R, O>(prepared: Result<Prepared<A, R, O>>, kernel: (a: A) => R): Result<O> =>
+  pipe(
+    prepared,
+    E.chain((p) =>
+      pipe(
+        E.tryCatch(() => kernel(p.args), toRlhfError),
+        E.chain(p.finish),
+      ),
+    ),
+  );
+
+const runAsync = <A, O>(prepared: Result<Prepared<A, void, O>>, kernel: (a: A) => Promise<void>): TE.TaskEither<RlhfError, O> =>
+  pipe(
+    TE.fromEither(prepared),
+    TE.chain((p) =>
+      pipe(
+        TE.tryCatch(() => kernel(p.args), toRlhfError),
+        TE.chainEitherK(() => p.finish()),
+      ),
+    ),
+  );
+
+const ok = <O>(o: O) => (): Result<O> => E.right(o);
+
+// ---- row kernels (SPEC §2) ---------------------------------------------------------------------
+
+const prepareLogprobs =
+  (params: LogprobsParams = {}, out: LogprobsOut = {}) =>
+  (inputs: LogprobsInputs): Result<Prepared<RawLogprobs, void, LogprobsOutputs>> =>
+    pipe(
+      E.Do,
+      E.bind('rows', () => logitsRows('logits', inputs?.logits)),
+      E.bind('labels', ({ rows }) => int32Shaped([rows.N])('labels', inputs.labels)),
+      E.bind('temperature', () => positive('temperature', params?.temperature, 1)),
+      E.bind('ignoreIndex', () => integerParam('ignoreIndex', params?.ignoreIndex, -100)),
+      E.chainFirst(({ rows, labels, ignoreIndex }) => checkLabels(labels.data, rows.V, ignoreIndex)),
+      E.bind('logprobs', ({ rows }) => outputBuffer('logprobs', rows.t.dtype, rows.N, out?.logprobs)),
+      E.bind('entropy', ({ rows }) => outputBuffer('entropy', rows.t.dtype, rows.N, out?.entropy)),
+      E.map(({ rows, labels, temperature, ignoreIndex, logprobs, entropy }) => ({
+        args: { logits: rows.t.data, labels: labels.data, N: rows.N, V: rows.V, temperature, ignoreIndex, logprobs, entropy },
+        finish: ok({
+          logprobs: unsafeTensor(rows.t.dtype, [rows.N], logprobs) as FloatTensor,
+          entropy: unsafeTensor(rows.t.dtype, [rows.N], entropy) as FloatTensor,
+        }),
+      })),
+    );
+
+const prepareLogprobsBackward =
+  (params: LogprobsBackwardParams = {}, out: GradLogitsOut = {}) =>
+  (inputs: LogprobsBackwardInputs): Result<Prepared<RawLogprobsBackward, void, GradLogitsOutputs>> =>
+    pipe(
+      E.Do,
+      E.bind('rows', () => logitsRows('logits', inputs?.logits)),
+      E.bind('labels', ({ rows }) => int32Shaped([rows.N])('labels', inputs.labels)),
+      E.bind('gradLogprobs', ({ rows }) => floatLike([rows.N], rows.t.dtype)('gradLogprobs', inputs.gradLogprobs)),
+      E.bind('gradEntropy', ({ rows }) => optionalFloatLike([rows.N], rows.t.dtype)('gradEntropy', inputs.gradEntropy)),
+      E.bind('temperature', () => positive('temperature', params?.temperature, 1)),
+      E.bind('ignoreIndex', () => integerParam('ignoreIndex', params?.ignoreIndex, -100)),
+      E.chainFirst(({ rows, labels, ignoreIndex }) => checkLabels(labels.data, rows.V, ignoreIndex)),
+      E.bind('gradLogits', ({ rows }) =>
+        outputBuffer('gradLogits', rows.t.dtype, rows.N * rows.V, params?.inPlace ? rows.t.data : out?.gradLogits),
+      ),
+      E.map(({ rows, labels, gradLogprobs, gradEntropy, temperature, ignoreIndex, gradLogits }) => ({
+        args: {
+          logits: rows.t.data,
+          labels: labels.data,
+          gradLogprobs: gradLogprobs.data,
+          gradEntropy: gradEntropy?.data ?? null,
+          N: rows.N,
+          V: rows.V,
+          temperature,
+          ignoreIndex,
+          gradLogits,
+        },
+        finish: ok({ gradLogits: unsafeTensor(rows.t.dtype, [rows.N, rows.V], gradLogits) as FloatTensor }),
+      })),
+    );
+
+const prepareLogsoftmax =
+  (params: TemperatureParams = {}, out: LogsoftmaxOut = {}) =>
+  (inputs: LogsoftmaxInputs): Result<Prepared<RawLogsoftmax, void, LogsoftmaxOutputs>> =>
+    pipe(
+      E.Do,
+      E.bind('rows', () => logitsRows('logits', inputs?.logits)),
+      E.bind('temperature', () => positive('temperature', params?.temperature, 1)),
+      E.bind('logsoftmax', ({ rows }) => outputBuffer('logsoftmax', rows.t.dtype, rows.N * rows.V, out?.logsoftmax)),
+      E.map(({ rows, temperature, logsoftmax }) => ({
+        args: { logits: rows.t.data, N: rows.N, V: rows.V, temperature, logsoftmax },
+        finish: ok({ logsoftmax: unsafeTensor(rows.t.dtype, [rows.N, rows.V], logsoftmax) as FloatTensor }),
+      })),
+    );
+
+const prepareLogsoftmaxBackward =
+  (params: TemperatureParams = {}, out: GradLogitsOut = {}) =>
+  (inputs: LogsoftmaxBackwardInputs): Result<Prepared<RawLogsoftmaxBackward, void, GradLogitsOutputs>> =>
+    pipe(
+      E.Do,
+      E.bind('rows', () => logitsRows('logits', inputs?.logits)),
+      E.bind('gradOutput', ({ rows }) => floatLike([rows.N, rows.V], rows.t.dtype)('gradOutput', inputs.gradOutput)),
+      E.bind('temperature', () => positive('temperature', params?.temperature, 1)),
+      E.bind('gradLogits', ({ rows }) => outputBuffer('gradLogits', rows.t.dtype, rows.N * rows.V, out?.gradLogits)),
+      E.map(({ rows, gradOutput, temperature, gradLogits }) => ({
+        args: { logits: rows.t.data, gradOutput: gradOutput.data, N: rows.N, V: rows.V, temperature, gradLogits },
+        finish: ok({ gradLogits: unsafeTensor(rows.t.dtype, [rows.N, rows.V], gradLogits) as FloatTensor }),
+      })),
+    );
+
+const prepareKlFull =
+  (params: KlFullParams = {}, out: KlFullOut = {}) =>
+  (inputs: KlFullInputs): Result<Prepared<RawKlFull, void, KlFullOutputs>> =>
+    pipe(
+      E.Do,
+      E.bind('rows', () => logitsRows('logitsP', inputs?.logitsP)),
+      E.bind('logitsQ', ({ rows }) => floatLike([rows.N, rows.V], rows.t.dtype)('logitsQ', inputs.logitsQ)),
+      E.bind('gradKl', ({ rows }) => optionalFloatLike([rows.N], rows.t.dtype)('gradKl', inputs.gradKl)),
+      E.bind('temperature', () => positive('temperature', params?.temperature, 1)),
+      E.bind('kl', ({ rows }) => outputBuffer('kl', rows.t.dtype, rows.N, out?.kl)),
+      E.bind('gradLogitsP', ({ rows }) =>
+        params?.withGrad === false
+          ? E.right(null)
+          : outputBuffer('gradLogitsP', rows.t.dtype, rows.N * rows.V, out?.gradLogitsP),
+      ),
+      E.map(({ rows, logitsQ, gradKl, temperature, kl, gradLogitsP }) => ({
+        args: {
+          logitsP: rows.t.data,
+          logitsQ: logitsQ.data,
+          gradKl: gradKl?.data ?? null,
+          N: rows.N,
+          V: rows.V,
+          temperature,
+          kl,
+          gradLogitsP,
+        },
+        finish: ok({
+          kl: unsafeTensor(rows.t.dtype, [rows.N], kl) as FloatTensor,
+          ...(gradLogitsP && { gradLogitsP: unsafeTensor(rows.t.dtype, [rows.N, rows.V], gradLogitsP) as FloatTensor }),
+        }),
+      })),
+    );
+
+// ---- preference losses (SPEC §1) ----------------------------------------------------------------
+
+const vector = (name: string, u: unknown) =>
+  pipe(
+    expectFloat(name, u),
+    E.chain((t) => expectRank(1)(name, t)),
+    E.map((t) => t as FloatTensor),
+  );
+
+const preparePairwise =
+  (params: PairwiseParams = {}, out: PairwiseOut = {}) =>
+  (inputs: PairwiseInputs): Result<Prepared<RawPairwise, { loss: number; accuracy: number }, PairwiseOutputs>> =>
+    pipe(
+      E.Do,
+      E.bind('chosen', () => vector('chosen', inputs?.chosen)),
+      E.bind('rejected', ({ chosen }) => floatLike(chosen.shape, chosen.dtype)('rejected', inputs.rejected)),
+      E.bind('margin', ({ chosen }) => optionalFloatLike(chosen.shape, chosen.dtype)('margin', inputs.margin)),
+      E.bind('labelSmoothing', () => labelSmoothingParam(params?.labelSmoothing)),
+      E.bind('centerCoef', () => nonNegative('centerCoef', params?.centerCoef, 0)),
+      E.chainFirst(({ chosen }) => (chosen.data.length > 0 ? E.right(0) : E.left(emptyError('pairwise: the batch is empty')))),
+      E.bind('gradChosen', ({ chosen }) => outputBuffer('gradChosen', chosen.dtype, chosen.data.length, out?.gradChosen)),
+      E.bind('gradRejected', ({ chosen }) => outputBuffer('gradRejected', chosen.dtype, chosen.data.length, out?.gradRejected)),
+      E.map(({ chosen, rejected, margin, labelSmoothing, centerCoef, gradChosen, gradRejected }) => ({
+        args: {
+          B: chosen.data.length,
+          chosen: chosen.data,
+          rejected: rejected.data,
+          margin: margin?.data ?? null,
+          labelSmoothing,
+          centerCoef,
+          gradChosen,
+          gradRejected,
+        },
+        finish: ({ loss, accuracy }) =>
+          E.right({
+            loss,
+            accuracy,
+            gradChosen: unsafeTensor(chosen.dtype, chosen.shape, gradChosen) as FloatTensor,
+            gradRejected: unsafeTensor(chosen.dtype, chosen.shape, gradRejected) as FloatTensor,
+          }),
+      })),
+    );
+
+const prepareRanking =
+  (_params?: void, out: RankingOut = {}) =>
+  (inputs: RankingInputs): Result<Prepared<RawRanking, { loss: number; accuracy: number; pairs: number }, RankingOutputs>> =>
+    pipe(
+      E.Do,
+      E.bind('rewards', () =>
+        pipe(
+          expectFloat('rewards', inputs?.rewards),
+          E.chain((t) => expectRank(2)('rewards', t)),
+          E.map((t) => t as FloatTensor),
+        ),
+      ),
+      E.bind('ranks', ({ rewards }) => int32Shaped(rewards.shape)('ranks', inputs.ranks)),
+      E.chainFirst(({ rewards, ranks }) => checkRanks(ranks.data, rewards.shape[1]!)),
+      E.bind('grad', ({ rewards }) => outputBuffer('grad', rewards.dtype, rewards.data.length, out?.grad)),
+      E.map(({ rewards, ranks, grad }) => ({
+        args: { B: rewards.shape[0]!, K: rewards.shape[1]!, rewards: rewards.data, ranks: ranks.data, grad },
+        finish: ({ loss, accuracy, pairs }) =>
+          pairs === 0
+            ? E.left(emptyError('ranking: no prompt has two slots of different rank, so there is no pair to compare'))
+            : E.right({ loss, accuracy, pairs, grad: unsafeTensor(rewards.dtype, rewards.shape, grad) as FloatTensor }),
+      })),
+    );
+
+const DPO_LOSSES: readonly DpoLossType[] = ['sigmoid', 'hinge', 'ipo'];
+
+const prepareDpo =
+  (params: DpoParams = {}, out: DpoOut = {}) =>
+  (inputs: DpoInputs): Result<Prepared<RawDpo, { loss: number; accuracy: number }, DpoOutputs>> =>
+    pipe(
+      E.Do,
+      E.bind('pc', () => vector('policyChosen', inputs?.policyChosen)),
+      E.bind('pr', ({ pc }) => floatLike(pc.shape, pc.dtype)('policyRejected', inputs.policyRejected)),
+      E.bind('rc', ({ pc }) => floatLike(pc.shape, pc.dtype)('refChosen', inputs.refChosen)),
+      E.bind('rr', ({ pc }) => floatLike(pc.shape, pc.dtype)('refRejected', inputs.refRejected)),
+      E.bind('beta', () => positive('beta', params?.beta, 0.1)),
+      E.bind('lossType', () => oneOf('lossType', params?.lossType, 'sigmoid', DPO_LOSSES)),
+      E.bind('labelSmoothing', () => labelSmoothingParam(params?.labelSmoothing)),
+      E.chainFirst(({ pc }) => (pc.data.length > 0 ? E.right(0) : E.left(emptyError('dpo: the batch is empty')))),
+      E.bind('buffers', ({ pc }) =>
+        pipe(
+          E.Do,
+          E.bind('gradPolicyChosen', () => outputBuffer('gradPolicyChosen', pc.dtype, pc.data.length, out?.gradPolicyChosen)),
+          E.bind('gradPolicyRejected', () =>
+            outputBuffer('gradPolicyRejected', pc.dtype, pc.data.length, out?.gradPolicyRejected),
+          ),
+          E.bind('rewardsChosen', () => outputBuffer('rewardsChosen', pc.dtype, pc.data.length, out?.rewardsChosen)),
+          E.bind('rewardsRejected', () => outputBuffer('rewardsRejected', pc.dtype, pc.data.length, out?.rewardsRejected)),
+        ),
+      ),
+      E.map(({ pc, pr, rc, rr, beta, lossType, labelSmoothing, buffers }) => ({
+        args: {
+          B: pc.data.length,
+          policyChosen: pc.data,
+          policyRejected: pr.data,
+          refChosen: rc.data,
+          refRejected: rr.data,
+          beta,
+          lossType,
+          labelSmoothing,
+          ...buffers,
+        },
+        finish: ({ loss, accuracy }) =>
+          E.right({
+            loss,
+            accuracy,
+            gradPolicyChosen: unsafeTensor(pc.dtype, pc.shape, buffers.gradPolicyChosen) as FloatTensor,
+            gradPolicyRejected: unsafeTensor(pc.dtype, pc.shape, buffers.gradPolicyRejected) as FloatTensor,
+            rewardsChosen: unsafeTensor(pc.dtype, pc.shape, buffers.rewardsChosen) as FloatTensor,
+            rewardsRejected: unsafeTensor(pc.dtype, pc.shape, buffers.rewardsRejected) as FloatTensor,
+          }),
+      })),
+    );
+
+// ---- assembling a backend ----------------------------------------------------------------------
+
+const sync =
+  <P, I, A, R, O, Out>(prepare: (p?: P, o?: Out) => (i: I) => Result<Prepared<A, R, O>>, kernel: (a: A) => R) =>
+  (params?: P, out?: Out) =>
+  (inputs: I): Result<O> =>
+    runSync(prepare(params, out)(inputs), kernel);
+
+const offload =
+  <P, I, A, O, Out>(
+    prepare: (p?: P, o?: Out) => (i: I) => Result<Prepared<A, void, O>>,
+    kernel: ((a: A) => Promise<void>) | undefined,
+    fallback: (a: A) => void,
+  ) =>
+  (params?: P, out?: Out) =>
+  (inputs: I): TE.TaskEither<RlhfError, O> =>
+    runAsync(prepare(params, out)(inputs), kernel ?? (async (a: A) => fallback(a)));
+
+/** Wraps a backend's raw kernels with validation, output allocation and typed errors. */
+export const makeKernels = (name: BackendName, raw: RawKernels): Kernels => {
+  const a: Partial<AsyncRawKernels> = raw.async ?? {};
+  return {
+    name,
+    logprobs: sync(prepareLogprobs, raw.logprobs),
+    logprobsBackward: sync(prepareLogprobsBackward, raw.logprobsBackward),
+    logsoftmax: sync(prepareLogsoftmax, raw.logsoftmax),
+    logsoftmaxBackward: sync(prepareLogsoftmaxBackward, raw.logsoftmaxBackward),
+    klFull: sync(prepareKlFull, raw.klFull),
+    pairwise: sync(preparePairwise, raw.pairwise),
+    ranking: sync(prepareRanking, raw.ranking),
+    dpo: sync(prepareDpo, raw.dpo),
+    async: {
+      logprobs: offload(prepareLogprobs, a.logprobs, raw.logprobs),
+      logprobsBackward: offload(prepareLogprobsBackward, a.logprobsBackward, raw.logprobsBackward),
+      logsoftmax: offload(prepareLogsoftmax, a.logsoftmax, raw.logsoftmax),
+      logsoftmaxBackward: offload(prepareLogsoftmaxBackward, a.logsoftmaxBackward, raw.logsoftmaxBackward),
+      klFull: offload(prepareKlFull, a.klFull, raw.klFull),
+    },
+  };
+};

@@ -1,0 +1,5 @@
+export * from './types.js';
+export type * from './raw.js';
+export { makeKernels } from './facade.js';
+export * from './registry.js';
+export { js, jsRaw } from './js/index.js';

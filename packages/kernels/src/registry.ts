@@ -1,0 +1,76 @@
+import * as E from 'fp-ts/lib/Either.js';
+import { paramError, type RlhfError } from '@rlhf/tensor';
+import { js } from './js/index.js';
+import type { BackendName, Kernels } from './types.js';
+
+export interface BackendStatus {
+  readonly name: BackendName;
+  readonly available: boolean;
+  /** Why it is unavailable (no compiler at install, no GPU, no driver, …). */
+  readonly reason?: string;
+}
+
+const BACKENDS: readonly BackendName[] = ['js', 'cpu', 'cuda'];
+/**
+ * Default order for host arrays: the native CPU kernels first; CUDA on host arrays pays two
+ * PCIe copies per call, so it is chosen explicitly (or through the device-buffer API).
+ */
+const PREFERENCE: readonly BackendName[] = ['cpu', 'cuda', 'js'];
+
+const available = new Map<BackendName, Kernels>([['js', js]]);
+const reasons = new Map<BackendName, string>([
+  ['cpu', 'not registered: import "@rlhf/native" to load the native kernels'],
+  ['cuda', 'not registered: import "@rlhf/native" to load the native kernels'],
+]);
+let chosen: BackendName | undefined;
+
+/** Makes a backend available (the native package calls this for `cpu` and `cuda`). */
+export const registerBackend = (kernels: Kernels): void => {
+  available.set(kernels.name, kernels);
+  reasons.delete(kernels.name);
+};
+
+/** Records why a backend cannot be used here, for `backendStatus` and error messages. */
+export const registerUnavailable = (name: BackendName, reason: string): void => {
+  available.delete(name);
+  reasons.set(name, reason);
+};
+
+export const isBackendName = (u: unknown): u is BackendName => BACKENDS.includes(u as BackendName);
+
+export const backend = (name: string): E.Either<RlhfError, Kernels> => {
+  if (!isBackendName(name)) return E.left(paramError(`unknown backend '${name}': expected one of ${BACKENDS.join(', ')}`));
+  const k = available.get(name);
+  return k ? E.right(k) : E.left(paramError(`backend '${name}' is unavailable: ${reasons.get(name) ?? 'unknown reason'}`));
+};
+
+export const availableBackends = (): BackendName[] => BACKENDS.filter((b) => available.has(b));
+
+export const backendStatus = (): BackendStatus[] =>
+  BACKENDS.map((name) =>
+    available.has(name) ? { name, available: true } : { name, available: false, reason: reasons.get(name) ?? 'unknown' },
+  );
+
+/** Chooses the default backend explicitly (overrides RLHF_BACKEND and the preference order). */
+export const setDefaultBackend = (name: BackendName): E.Either<RlhfError, Kernels> => {
+  const k = backend(name);
+  if (E.isRight(k)) chosen = name;
+  return k;
+};
+
+/**
+ * The backend used when a call names none: `setDefaultBackend`, else the `RLHF_BACKEND`
+ * environment variable, else the best available (cpu, cuda, js).
+ */
+export const defaultBackend = (): Kernels => {
+  const env = typeof process !== 'undefined' ? process.env['RLHF_BACKEND'] : undefined;
+  for (const name of [chosen, env, ...PREFERENCE]) {
+    const k = name && isBackendName(name) ? available.get(name) : undefined;
+    if (k) return k;
+  }
+  return js;
+};
+
+/** The backend a call asked for, or the default. */
+export const resolveBackend = (k?: Kernels | BackendName | null): E.Either<RlhfError, Kernels> =>
+  k === undefined || k === null ? E.right(defaultBackend()) : typeof k === 'string' ? backend(k) : E.right(k);

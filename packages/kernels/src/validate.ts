@@ -1,0 +1,79 @@
+import * as E from 'fp-ts/lib/Either.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import {
+  expectFloat,
+  expectInt32,
+  expectRank,
+  expectShape,
+  formatShape,
+  indexError,
+  numberParam,
+  optional,
+  shapeError,
+  type FloatTensor,
+  type IntTensor,
+  type RlhfError,
+} from '@rlhf/tensor';
+
+type Result<A> = E.Either<RlhfError, A>;
+
+/** A float [N, V] tensor of logits with V ≥ 1. */
+export const logitsRows = (name: string, u: unknown): Result<{ t: FloatTensor; N: number; V: number }> =>
+  pipe(
+    expectFloat(name, u),
+    E.chain((t) => expectRank(2)(name, t)),
+    E.chain((t) =>
+      t.shape[1]! >= 1
+        ? E.right({ t: t as FloatTensor, N: t.shape[0]!, V: t.shape[1]! })
+        : E.left(shapeError(`${name}: the vocabulary dimension must be ≥ 1, got shape ${formatShape(t.shape)}`)),
+    ),
+  );
+
+/** A float tensor of exactly `shape` whose dtype is `dtype` (all float inputs of a call share one dtype). */
+export const floatLike =
+  (shape: readonly number[], dtype: FloatTensor['dtype']) =>
+  (name: string, u: unknown): Result<FloatTensor> =>
+    pipe(
+      expectFloat(name, u),
+      E.chain((t) => expectShape(shape)(name, t)),
+      E.chain((t) =>
+        t.dtype === dtype
+          ? E.right(t as FloatTensor)
+          : E.left(shapeError(`${name}: expected ${dtype} like the other float inputs, got ${t.dtype}`)),
+      ),
+    );
+
+export const optionalFloatLike = (shape: readonly number[], dtype: FloatTensor['dtype']) =>
+  optional(floatLike(shape, dtype));
+
+export const int32Shaped =
+  (shape: readonly number[]) =>
+  (name: string, u: unknown): Result<IntTensor> =>
+    pipe(
+      expectInt32(name, u),
+      E.chain((t) => expectShape(shape)(name, t)),
+    );
+
+/** Every label is `ignoreIndex` or in [0, V). */
+export const checkLabels = (labels: Int32Array, V: number, ignoreIndex: number): Result<void> => {
+  for (let n = 0; n < labels.length; n++) {
+    const y = labels[n]!;
+    if (y !== ignoreIndex && (y < 0 || y >= V))
+      return E.left(indexError(`labels[${n}] = ${y} is outside [0, ${V}) and is not ignoreIndex (${ignoreIndex})`));
+  }
+  return E.right(undefined);
+};
+
+/** Every rank is −1 (padding) or in [0, K). */
+export const checkRanks = (ranks: Int32Array, K: number): Result<void> => {
+  for (let i = 0; i < ranks.length; i++) {
+    const r = ranks[i]!;
+    if (r !== -1 && (r < 0 || r >= K))
+      return E.left(indexError(`ranks[${Math.floor(i / K)}, ${i % K}] = ${r} is outside [0, ${K}) and is not −1 (padding)`));
+  }
+  return E.right(undefined);
+};
+
+/** Label smoothing ε ∈ [0, 0.5). */
+export const labelSmoothingParam = (value: unknown): Result<number> =>
+  numberParam('labelSmoothing', value, 0, (x) => x >= 0 && x < 0.5, 'in [0, 0.5)');

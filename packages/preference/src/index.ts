@@ -1,0 +1,14 @@
+export { pairwise } from './pairwise.js';
+export { ranking } from './ranking.js';
+export { dpo } from './dpo.js';
+export type { BackendOption } from './withBackend.js';
+export type {
+  PairwiseParams,
+  PairwiseInputs,
+  PairwiseOutputs,
+  RankingInputs,
+  RankingOutputs,
+  DpoParams,
+  DpoInputs,
+  DpoOutputs,
+} from '@rlhf/kernels';

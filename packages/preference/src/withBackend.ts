@@ -1,0 +1,21 @@
+import * as E from 'fp-ts/lib/Either.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import { resolveBackend, type BackendName, type Kernels } from '@rlhf/kernels';
+import type { RlhfError } from '@rlhf/tensor';
+
+/** Every primitive accepts `backend` (a name or a Kernels object); absent, the registry's default. */
+export interface BackendOption {
+  readonly backend?: Kernels | BackendName | null;
+}
+
+/** Lifts a Kernels operation into a data-last primitive whose params may name the backend. */
+export const onBackend =
+  <P extends object, I, O, Out>(
+    pick: (k: Kernels) => (params?: P, out?: Out) => (inputs: I) => E.Either<RlhfError, O>,
+  ) =>
+  (params?: P & BackendOption, out?: Out) =>
+  (inputs: I): E.Either<RlhfError, O> =>
+    pipe(
+      resolveBackend(params?.backend),
+      E.chain((k) => pick(k)(params, out)(inputs)),
+    );

@@ -1,0 +1,133 @@
+import * as E from 'fp-ts/lib/Either.js';
+import { paramError, shapeError, type RlhfError } from './error.js';
+import {
+  allocate,
+  describe,
+  dtypeOf,
+  formatShape,
+  isTensor,
+  numel,
+  type ArrayOf,
+  type DType,
+  type Tensor,
+} from './tensor.js';
+
+type Result<A> = E.Either<RlhfError, A>;
+
+const orList = (xs: readonly string[]): string =>
+  xs.length === 1 ? xs[0]! : `${xs.slice(0, -1).join(', ')} or ${xs[xs.length - 1]}`;
+
+/** `u` is a tensor of one of `dtypes` whose data length matches its shape (a detached buffer fails here). */
+export const expectTensor =
+  <D extends DType>(dtypes: readonly D[]) =>
+  (name: string, u: unknown): Result<Tensor<D>> => {
+    if (!isTensor(u)) return E.left(shapeError(`${name}: expected a ${orList(dtypes)} tensor, got ${describe(u)}`));
+    if (!dtypes.includes(u.dtype as D))
+      return E.left(shapeError(`${name}: expected dtype ${orList(dtypes)}, got ${u.dtype}`));
+    if (!u.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      return E.left(shapeError(`${name}: invalid shape ${JSON.stringify(u.shape)}`));
+    if (numel(u.shape) !== u.data.length)
+      return E.left(
+        shapeError(
+          `${name}: shape ${formatShape(u.shape)} needs ${numel(u.shape)} elements, its array holds ${u.data.length}` +
+            (u.data.length === 0 ? ' (is the buffer detached?)' : ''),
+        ),
+      );
+    return E.right(u as Tensor<D>);
+  };
+
+export const expectFloat = expectTensor(['float32', 'float64'] as const);
+export const expectInt32 = expectTensor(['int32'] as const);
+export const expectMask = expectTensor(['float32', 'float64', 'uint8'] as const);
+
+/** `t` has exactly `shape`; `-1` in `shape` accepts any size in that dimension. */
+export const expectShape =
+  (shape: readonly number[]) =>
+  <T extends Tensor>(name: string, t: T): Result<T> =>
+    t.shape.length === shape.length && shape.every((d, i) => d === -1 || d === t.shape[i])
+      ? E.right(t)
+      : E.left(
+          shapeError(
+            `${name}: expected shape ${formatShape(shape.map((d) => (d === -1 ? 'any' : d)) as never)}, got ${formatShape(t.shape)}`,
+          ),
+        );
+
+export const expectRank =
+  (rank: number) =>
+  <T extends Tensor>(name: string, t: T): Result<T> =>
+    t.shape.length === rank
+      ? E.right(t)
+      : E.left(shapeError(`${name}: expected a ${rank}-D tensor, got shape ${formatShape(t.shape)}`));
+
+/** Validates an optional input: `undefined`/`null` pass as `undefined`. */
+export const optional =
+  <T>(check: (name: string, u: unknown) => Result<T>) =>
+  (name: string, u: unknown): Result<T | undefined> =>
+    u === undefined || u === null ? E.right(undefined) : check(name, u);
+
+/** The float dtype shared by several float inputs; mixing float32 and float64 is a `shape` error. */
+export const commonFloatDType = (inputs: Record<string, Tensor | undefined>): Result<'float32' | 'float64'> => {
+  const present = Object.entries(inputs).filter((e): e is [string, Tensor] => e[1] !== undefined);
+  const first = present[0];
+  const dtype = (first?.[1].dtype ?? 'float64') as 'float32' | 'float64';
+  const other = present.find(([, t]) => t.dtype !== dtype);
+  return other
+    ? E.left(shapeError(`${other[0]} is ${other[1].dtype} but ${first![0]} is ${dtype}: float inputs must share one dtype`))
+    : E.right(dtype);
+};
+
+/**
+ * An output buffer: the caller's array when given (same dtype, exact length), else a new one.
+ * Lets hot loops reuse memory instead of allocating (and page-faulting) on every call.
+ */
+export const outputBuffer = <D extends DType>(
+  name: string,
+  dtype: D,
+  length: number,
+  given?: unknown,
+): Result<ArrayOf[D]> => {
+  if (given === undefined || given === null) return E.right(allocate(dtype, length));
+  if (dtypeOf(given) !== dtype)
+    return E.left(shapeError(`out.${name}: expected a ${dtype} array, got ${describe(given)}`));
+  if ((given as ArrayOf[D]).length !== length)
+    return E.left(shapeError(`out.${name}: expected length ${length}, got ${(given as ArrayOf[D]).length}`));
+  return E.right(given as ArrayOf[D]);
+};
+
+// ---- parameters --------------------------------------------------------------------------------
+
+const isNumber = (u: unknown): u is number => typeof u === 'number' && !Number.isNaN(u);
+
+/**
+ * A numeric parameter with a default (SPEC: `null` is the same as leaving it out) and a domain.
+ * `domain` names the domain in the error message, e.g. "> 0".
+ */
+export const numberParam = (
+  name: string,
+  value: unknown,
+  fallback: number,
+  ok: (x: number) => boolean,
+  domain: string,
+): Result<number> => {
+  const v = value ?? fallback;
+  return isNumber(v) && ok(v) ? E.right(v) : E.left(paramError(`${name} must be ${domain}, got ${String(v)}`));
+};
+
+export const positive = (name: string, value: unknown, fallback: number): Result<number> =>
+  numberParam(name, value, fallback, (x) => x > 0 && Number.isFinite(x), 'a finite number > 0');
+
+export const nonNegative = (name: string, value: unknown, fallback: number): Result<number> =>
+  numberParam(name, value, fallback, (x) => x >= 0 && Number.isFinite(x), 'a finite number ≥ 0');
+
+export const inClosedRange = (name: string, value: unknown, fallback: number, lo: number, hi: number): Result<number> =>
+  numberParam(name, value, fallback, (x) => x >= lo && x <= hi, `in [${lo}, ${hi}]`);
+
+export const integerParam = (name: string, value: unknown, fallback: number): Result<number> =>
+  numberParam(name, value, fallback, (x) => Number.isSafeInteger(x), 'an integer');
+
+export const oneOf = <A extends string>(name: string, value: unknown, fallback: A, options: readonly A[]): Result<A> => {
+  const v = value ?? fallback;
+  return options.includes(v as A)
+    ? E.right(v as A)
+    : E.left(paramError(`${name} must be one of ${options.map((o) => `'${o}'`).join(', ')}, got ${JSON.stringify(v)}`));
+};

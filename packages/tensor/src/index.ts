@@ -1,0 +1,4 @@
+export * from './error.js';
+export * from './tensor.js';
+export * from './checks.js';
+export * from './reduce.js';
