@@ -3,3 +3,4 @@ export type * from './raw.js';
 export { makeKernels } from './facade.js';
 export * from './registry.js';
 export { js, jsRaw } from './js/index.js';
+export { onBackend, type BackendOption } from './withBackend.js';

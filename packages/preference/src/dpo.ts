@@ -1,4 +1,4 @@
-import { onBackend } from './withBackend.js';
+import { onBackend } from '@rlhf/kernels';
 
 /**
  * Direct preference optimisation on summed sequence log-probs of policy and reference:

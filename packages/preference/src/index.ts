@@ -1,8 +1,8 @@
 export { pairwise } from './pairwise.js';
 export { ranking } from './ranking.js';
 export { dpo } from './dpo.js';
-export type { BackendOption } from './withBackend.js';
 export type {
+  BackendOption,
   PairwiseParams,
   PairwiseInputs,
   PairwiseOutputs,

@@ -1,4 +1,4 @@
-import { onBackend } from './withBackend.js';
+import { onBackend } from '@rlhf/kernels';
 
 /**
  * Bradley–Terry loss on (chosen, rejected) reward pairs, with optional margin, label smoothing and

@@ -1,5 +1,4 @@
-import type { RankingInputs, RankingOut, RankingOutputs } from '@rlhf/kernels';
-import { onBackend } from './withBackend.js';
+import { onBackend, type RankingInputs, type RankingOut, type RankingOutputs } from '@rlhf/kernels';
 
 /**
  * The InstructGPT K-way ranking loss: every ordered pair of a prompt's K responses, normalised by

@@ -1,6 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
-import { resolveBackend, type BackendName, type Kernels } from '@rlhf/kernels';
+import { resolveBackend } from './registry.js';
+import type { BackendName, Kernels } from './types.js';
 import type { RlhfError } from '@rlhf/tensor';
 
 /** Every primitive accepts `backend` (a name or a Kernels object); absent, the registry's default. */
