@@ -1,0 +1,59 @@
+import * as E from 'fp-ts/lib/Either.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  backend,
+  backendStatus,
+  defaultBackend,
+  jsRaw,
+  makeKernels,
+  registerBackend,
+  registerUnavailable,
+  resolveBackend,
+  setDefaultBackend,
+} from '@rlhf/kernels';
+
+describe('backend registry', () => {
+  afterEach(() => {
+    registerUnavailable('cpu', 'reset by the test');
+    setDefaultBackend('js');
+  });
+
+  it('always has js, and says why the others are unavailable', () => {
+    expect(E.isRight(backend('js'))).toBe(true);
+    registerUnavailable('cuda', 'no GPU in this test');
+    const r = backend('cuda');
+    expect(E.isLeft(r) && r.left.kind === 'param' && r.left.message).toMatch(/no GPU in this test/);
+    expect(backendStatus().find((s) => s.name === 'cuda')).toEqual({ name: 'cuda', available: false, reason: 'no GPU in this test' });
+    expect(E.isLeft(backend('tpu'))).toBe(true);
+  });
+
+  it('prefers cpu over js once registered, unless a default was chosen', () => {
+    const cpu = makeKernels('cpu', jsRaw);
+    registerBackend(cpu);
+    expect(E.isRight(setDefaultBackend('cpu'))).toBe(true);
+    expect(defaultBackend().name).toBe('cpu');
+    setDefaultBackend('js');
+    expect(defaultBackend().name).toBe('js');
+    expect(resolveBackend('cpu')).toEqual(E.right(cpu));
+    expect(resolveBackend(undefined)).toEqual(E.right(defaultBackend()));
+  });
+
+  it('a backend that throws inside a kernel gives a typed Left, not an exception', () => {
+    const broken = makeKernels('cpu', {
+      ...jsRaw,
+      logsoftmax: () => {
+        throw Object.assign(new Error('native said: label out of range'), { kind: 'index' });
+      },
+    });
+    const r = broken.logsoftmax()({ logits: { dtype: 'float32', shape: [1, 1], data: new Float32Array(1) } });
+    expect(E.isLeft(r) && r.left.kind).toBe('index');
+  });
+
+  it('async ops fall back to the synchronous kernels and keep typed errors', async () => {
+    const k = makeKernels('js', jsRaw);
+    const ok = await k.async.logsoftmax()({ logits: { dtype: 'float64', shape: [1, 2], data: Float64Array.from([0, 0]) } })();
+    expect(E.isRight(ok) && Array.from(ok.right.logsoftmax.data)).toEqual([-Math.log(2), -Math.log(2)]);
+    const bad = await k.async.logsoftmax({ temperature: 0 })({ logits: { dtype: 'float64', shape: [1, 2], data: new Float64Array(2) } })();
+    expect(E.isLeft(bad) && bad.left.kind).toBe('param');
+  });
+});
