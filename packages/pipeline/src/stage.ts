@@ -1,0 +1,68 @@
+import * as E from 'fp-ts/lib/Either.js';
+import * as TE from 'fp-ts/lib/TaskEither.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import { RlhfError, toRlhfError } from '@rlhf/tensor';
+
+/**
+ * A stage of a training step: it reads the fields `Needs` of a batch record and adds the fields
+ * `Adds`, keeping everything else the record already holds. Because the stage is generic in the
+ * record it receives, composing stages with `pipe`/`flow` and `TE.chain` tracks the record's type:
+ * a stage wired before the one that produces its input does not compile.
+ */
+export interface Stage<Needs extends object, Adds extends object> {
+  <R extends Needs>(record: R): TE.TaskEither<RlhfError, R & Adds>;
+  readonly stageName: string;
+}
+
+/** The fields a stage reads. */
+export type NeedsOf<S> = S extends Stage<infer N, object> ? N : never;
+/** The fields a stage adds. */
+export type AddsOf<S> = S extends Stage<object, infer A> ? A : never;
+
+/** Prefixes an error with the stage that raised it, keeping its kind. */
+export const inStage =
+  (name: string) =>
+  (e: RlhfError): RlhfError =>
+    new RlhfError(e.kind, `${name}: ${e.message.replace(/^\[\w+\] /, '')}`);
+
+const named = <N extends object, A extends object>(
+  name: string,
+  run: <R extends N>(record: R) => TE.TaskEither<RlhfError, R & A>,
+): Stage<N, A> => Object.assign(run, { stageName: name });
+
+/** Merges what a stage computed into the record it was given (later fields win). */
+const extend = <R extends object, A extends object>(record: R, adds: A): R & A => ({ ...record, ...adds });
+
+/**
+ * A stage from a synchronous computation. `run` sees only the fields it declares; anything it
+ * throws (a bug in user code, a model that fails) becomes an `RlhfError` tagged with the stage name.
+ */
+export const stage = <Needs extends object, Adds extends object>(
+  name: string,
+  run: (record: Needs) => E.Either<RlhfError, Adds>,
+): Stage<Needs, Adds> =>
+  named<Needs, Adds>(name, (record) =>
+    TE.fromEither(
+      pipe(
+        E.tryCatch(() => run(record), toRlhfError),
+        E.flatten,
+        E.bimap(inStage(name), (adds) => extend(record, adds)),
+      ),
+    ),
+  );
+
+/** A stage from an asynchronous computation (a rollout server, a kernel off the event loop, …). */
+export const asyncStage = <Needs extends object, Adds extends object>(
+  name: string,
+  run: (record: Needs) => TE.TaskEither<RlhfError, Adds>,
+): Stage<Needs, Adds> =>
+  named<Needs, Adds>(name, (record) =>
+    pipe(
+      TE.tryCatch(() => run(record)(), toRlhfError),
+      TE.chainEitherK((inner) => inner),
+      TE.bimap(inStage(name), (adds) => extend(record, adds)),
+    ),
+  );
+
+/** Starts a pipeline from a record (`pipe(start(batch), TE.chain(stageA), TE.chain(stageB))`). */
+export const start = <R extends object>(record: R): TE.TaskEither<RlhfError, R> => TE.right(record);
