@@ -1,0 +1,23 @@
+export {
+  aggregate,
+  aggregationParam,
+  aggregationWeights,
+  AGGREGATIONS,
+  type Aggregation,
+  type AggregationWeights,
+} from './aggregation.js';
+export {
+  policyLoss,
+  type PolicyLossParams,
+  type PolicyLossInputs,
+  type PolicyLossOutputs,
+  type PolicyLossOut,
+} from './policyLoss.js';
+export {
+  valueLoss,
+  type ValueLossParams,
+  type ValueLossInputs,
+  type ValueLossOutputs,
+  type ValueLossOut,
+} from './valueLoss.js';
+export { ppoLoss, type PpoLossParams, type PpoLossInputs, type PpoLossOutputs, type PpoLossOut } from './ppoLoss.js';
