@@ -1,0 +1,137 @@
+import * as E from 'fp-ts/lib/Either.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import {
+  emptyError,
+  expectFloat,
+  expectInt32,
+  expectMask,
+  expectRank,
+  expectShape,
+  formatShape,
+  indexError,
+  optional,
+  unsafeTensor,
+  type FloatTensor,
+  type IntTensor,
+  type MaskTensor,
+  type RlhfError,
+} from '@rlhf/tensor';
+import { checkMaskFor, checkTokens } from './model.js';
+
+type Result<A> = E.Either<RlhfError, A>;
+
+/**
+ * K responses per prompt ranked by an annotator: `tokens [B, K, L]` (prompt and response),
+ * `mask [B, K, L]` marking the response positions, `ranks [B, K]` (int32, smaller is preferred,
+ * equal ranks tie, −1 pads a missing response).
+ */
+export interface RankingBatch {
+  readonly tokens: IntTensor;
+  readonly mask: MaskTensor;
+  readonly ranks: IntTensor;
+}
+
+/** Preferred and dispreferred sequences, each [B, L] with its response mask, and an optional margin [B]. */
+export interface PairBatch {
+  readonly chosen: IntTensor;
+  readonly chosenMask: MaskTensor;
+  readonly rejected: IntTensor;
+  readonly rejectedMask: MaskTensor;
+  readonly margin?: FloatTensor | null;
+}
+
+/** Flattens [B, K, L] to [B·K, L] (no copy). */
+export const flattenResponses = <T extends IntTensor | MaskTensor>(t: T): T =>
+  unsafeTensor(t.dtype, [t.shape[0]! * t.shape[1]!, t.shape[2]!], t.data as never) as T;
+
+const nonEmpty = (name: string, shape: readonly number[]): Result<void> =>
+  shape.every((d) => d > 0) ? E.right(undefined) : E.left(emptyError(`${name} is empty (shape ${formatShape(shape)})`));
+
+/** Every check a ranking batch must pass before any model runs on it. */
+export const checkRankingBatch = (batch: RankingBatch, vocabSize: number): Result<RankingBatch> =>
+  pipe(
+    expectInt32('tokens', batch?.tokens),
+    E.chain((t) => expectRank(3)('tokens', t)),
+    E.chainFirst((t) => nonEmpty('tokens', t.shape)),
+    E.chainFirst((t) => checkTokens('tokens', flattenResponses(t), vocabSize)),
+    E.bindTo('tokens'),
+    E.bind('mask', ({ tokens }) =>
+      pipe(expectMask('mask', batch.mask), E.chain((m) => expectShape(tokens.shape)('mask', m))) as Result<MaskTensor>,
+    ),
+    E.bind('ranks', ({ tokens }) =>
+      pipe(expectInt32('ranks', batch.ranks), E.chain((r) => expectShape(tokens.shape.slice(0, 2))('ranks', r))),
+    ),
+    E.chainFirst(({ ranks }) => {
+      const K = ranks.shape[1]!;
+      const bad = ranks.data.findIndex((r) => r < -1 || r >= K);
+      if (bad >= 0) return E.left(indexError(`ranks: ${ranks.data[bad]} at flat index ${bad} is outside [0, ${K}) and not −1 (padding)`));
+      return hasPair(ranks) ? E.right(undefined) : E.left(emptyError('ranks: no prompt has two responses of different rank'));
+    }),
+    E.chainFirst(({ mask, ranks }) => responsesNonEmpty(mask, ranks)),
+  );
+
+const hasPair = (ranks: IntTensor): boolean => {
+  const [B, K] = ranks.shape as [number, number];
+  for (let b = 0; b < B; b++)
+    for (let i = 0; i < K; i++)
+      for (let j = 0; j < K; j++) if (ranks.data[b * K + i]! >= 0 && ranks.data[b * K + i]! < ranks.data[b * K + j]!) return true;
+  return false;
+};
+
+/** A ranked (non-padded) response with no response token cannot be scored. */
+const responsesNonEmpty = (mask: MaskTensor, ranks: IntTensor): Result<void> => {
+  const [B, K, L] = mask.shape as [number, number, number];
+  for (let r = 0; r < B * K; r++) {
+    if (ranks.data[r]! < 0) continue;
+    let n = 0;
+    for (let t = 0; t < L; t++) if (mask.data[r * L + t] !== 0) n++;
+    if (n === 0) return E.left(emptyError(`mask: response ${r % K} of prompt ${Math.floor(r / K)} has no response token`));
+  }
+  return E.right(undefined);
+};
+
+/** Every check a pair batch must pass before any model runs on it. */
+export const checkPairBatch = (batch: PairBatch, vocabSize: number): Result<PairBatch> =>
+  pipe(
+    E.Do,
+    E.bind('chosen', () => checkTokens('chosen', batch?.chosen, vocabSize)),
+    E.chainFirst(({ chosen }) => nonEmpty('chosen', chosen.shape)),
+    E.bind('rejected', ({ chosen }) =>
+      pipe(checkTokens('rejected', batch.rejected, vocabSize), E.chain((r) => expectShape([chosen.shape[0]!, -1])('rejected', r))),
+    ),
+    E.chainFirst(({ rejected }) => nonEmpty('rejected', rejected.shape)),
+    E.bind('chosenMask', ({ chosen }) => checkMaskFor('chosenMask', batch.chosenMask, chosen)),
+    E.bind('rejectedMask', ({ rejected }) => checkMaskFor('rejectedMask', batch.rejectedMask, rejected)),
+    E.bind('margin', ({ chosen }) =>
+      pipe(
+        optional(expectFloat)('margin', batch.margin),
+        E.chain((m) => (m ? expectShape([chosen.shape[0]!])('margin', m) : E.right(undefined))),
+      ) as Result<FloatTensor | undefined>,
+    ),
+  );
+
+/**
+ * Expands rankings into pairs: every (i, j) of a prompt with `0 ≤ rank i < rank j`
+ * (ties and padded slots form no pair), for pairwise losses and DPO.
+ */
+export const rankingToPairs = (batch: RankingBatch): PairBatch => {
+  const [B, K, L] = batch.tokens.shape as [number, number, number];
+  const rows: [number, number][] = [];
+  for (let b = 0; b < B; b++)
+    for (let i = 0; i < K; i++)
+      for (let j = 0; j < K; j++) {
+        const ri = batch.ranks.data[b * K + i]!;
+        if (ri >= 0 && ri < batch.ranks.data[b * K + j]!) rows.push([b * K + i, b * K + j]);
+      }
+  const take = <T extends IntTensor | MaskTensor>(t: T, pick: 0 | 1): T => {
+    const out = new (t.data.constructor as new (n: number) => T['data'])(rows.length * L);
+    rows.forEach((r, k) => out.set(t.data.subarray(r[pick] * L, (r[pick] + 1) * L) as never, k * L));
+    return unsafeTensor(t.dtype, [rows.length, L], out as never) as T;
+  };
+  return {
+    chosen: take(batch.tokens, 0),
+    chosenMask: take(batch.mask, 0),
+    rejected: take(batch.tokens, 1),
+    rejectedMask: take(batch.mask, 1),
+  };
+};
