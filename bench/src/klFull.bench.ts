@@ -1,0 +1,46 @@
+import { call, F32, shaped, uniform } from './data.js';
+import { kernelRunners, rowShapes } from './runners.js';
+import type { Bench, Shape } from './types.js';
+
+const klShapes = (quick: boolean): readonly Shape[] => (quick ? rowShapes(true).slice(0, 1) : [[2048, 32000]]);
+
+const klInputs = (N: number, V: number) => {
+  const p = uniform(N * V, -8, 8, 10);
+  // The reference policy: the policy's logits moved by a little noise, as after a few updates.
+  const q = uniform(N * V, -0.25, 0.25, 11);
+  for (let i = 0; i < q.length; i++) q[i]! += p[i]!;
+  return { logitsP: shaped(p, [N, V]), logitsQ: shaped(q, [N, V]), gradKl: shaped(uniform(N, 0, 0.1, 12), [N]) };
+};
+
+/** Exact KL with its gradient: reads both logits, writes the gradient over the policy's. */
+export const klFullBench: Bench = {
+  op: 'klFull',
+  bytesCounted: '2·N·V·4 read (logitsP, logitsQ) + N·V·4 written (gradLogitsP) + 2·N·4',
+  shapes: klShapes,
+  setup: ([N, V], env) => {
+    const inputs = klInputs(N!, V!);
+    const out = { kl: new Float32Array(N!), gradLogitsP: new Float32Array(N! * V!) };
+    return {
+      bytes: 3 * N! * V! * F32 + 2 * N! * F32,
+      reference: 'copy',
+      runners: kernelRunners(env, (k) => () => call(k.klFull({ withGrad: true }, out)(inputs))),
+    };
+  },
+};
+
+/** Exact KL alone (the penalty without its gradient): reads both logits. */
+export const klFullForwardBench: Bench = {
+  op: 'klFull.forward',
+  bytesCounted: '2·N·V·4 read (logitsP, logitsQ) + N·4 written',
+  shapes: klShapes,
+  setup: ([N, V], env) => {
+    const { logitsP, logitsQ } = klInputs(N!, V!);
+    const inputs = { logitsP, logitsQ };
+    const out = { kl: new Float32Array(N!) };
+    return {
+      bytes: 2 * N! * V! * F32 + N! * F32,
+      reference: 'read',
+      runners: kernelRunners(env, (k) => () => call(k.klFull({ withGrad: false }, out)(inputs))),
+    };
+  },
+};
