@@ -76,8 +76,9 @@ export const prepareValueLoss =
           const unclippedError = (v - R) ** 2;
           const clippedError = (vc - R) ** 2;
           if (clippedError > unclippedError) clipped++;
-          // The unclipped branch on a tie; a NaN takes the clipped branch, whose value and gradient carry it.
-          const clippedWins = !(clippedError <= unclippedError);
+          // The unclipped branch on a tie. A NaN takes the branch that carries it into the gradient:
+          // unclipped when values or returns hold it, clipped when only oldValues (the bounds) do.
+          const clippedWins = Number.isNaN(unclippedError) ? false : !(clippedError <= unclippedError);
           const l = (clippedWins ? clippedError : unclippedError) / 2;
           const g = clippedWins ? (clipActive ? 0 : vc - R) : v - R;
           loss += weights[i]! * l;
