@@ -56,6 +56,9 @@ RLHF_API const char* rlhf_cpu_isa(void);
    CPU lacks it. For tests that must exercise every path on one machine. */
 RLHF_API rlhf_status rlhf_cpu_force_isa(const char* isa);
 
+/* 1 when this build and this CPU have the path ("avx512", "avx2", "scalar"), else 0. */
+RLHF_API int rlhf_cpu_isa_supported(const char* isa);
+
 /* ---- log-softmax family (SPEC section 2) ---------------------------------------------------- */
 
 /* logprobs[n] = z[n, y] - lse[n], entropy[n] = lse[n] - sum_v p z; ignored rows give 0. One pass

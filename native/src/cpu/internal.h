@@ -1,0 +1,199 @@
+// Private to the CPU core: argument structs of the row kernels, the per-ISA kernel table, error
+// reporting, validation helpers and the row-parallel loop. Not installed; native/tests include it
+// to test each ISA path directly.
+//
+// Every kernel file (logprobs.cpp, ...) is compiled once per ISA (CMake object libraries with
+// RLHF_ISA = 0 scalar, 1 avx2, 2 avx512 and the matching -m flags). Its row kernel lands in the
+// namespace rlhf::<isa> so the three copies never collide; its C ABI entry point (validation,
+// threading, dispatch) is compiled only in the baseline copy (RLHF_ISA == 0).
+#pragma once
+
+#include <cstdint>
+#include <cstddef>
+
+#include "rlhf/kernels.h"
+
+#ifndef RLHF_ISA
+#define RLHF_ISA 0
+#endif
+
+#if RLHF_ISA == 0
+#define RLHF_ISA_NS scalar
+#elif RLHF_ISA == 1
+#define RLHF_ISA_NS avx2
+#elif RLHF_ISA == 2
+#define RLHF_ISA_NS avx512
+#else
+#error "RLHF_ISA must be 0 (scalar), 1 (avx2) or 2 (avx512)"
+#endif
+
+namespace rlhf {
+
+// ---- arguments of the row kernels (already validated) ------------------------------------------
+
+struct LogprobsArgs {
+  const float* logits;
+  const int32_t* labels;
+  int64_t v;
+  float inv_t;
+  int32_t ignore_index;
+  float* logprobs;
+  float* entropy;
+};
+
+struct LogprobsBackwardArgs {
+  const float* logits;
+  const int32_t* labels;
+  const float* grad_logprobs;
+  const float* grad_entropy;  // may be null (zeros)
+  int64_t v;
+  float inv_t;
+  int32_t ignore_index;
+  float* grad_logits;  // may equal logits
+};
+
+struct LogsoftmaxArgs {
+  const float* logits;
+  int64_t v;
+  float inv_t;
+  float* out;
+};
+
+struct LogsoftmaxBackwardArgs {
+  const float* logits;
+  const float* grad_output;
+  int64_t v;
+  float inv_t;
+  float* grad_logits;
+};
+
+struct KlFullArgs {
+  const float* logits_p;
+  const float* logits_q;
+  const float* grad_kl;  // may be null (ones)
+  int64_t v;
+  float inv_t;
+  float* kl;
+  float* grad_logits_p;  // may be null (forward only)
+};
+
+struct RankingArgs {
+  const float* rewards;
+  const int32_t* ranks;  // validated: -1 or in [0, k)
+  int64_t k;
+  float* grad;  // written unscaled by 1/prompts (the caller scales once the count is known)
+};
+
+// What a range of prompts adds to the ranking loss.
+struct RankingPartial {
+  double loss = 0;    // sum over prompts of loss_b (not yet divided by the number of prompts)
+  int64_t pairs = 0;  // ordered pairs
+  int64_t correct = 0;
+  int64_t prompts = 0;  // prompts with at least one pair
+};
+
+// The kernels one ISA provides. Row kernels process rows [r0, r1).
+struct RowKernels {
+  const char* name;
+  void (*logprobs)(const LogprobsArgs&, int64_t r0, int64_t r1);
+  void (*logprobs_backward)(const LogprobsBackwardArgs&, int64_t r0, int64_t r1);
+  void (*logsoftmax)(const LogsoftmaxArgs&, int64_t r0, int64_t r1);
+  void (*logsoftmax_backward)(const LogsoftmaxBackwardArgs&, int64_t r0, int64_t r1);
+  void (*kl_full)(const KlFullArgs&, int64_t r0, int64_t r1);
+  // scratch: ranking_scratch_floats(k) floats owned by the calling thread.
+  RankingPartial (*ranking)(const RankingArgs&, int64_t b0, int64_t b1, float* scratch);
+  // Elementwise vector exp / log of this ISA (for the accuracy tests).
+  void (*exp)(const float* x, float* y, int64_t n);
+  void (*log)(const float* x, float* y, int64_t n);
+};
+
+#define RLHF_DECLARE_ISA(ns)                                                                   \
+  namespace ns {                                                                               \
+  void logprobs_rows(const LogprobsArgs&, int64_t, int64_t);                                   \
+  void logprobs_backward_rows(const LogprobsBackwardArgs&, int64_t, int64_t);                  \
+  void logsoftmax_rows(const LogsoftmaxArgs&, int64_t, int64_t);                               \
+  void logsoftmax_backward_rows(const LogsoftmaxBackwardArgs&, int64_t, int64_t);              \
+  void kl_full_rows(const KlFullArgs&, int64_t, int64_t);                                      \
+  RankingPartial ranking_prompts(const RankingArgs&, int64_t, int64_t, float*);                        \
+  void exp_f32(const float*, float*, int64_t);                                                 \
+  void log_f32(const float*, float*, int64_t);                                                 \
+  }
+RLHF_DECLARE_ISA(scalar)
+RLHF_DECLARE_ISA(avx2)
+RLHF_DECLARE_ISA(avx512)
+#undef RLHF_DECLARE_ISA
+
+// Prompts are processed in groups of up to 16 (one per vector lane) when k <= kRankingWideK, one at a
+// time above; the scratch holds a transposed copy of the group's rewards, ranks and gradient.
+constexpr int64_t kRankingWideK = 1024;
+constexpr int64_t kRankingMaxLanes = 16;
+inline int64_t ranking_scratch_floats(int64_t k) { return 3 * k * (k <= kRankingWideK ? kRankingMaxLanes : 1); }
+
+// The table of the path in use (best supported, or the one forced by rlhf_cpu_force_isa).
+const RowKernels& kernels();
+// The table of a named path, or null when this build or this CPU lacks it.
+const RowKernels* kernels_for(const char* isa);
+
+// ---- errors -------------------------------------------------------------------------------------
+
+// Records the message (printf-style) for rlhf_last_error on this thread and returns the status.
+rlhf_status fail(rlhf_status status, const char* format, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+// Clears the message: the call succeeded.
+rlhf_status ok();
+
+// ---- validation (before any write) ---------------------------------------------------------------
+
+// n >= 0, v >= 1, n * v small enough to index float arrays in bytes.
+rlhf_status check_rows(const char* fn, int64_t n, int64_t v);
+// 0 < temperature < inf and 1/temperature finite; stores 1/T.
+rlhf_status check_temperature(const char* fn, float temperature, float* inv_t);
+// Every label is ignore_index or in [0, v).
+rlhf_status check_labels(const char* fn, const int32_t* labels, int64_t n, int64_t v, int32_t ignore_index);
+// A batch size b >= 1.
+rlhf_status check_batch(const char* fn, int64_t b);
+// label_smoothing in [0, 0.5).
+rlhf_status check_label_smoothing(const char* fn, float eps);
+
+#define RLHF_REQUIRE_PTR(fn, p)                                                   \
+  do {                                                                            \
+    if ((p) == nullptr) return ::rlhf::fail(RLHF_ERR_SHAPE, "%s: %s is null", fn, #p); \
+  } while (0)
+
+// ---- threads --------------------------------------------------------------------------------------
+
+int num_threads();
+#if defined(_OPENMP)
+int omp_thread_index();
+int omp_thread_count();
+#endif
+// How many threads a job of `rows` rows touching `elements` floats deserves: one per ~64K floats
+// (below that the fork/join costs more than it saves), at most num_threads() and rows.
+int threads_for(int64_t rows, int64_t elements);
+
+// Runs body(r0, r1, chunk) over [0, rows) split into contiguous chunks, one per thread (chunk is the
+// thread's index, < threads). `body` must not throw.
+template <class Body>
+void parallel_rows(int64_t rows, int threads, Body&& body) {
+  if (threads <= 1 || rows <= 1) {
+    if (rows > 0) body(int64_t{0}, rows, 0);
+    return;
+  }
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t t = omp_thread_index();
+    const int64_t nt = omp_thread_count();
+    const int64_t r0 = rows * t / nt;
+    const int64_t r1 = rows * (t + 1) / nt;
+    if (r1 > r0) body(r0, r1, static_cast<int>(t));
+  }
+#else
+  body(int64_t{0}, rows, 0);
+#endif
+}
+
+}  // namespace rlhf

@@ -1,0 +1,47 @@
+// SPEC §2 logprobs: logprobs[n] = z[n, y] - lse[n] and entropy[n] = lse[n] - sum_v p z, z = x / T.
+// One pass over each row (the online log-sum-exp of simd.h); nothing of size [n, v] is allocated.
+#include "simd.h"
+
+namespace rlhf {
+namespace RLHF_ISA_NS {
+
+void logprobs_rows(const LogprobsArgs& a, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; r++) {
+    const int32_t y = a.labels[r];
+    if (y == a.ignore_index) {  // an ignored row is never read
+      a.logprobs[r] = 0.0f;
+      a.entropy[r] = 0.0f;
+      continue;
+    }
+    const float* x = a.logits + r * a.v;
+    const Lse st = row_lse<Native, true>(x, a.v, a.inv_t);
+    // z_y - lse = (z_y - O) - log s: the offset cancels before rounding, so +-1e4 logits keep precision.
+    const double zy = static_cast<double>(x[y]) * a.inv_t - st.offset;
+    a.logprobs[r] = static_cast<float>(zy - st.log_s());
+    a.entropy[r] = static_cast<float>(st.entropy());
+  }
+}
+
+}  // namespace RLHF_ISA_NS
+
+#if RLHF_ISA == 0
+extern "C" rlhf_status rlhf_logprobs_f32(const float* logits, const int32_t* labels, int64_t n, int64_t v,
+                                         float temperature, int32_t ignore_index, float* logprobs,
+                                         float* entropy) {
+  static const char* const fn = "logprobs";
+  RLHF_REQUIRE_PTR(fn, logits);
+  RLHF_REQUIRE_PTR(fn, labels);
+  RLHF_REQUIRE_PTR(fn, logprobs);
+  RLHF_REQUIRE_PTR(fn, entropy);
+  float inv_t;
+  if (rlhf_status s = check_rows(fn, n, v)) return s;
+  if (rlhf_status s = check_temperature(fn, temperature, &inv_t)) return s;
+  if (rlhf_status s = check_labels(fn, labels, n, v, ignore_index)) return s;
+  const LogprobsArgs args{logits, labels, v, inv_t, ignore_index, logprobs, entropy};
+  const RowKernels& k = kernels();
+  parallel_rows(n, threads_for(n, n * v), [&](int64_t r0, int64_t r1, int) { k.logprobs(args, r0, r1); });
+  return ok();
+}
+#endif
+
+}  // namespace rlhf

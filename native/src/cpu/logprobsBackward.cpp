@@ -1,0 +1,86 @@
+// SPEC §2 logprobs.backward: grad_logits = (1/T) [g_lp (onehot(y) - p) - g_H p (log p + H)].
+// One pass over the row for its statistics, one pass writing the gradient. Every element is read
+// before it is written, so grad_logits may be the logits buffer itself (in-place, opt-in).
+#include "simd.h"
+
+namespace rlhf {
+namespace RLHF_ISA_NS {
+namespace {
+
+// The row's gradient without the onehot term (the label's entry is rewritten afterwards).
+// A coefficient that is 0 removes its term even where the other factor is not finite (SPEC).
+template <class V, bool kLogprob, bool kEntropy>
+void write_gradient(const float* x, float* out, int64_t v, float inv_t, float offset, float log_s, float h,
+                    float g_lp, float g_h) {
+  using T = typename V::T;
+  const T vinv = V::set(inv_t), vneg = V::set(-offset), vlog_s = V::set(log_s), vh = V::set(h);
+  const T neg_glp = V::set(-g_lp), neg_gh = V::set(-g_h), lo = V::set(kExpLow), zero = V::set(0.0f);
+  int64_t i = 0;
+  for (; i + V::W <= v; i += V::W) {
+    const T log_p = V::sub(V::fma(V::load(x + i), vinv, vneg), vlog_s);
+    const T p = exp_clamped<V>(V::max(lo, log_p));
+    T g = zero;
+    if (kLogprob) g = V::mul(neg_glp, p);
+    if (kEntropy) g = V::fma(neg_gh, V::select(V::eq(p, zero), zero, V::mul(p, V::add(log_p, vh))), g);
+    V::store(out + i, V::mul(vinv, g));
+  }
+  if constexpr (V::W > 1) write_gradient<Scalar, kLogprob, kEntropy>(x + i, out + i, v - i, inv_t, offset, log_s, h, g_lp, g_h);
+}
+
+}  // namespace
+
+void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; r++) {
+    const int32_t y = a.labels[r];
+    float* out = a.grad_logits + r * a.v;
+    const float g_lp = y == a.ignore_index ? 0.0f : a.grad_logprobs[r];
+    const float g_h = y == a.ignore_index || a.grad_entropy == nullptr ? 0.0f : a.grad_entropy[r];
+    if (g_lp == 0.0f && g_h == 0.0f) {  // ignored row, or both incoming gradients exactly 0
+      for (int64_t i = 0; i < a.v; i++) out[i] = 0.0f;
+      continue;
+    }
+    const float* x = a.logits + r * a.v;
+    const bool with_h = g_h != 0.0f;
+    const Lse st = with_h ? row_lse<Native, true>(x, a.v, a.inv_t) : row_lse<Native, false>(x, a.v, a.inv_t);
+    const double log_s = st.log_s();
+    const double h = with_h ? st.entropy() : 0.0;
+    // The label's entry, from its logit read before the pass below may overwrite it.
+    const double log_py = static_cast<double>(x[y]) * a.inv_t - st.offset - log_s;
+    const double py = std::exp(log_py);
+    const double lp_term = g_lp == 0.0f ? 0.0 : g_lp * (1.0 - py);
+    const double h_term = !with_h || py == 0.0 ? 0.0 : g_h * py * (log_py + h);
+    const auto ls = static_cast<float>(log_s), hf = static_cast<float>(h);
+    if (g_lp == 0.0f)
+      write_gradient<Native, false, true>(x, out, a.v, a.inv_t, st.offset, ls, hf, g_lp, g_h);
+    else if (!with_h)
+      write_gradient<Native, true, false>(x, out, a.v, a.inv_t, st.offset, ls, hf, g_lp, g_h);
+    else
+      write_gradient<Native, true, true>(x, out, a.v, a.inv_t, st.offset, ls, hf, g_lp, g_h);
+    out[y] = static_cast<float>(a.inv_t * (lp_term - h_term));
+  }
+}
+
+}  // namespace RLHF_ISA_NS
+
+#if RLHF_ISA == 0
+extern "C" rlhf_status rlhf_logprobs_backward_f32(const float* logits, const int32_t* labels,
+                                                  const float* grad_logprobs, const float* grad_entropy,
+                                                  int64_t n, int64_t v, float temperature,
+                                                  int32_t ignore_index, float* grad_logits) {
+  static const char* const fn = "logprobs.backward";
+  RLHF_REQUIRE_PTR(fn, logits);
+  RLHF_REQUIRE_PTR(fn, labels);
+  RLHF_REQUIRE_PTR(fn, grad_logprobs);
+  RLHF_REQUIRE_PTR(fn, grad_logits);
+  float inv_t;
+  if (rlhf_status s = check_rows(fn, n, v)) return s;
+  if (rlhf_status s = check_temperature(fn, temperature, &inv_t)) return s;
+  if (rlhf_status s = check_labels(fn, labels, n, v, ignore_index)) return s;
+  const LogprobsBackwardArgs args{logits, labels, grad_logprobs, grad_entropy, v, inv_t, ignore_index, grad_logits};
+  const RowKernels& k = kernels();
+  parallel_rows(n, threads_for(n, n * v), [&](int64_t r0, int64_t r1, int) { k.logprobs_backward(args, r0, r1); });
+  return ok();
+}
+#endif
+
+}  // namespace rlhf

@@ -1,0 +1,45 @@
+// SPEC §1 preference.pairwise (Bradley–Terry): d = chosen - rejected - margin,
+// l = -(1-ε) log σ(d) - ε log σ(-d) + c (chosen + rejected)^2, loss = mean l. O(B), in double.
+#include "internal.h"
+#include "sigmoid.h"
+
+namespace rlhf {
+
+#if RLHF_ISA == 0
+extern "C" rlhf_status rlhf_pairwise_f32(const float* chosen, const float* rejected, const float* margin,
+                                         int64_t b, float label_smoothing, float center_coef,
+                                         float* grad_chosen, float* grad_rejected, double* loss,
+                                         double* accuracy) {
+  static const char* const fn = "pairwise";
+  RLHF_REQUIRE_PTR(fn, chosen);
+  RLHF_REQUIRE_PTR(fn, rejected);
+  RLHF_REQUIRE_PTR(fn, grad_chosen);
+  RLHF_REQUIRE_PTR(fn, grad_rejected);
+  RLHF_REQUIRE_PTR(fn, loss);
+  RLHF_REQUIRE_PTR(fn, accuracy);
+  if (rlhf_status s = check_batch(fn, b)) return s;
+  if (rlhf_status s = check_label_smoothing(fn, label_smoothing)) return s;
+  if (!(center_coef >= 0.0f) || std::isinf(center_coef))
+    return fail(RLHF_ERR_PARAM, "%s: centerCoef must be finite and >= 0, got %g", fn, static_cast<double>(center_coef));
+  const double eps = label_smoothing, c = center_coef, inv_b = 1.0 / static_cast<double>(b);
+  double total = 0;
+  int64_t correct = 0;
+  for (int64_t i = 0; i < b; i++) {
+    const double d = static_cast<double>(chosen[i]) - rejected[i] - (margin ? margin[i] : 0.0f);
+    const double sum = static_cast<double>(chosen[i]) + rejected[i];
+    // A coefficient that is exactly 0 removes its term (SPEC), even when the other factor is not finite.
+    const double center = c == 0 ? 0 : c * sum * sum;
+    const double center_grad = c == 0 ? 0 : 2 * c * sum;
+    total += -(1 - eps) * log_sigmoid(d) - (eps == 0 ? 0 : eps * log_sigmoid(-d)) + center;
+    const double g = sigmoid(d) - (1 - eps);
+    grad_chosen[i] = static_cast<float>((g + center_grad) * inv_b);
+    grad_rejected[i] = static_cast<float>((-g + center_grad) * inv_b);
+    if (chosen[i] > rejected[i]) correct++;
+  }
+  *loss = total * inv_b;
+  *accuracy = static_cast<double>(correct) * inv_b;
+  return ok();
+}
+#endif
+
+}  // namespace rlhf

@@ -1,0 +1,145 @@
+// SPEC §1 preference.ranking (InstructGPT K-way): for prompt b, every pair (i, j) with
+// 0 <= rank_i < rank_j gives -log σ(r_i - r_j); loss_b is their mean and the loss the mean of loss_b
+// over prompts with a pair. All pairs of a prompt are handled in one pass over its K slots, and one
+// vector lane per prompt: a group of W prompts is transposed into [K][W] tiles, so the K(K-1)/2 slot
+// pairs run as W-wide vector operations (exp and log1p included).
+#include <memory>
+#include <new>
+#include <vector>
+
+#include "simd.h"
+
+namespace rlhf {
+namespace RLHF_ISA_NS {
+namespace {
+
+// Processes prompts [b, b + lanes) with lanes <= V::W. Writes their gradient (not yet divided by the
+// number of prompts with a pair) and adds their loss, pair and prompt counts to `acc`.
+template <class V>
+void ranking_group(const RankingArgs& a, int64_t b, int64_t lanes, float* scratch, RankingPartial* acc) {
+  using T = typename V::T;
+  using M = typename V::M;
+  constexpr int64_t W = V::W;
+  const int64_t k = a.k;
+  float* rw = scratch;          // [k][W] rewards
+  float* rk = scratch + k * W;  // [k][W] ranks, as floats (exact: |rank| < 2^24 is checked)
+  float* gr = rk + k * W;       // [k][W] gradient
+  for (int64_t i = 0; i < k; i++) {
+    for (int64_t l = 0; l < W; l++) {
+      const bool live = l < lanes;
+      rw[i * W + l] = live ? a.rewards[(b + l) * k + i] : 0.0f;
+      rk[i * W + l] = live ? static_cast<float>(a.ranks[(b + l) * k + i]) : -1.0f;  // padding lanes: no pair
+      gr[i * W + l] = 0.0f;
+    }
+  }
+  const T zero = V::set(0.0f), one = V::set(1.0f);
+  T pairs = zero, log_sig_sum = zero;
+  int64_t correct = 0;
+  for (int64_t i = 0; i < k; i++) {
+    const T ri = V::load(rw + i * W), ki = V::load(rk + i * W);
+    const M i_ranked = V::ge(ki, zero);
+    T gi = V::load(gr + i * W);
+    for (int64_t j = i + 1; j < k; j++) {
+      const T kj = V::load(rk + j * W);
+      // A pair needs two ranked slots of different rank; the winner is the smaller rank. Unpaired
+      // lanes (padding, ties) are selected away, so a NaN reward there never reaches an output.
+      const M valid = V::land(V::land(i_ranked, V::ge(kj, zero)), V::ne(ki, kj));
+      const M i_wins = V::lt(ki, kj);
+      const T diff = V::sub(ri, V::load(rw + j * W));
+      const T d = V::select(i_wins, diff, V::sub(zero, diff));  // r_winner - r_loser
+      const T e = vexp<V>(V::sub(zero, V::max(V::sub(zero, d), d)));  // e^{-|d|}
+      const T u = V::add(one, e);
+      const T log_sig = V::sub(V::min(d, zero), vlog1p_unit<V>(e));  // log σ(d)
+      const T sig_neg = V::div(V::select(V::ge(d, zero), e, one), u);  // σ(-d)
+      log_sig_sum = V::add(log_sig_sum, V::select(valid, log_sig, zero));
+      pairs = V::add(pairs, V::select(valid, one, zero));
+      correct += V::count(V::land(valid, V::gt(d, zero)));
+      // d(-log σ(d))/d r_winner = -σ(-d); the loser gets the opposite.
+      const T g = V::select(valid, V::select(i_wins, V::sub(zero, sig_neg), sig_neg), zero);
+      gi = V::add(gi, g);
+      V::store(gr + j * W, V::sub(V::load(gr + j * W), g));
+    }
+    V::store(gr + i * W, gi);
+  }
+  float p_lane[W], l_lane[W];
+  V::store(p_lane, pairs);
+  V::store(l_lane, log_sig_sum);
+  for (int64_t l = 0; l < lanes; l++) {
+    if (p_lane[l] == 0.0f) {  // no pair: contributes nothing and has zero gradient
+      for (int64_t i = 0; i < k; i++) a.grad[(b + l) * k + i] = 0.0f;
+      continue;
+    }
+    const float w = 1.0f / p_lane[l];
+    for (int64_t i = 0; i < k; i++) a.grad[(b + l) * k + i] = gr[i * W + l] * w;
+    acc->loss -= static_cast<double>(l_lane[l]) / p_lane[l];
+    acc->pairs += static_cast<int64_t>(p_lane[l]);
+    acc->prompts++;
+  }
+  acc->correct += correct;
+}
+
+}  // namespace
+
+RankingPartial ranking_prompts(const RankingArgs& a, int64_t b0, int64_t b1, float* scratch) {
+  RankingPartial acc;
+  if (a.k <= kRankingWideK) {
+    for (int64_t b = b0; b < b1; b += Native::W)
+      ranking_group<Native>(a, b, b1 - b < Native::W ? b1 - b : Native::W, scratch, &acc);
+  } else {
+    for (int64_t b = b0; b < b1; b++) ranking_group<Scalar>(a, b, 1, scratch, &acc);
+  }
+  return acc;
+}
+
+}  // namespace RLHF_ISA_NS
+
+#if RLHF_ISA == 0
+extern "C" rlhf_status rlhf_ranking_f32(const float* rewards, const int32_t* ranks, int64_t b, int64_t k,
+                                        float* grad, double* loss, double* accuracy, int64_t* pairs) {
+  static const char* const fn = "ranking";
+  RLHF_REQUIRE_PTR(fn, rewards);
+  RLHF_REQUIRE_PTR(fn, ranks);
+  RLHF_REQUIRE_PTR(fn, grad);
+  RLHF_REQUIRE_PTR(fn, loss);
+  RLHF_REQUIRE_PTR(fn, accuracy);
+  RLHF_REQUIRE_PTR(fn, pairs);
+  if (b < 0 || k < 1) return fail(RLHF_ERR_SHAPE, "%s: invalid shape [%lld, %lld]", fn, (long long)b, (long long)k);
+  if (k >= (int64_t{1} << 24) || b > INT64_MAX / 4 / k)
+    return fail(RLHF_ERR_SHAPE, "%s: shape [%lld, %lld] is too large", fn, (long long)b, (long long)k);
+  for (int64_t i = 0; i < b * k; i++) {
+    if (ranks[i] != -1 && (ranks[i] < 0 || ranks[i] >= k))
+      return fail(RLHF_ERR_INDEX, "%s: ranks[%lld, %lld] = %d is outside [0, %lld) and is not -1 (padding)", fn,
+                  (long long)(i / k), (long long)(i % k), ranks[i], (long long)k);
+  }
+  const int threads = threads_for(b, b * (k < 1024 ? k : 1024) * 8);  // ~k^2/2 pairs per prompt
+  const int64_t scratch_floats = ranking_scratch_floats(k);
+  std::unique_ptr<float[]> scratch(new (std::nothrow) float[static_cast<size_t>(scratch_floats * threads)]);
+  std::unique_ptr<RankingPartial[]> partial(new (std::nothrow) RankingPartial[threads]);
+  if (!scratch || !partial) return fail(RLHF_ERR_SHAPE, "%s: out of memory for K = %lld", fn, (long long)k);
+  const RankingArgs args{rewards, ranks, k, grad};
+  const RowKernels& kern = kernels();
+  parallel_rows(b, threads, [&](int64_t r0, int64_t r1, int t) {
+    partial[t] = kern.ranking(args, r0, r1, scratch.get() + t * scratch_floats);
+  });
+  RankingPartial total;
+  for (int t = 0; t < threads; t++) {  // in thread order: the result does not depend on timing
+    total.loss += partial[t].loss;
+    total.pairs += partial[t].pairs;
+    total.correct += partial[t].correct;
+    total.prompts += partial[t].prompts;
+  }
+  *pairs = total.pairs;
+  if (total.pairs == 0) {
+    *loss = 0;
+    *accuracy = 0;
+    return fail(RLHF_ERR_EMPTY, "%s: no prompt has two slots of different rank, so there is no pair to compare", fn);
+  }
+  const float inv_prompts = static_cast<float>(1.0 / static_cast<double>(total.prompts));
+  for (int64_t i = 0; i < b * k; i++) grad[i] *= inv_prompts;
+  *loss = total.loss / static_cast<double>(total.prompts);
+  *accuracy = static_cast<double>(total.correct) / static_cast<double>(total.pairs);
+  return ok();
+}
+#endif
+
+}  // namespace rlhf

@@ -1,0 +1,373 @@
+// The vector layer of one ISA: lane types with the few operations the kernels need, an accurate
+// exp and log (Cephes-style range reduction + polynomial, ~2 ulp), and the row statistics every
+// log-softmax kernel shares (an online log-sum-exp, one pass over memory).
+//
+// Everything here has internal linkage (anonymous namespace inside rlhf::<isa>), so the copies
+// compiled with -mavx2 or -mavx512f never replace the baseline ones at link time.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include "internal.h"
+
+#if RLHF_ISA >= 1
+#include <immintrin.h>
+#endif
+
+namespace rlhf {
+namespace RLHF_ISA_NS {
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+// exp(x) for x <= kExpLow is 0 here (2^-127 and below are not formed); e^-88 ~ 6e-39 is below
+// every tolerance, and clamping there keeps -inf out of products like p * log p.
+constexpr float kExpLow = -88.0f;
+constexpr float kExpHigh = 88.0f;
+
+// Lane types. Conventions shared by all: max(a, b) = a > b ? a : b and min(a, b) = a < b ? a : b
+// (so with a NaN in b the NaN is kept, in a it is dropped, exactly as MAXPS/MINPS do);
+// select(m, a, b) = m ? a : b.
+
+struct Scalar {
+  using T = float;
+  using M = bool;
+  static constexpr int W = 1;
+  static T load(const float* p) { return *p; }
+  static void store(float* p, T x) { *p = x; }
+  static T set(float f) { return f; }
+  static T add(T a, T b) { return a + b; }
+  static T sub(T a, T b) { return a - b; }
+  static T mul(T a, T b) { return a * b; }
+  static T div(T a, T b) { return a / b; }
+  // a*b + c with one rounding (the product of two floats is exact in double).
+  static T fma(T a, T b, T c) { return static_cast<float>(static_cast<double>(a) * b + c); }
+  static T max(T a, T b) { return a > b ? a : b; }
+  static T min(T a, T b) { return a < b ? a : b; }
+  static M lt(T a, T b) { return a < b; }
+  static M gt(T a, T b) { return a > b; }
+  static M ge(T a, T b) { return a >= b; }
+  static M eq(T a, T b) { return a == b; }
+  static M ne(T a, T b) { return a != b; }
+  static M land(M a, M b) { return a && b; }
+  static T select(M m, T a, T b) { return m ? a : b; }
+  static int count(M m) { return m ? 1 : 0; }
+  static float hsum(T x) { return x; }
+  static float hmax(T x) { return x; }
+  // Round to nearest (|x| < 2^22): adding and removing 1.5 * 2^23 leaves the integer part.
+  static T round(T x) { return (x + 12582912.0f) - 12582912.0f; }
+  // 2^n for an integral n in [-127, 127]; 2^-127 is returned as 0. NaN stays NaN.
+  static T pow2i(T n) {
+    if (n != n) return n;
+    const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
+    float r;
+    std::memcpy(&r, &bits, sizeof r);
+    return r;
+  }
+  // x = m * 2^e with m in [0.5, 1), for a positive normal x.
+  static T frexp(T x, T* e) {
+    uint32_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    *e = static_cast<float>(static_cast<int32_t>(bits >> 23) - 126);
+    bits = (bits & 0x807FFFFFu) | 0x3F000000u;
+    float m;
+    std::memcpy(&m, &bits, sizeof m);
+    return m;
+  }
+};
+
+#if RLHF_ISA == 1
+struct Avx2 {
+  using T = __m256;
+  using M = __m256;
+  static constexpr int W = 8;
+  static T load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, T x) { _mm256_storeu_ps(p, x); }
+  static T set(float f) { return _mm256_set1_ps(f); }
+  static T add(T a, T b) { return _mm256_add_ps(a, b); }
+  static T sub(T a, T b) { return _mm256_sub_ps(a, b); }
+  static T mul(T a, T b) { return _mm256_mul_ps(a, b); }
+  static T div(T a, T b) { return _mm256_div_ps(a, b); }
+  static T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+  static T max(T a, T b) { return _mm256_max_ps(a, b); }
+  static T min(T a, T b) { return _mm256_min_ps(a, b); }
+  static M lt(T a, T b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+  static M gt(T a, T b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
+  static M ge(T a, T b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
+  static M eq(T a, T b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
+  static M ne(T a, T b) { return _mm256_cmp_ps(a, b, _CMP_NEQ_UQ); }
+  static M land(M a, M b) { return _mm256_and_ps(a, b); }
+  static T select(M m, T a, T b) { return _mm256_blendv_ps(b, a, m); }
+  static int count(M m) { return __builtin_popcount(static_cast<unsigned>(_mm256_movemask_ps(m))); }
+  static float hsum(T x) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+  static float hmax(T x) {
+    // NaN lanes are dropped (max(a, b) keeps b): x's lanes come first.
+    __m128 m = _mm_max_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+    m = _mm_max_ps(_mm_movehl_ps(m, m), m);
+    m = _mm_max_ss(_mm_movehdup_ps(m), m);
+    return _mm_cvtss_f32(m);
+  }
+  static T round(T x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static T pow2i(T n) {
+    const __m256i i = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(i, 23));
+  }
+  static T frexp(T x, T* e) {
+    const __m256i bits = _mm256_castps_si256(x);
+    *e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(126)));
+    const __m256i m = _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(static_cast<int>(0x807FFFFFu))),
+                                      _mm256_set1_epi32(0x3F000000));
+    return _mm256_castsi256_ps(m);
+  }
+};
+using Native = Avx2;
+#elif RLHF_ISA == 2
+struct Avx512 {
+  using T = __m512;
+  using M = __mmask16;
+  static constexpr int W = 16;
+  static T load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, T x) { _mm512_storeu_ps(p, x); }
+  static T set(float f) { return _mm512_set1_ps(f); }
+  static T add(T a, T b) { return _mm512_add_ps(a, b); }
+  static T sub(T a, T b) { return _mm512_sub_ps(a, b); }
+  static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
+  static T div(T a, T b) { return _mm512_div_ps(a, b); }
+  static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+  static T max(T a, T b) { return _mm512_max_ps(a, b); }
+  static T min(T a, T b) { return _mm512_min_ps(a, b); }
+  static M lt(T a, T b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+  static M gt(T a, T b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+  static M ge(T a, T b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
+  static M eq(T a, T b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
+  static M ne(T a, T b) { return _mm512_cmp_ps_mask(a, b, _CMP_NEQ_UQ); }
+  static M land(M a, M b) { return static_cast<M>(a & b); }
+  static T select(M m, T a, T b) { return _mm512_mask_blend_ps(m, b, a); }
+  static int count(M m) { return __builtin_popcount(static_cast<unsigned>(m)); }
+  static float hsum(T x) {
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(x),
+                                   _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+  static float hmax(T x) {
+    const __m256 h = _mm256_max_ps(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)),
+                                   _mm512_castps512_ps256(x));
+    __m128 m = _mm_max_ps(_mm256_extractf128_ps(h, 1), _mm256_castps256_ps128(h));
+    m = _mm_max_ps(_mm_movehl_ps(m, m), m);
+    m = _mm_max_ss(_mm_movehdup_ps(m), m);
+    return _mm_cvtss_f32(m);
+  }
+  static T round(T x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static T pow2i(T n) {
+    const __m512i i = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(i, 23));
+  }
+  static T frexp(T x, T* e) {
+    const __m512i bits = _mm512_castps_si512(x);
+    *e = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(126)));
+    const __m512i m = _mm512_or_si512(_mm512_and_si512(bits, _mm512_set1_epi32(static_cast<int>(0x807FFFFFu))),
+                                      _mm512_set1_epi32(0x3F000000));
+    return _mm512_castsi512_ps(m);
+  }
+};
+using Native = Avx512;
+#else
+using Native = Scalar;
+#endif
+
+// ---- exp and log ------------------------------------------------------------------------------------
+
+// e^x for x already in [kExpLow, kExpHigh] (or NaN, which stays NaN). x = n ln2 + r with a two-part
+// ln2 (Cody–Waite), e^r by a degree-7 polynomial (Cephes expf): max relative error ~2 ulp.
+template <class V>
+inline typename V::T exp_clamped(typename V::T x) {
+  using T = typename V::T;
+  const T n = V::round(V::mul(x, V::set(1.44269504088896341f)));
+  T r = V::fma(n, V::set(-0.693359375f), x);
+  r = V::fma(n, V::set(2.12194440e-4f), r);
+  T y = V::set(1.9875691500e-4f);
+  y = V::fma(y, r, V::set(1.3981999507e-3f));
+  y = V::fma(y, r, V::set(8.3334519073e-3f));
+  y = V::fma(y, r, V::set(4.1665795894e-2f));
+  y = V::fma(y, r, V::set(1.6666665459e-1f));
+  y = V::fma(y, r, V::set(5.0000001201e-1f));
+  y = V::fma(y, V::mul(r, r), V::add(r, V::set(1.0f)));
+  return V::mul(y, V::pow2i(n));
+}
+
+// e^x for any x: 0 below kExpLow (so e^-inf = 0), NaN stays NaN. Above kExpHigh it saturates at
+// e^88; no kernel calls it there (arguments are <= 0 up to rounding).
+template <class V>
+inline typename V::T vexp(typename V::T x) {
+  x = V::max(V::set(kExpLow), x);
+  x = V::min(V::set(kExpHigh), x);
+  return exp_clamped<V>(x);
+}
+
+// ln x for a positive normal x (Cephes logf: mantissa in [sqrt(1/2), sqrt(2)), degree-9 polynomial).
+template <class V>
+inline typename V::T vlog(typename V::T x) {
+  using T = typename V::T;
+  T e;
+  T m = V::frexp(x, &e);
+  const typename V::M small = V::lt(m, V::set(0.707106781186547524f));
+  e = V::sub(e, V::select(small, V::set(1.0f), V::set(0.0f)));
+  m = V::sub(V::add(m, V::select(small, m, V::set(0.0f))), V::set(1.0f));
+  const T z = V::mul(m, m);
+  T y = V::set(7.0376836292e-2f);
+  y = V::fma(y, m, V::set(-1.1514610310e-1f));
+  y = V::fma(y, m, V::set(1.1676998740e-1f));
+  y = V::fma(y, m, V::set(-1.2420140846e-1f));
+  y = V::fma(y, m, V::set(1.4249322787e-1f));
+  y = V::fma(y, m, V::set(-1.6668057665e-1f));
+  y = V::fma(y, m, V::set(2.0000714765e-1f));
+  y = V::fma(y, m, V::set(-2.4999993993e-1f));
+  y = V::fma(y, m, V::set(3.3333331174e-1f));
+  y = V::mul(V::mul(y, m), z);
+  y = V::fma(e, V::set(-2.12194440e-4f), y);
+  y = V::fma(z, V::set(-0.5f), y);
+  return V::fma(e, V::set(0.693359375f), V::add(m, y));
+}
+
+// log(1 + x) for x in [0, 1], accurate also for tiny x: u = 1 + x loses x's low bits, and
+// (u - 1) - x is exactly what was lost, so log(u) - ((u - 1) - x) / u restores them.
+template <class V>
+inline typename V::T vlog1p_unit(typename V::T x) {
+  const typename V::T u = V::add(V::set(1.0f), x);
+  return V::sub(vlog<V>(u), V::div(V::sub(V::sub(u, V::set(1.0f)), x), u));
+}
+
+// ---- row statistics: the online log-sum-exp -----------------------------------------------------------
+
+// Rows are processed in blocks that stay in L1: the block's maximum is taken while it streams in
+// from memory, then e^{z - M} is summed over the same (now cached) block. M, the running maximum,
+// only grows; when it does, the sums so far are rescaled once (in double, per block, not per element).
+constexpr int64_t kBlock = 2048;
+
+// Until a finite maximum is seen the offset is 0: entries so far were all -inf (they add exactly 0,
+// and e^{-inf - 0} = 0) or NaN (which must reach the result).
+inline float offset_of(float running_max) { return running_max == -kInf ? 0.0f : running_max; }
+
+// Maximum of x[0, n) ignoring NaN (-inf when there is nothing else).
+template <class V>
+inline float block_max(const float* x, int64_t n) {
+  using T = typename V::T;
+  int64_t i = 0;
+  float m = -kInf;
+  if (n >= 2 * V::W) {
+    T m0 = V::set(-kInf), m1 = V::set(-kInf);
+    for (; i + 2 * V::W <= n; i += 2 * V::W) {
+      m0 = V::max(V::load(x + i), m0);
+      m1 = V::max(V::load(x + i + V::W), m1);
+    }
+    m = V::hmax(V::max(m0, m1));
+  }
+  for (; i < n; i++) m = Scalar::max(x[i], m);
+  return m;
+}
+
+// Sum of x[0, n) (float lanes within a block, double across blocks).
+template <class V>
+inline double row_sum(const float* x, int64_t n) {
+  using T = typename V::T;
+  double total = 0;
+  for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
+    const int64_t len = n - b0 < kBlock ? n - b0 : kBlock;
+    const float* xb = x + b0;
+    int64_t i = 0;
+    T s0 = V::set(0.0f), s1 = V::set(0.0f);
+    for (; i + 2 * V::W <= len; i += 2 * V::W) {
+      s0 = V::add(s0, V::load(xb + i));
+      s1 = V::add(s1, V::load(xb + i + V::W));
+    }
+    float s = V::hsum(V::add(s0, s1));
+    for (; i < len; i++) s += xb[i];
+    total += s;
+  }
+  return total;
+}
+
+// The online state of one distribution over a row: offset O (the running max, or 0 before a finite
+// one), s = sum e^{z - O} and, with moments, t = sum e^{z - O} (z - O).
+struct Lse {
+  float max = -kInf;
+  float offset = 0.0f;
+  double s = 0;
+  double t = 0;
+
+  // Moves the offset to a larger block maximum zmax; returns the shift O_old - O_new (<= 0).
+  double raise(float zmax) {
+    if (!(zmax > max)) return 0.0;
+    max = zmax;
+    const float next = offset_of(zmax);
+    const double shift = static_cast<double>(offset) - next;
+    offset = next;
+    if (s > 0) {  // nothing to rescale while only -inf was seen (and NaN must stay NaN)
+      const double c = std::exp(shift);
+      t = c * (t + shift * s);
+      s *= c;
+    }
+    return shift;
+  }
+  double log_s() const { return std::log(s); }
+  // lse - O = log s;  H = lse - sum p z = log s - t / s.
+  double entropy() const { return std::log(s) - t / s; }
+};
+
+// Adds e^{d} and (with moments) e^{d} d over one block, d = x * inv_t - offset clamped at kExpLow.
+template <class V, bool kMoments>
+inline void accumulate_block(const float* x, int64_t n, float inv_t, float offset, double* s, double* t) {
+  using T = typename V::T;
+  const T vinv = V::set(inv_t), vneg = V::set(-offset), lo = V::set(kExpLow);
+  T s0 = V::set(0.0f), s1 = V::set(0.0f), t0 = V::set(0.0f), t1 = V::set(0.0f);
+  int64_t i = 0;
+  for (; i + 2 * V::W <= n; i += 2 * V::W) {
+    const T d0 = V::max(lo, V::fma(V::load(x + i), vinv, vneg));
+    const T d1 = V::max(lo, V::fma(V::load(x + i + V::W), vinv, vneg));
+    const T e0 = exp_clamped<V>(d0);
+    const T e1 = exp_clamped<V>(d1);
+    s0 = V::add(s0, e0);
+    s1 = V::add(s1, e1);
+    if (kMoments) {
+      t0 = V::fma(e0, d0, t0);
+      t1 = V::fma(e1, d1, t1);
+    }
+  }
+  float ss = V::hsum(V::add(s0, s1));
+  float ts = kMoments ? V::hsum(V::add(t0, t1)) : 0.0f;
+  for (; i < n; i++) {
+    const float d = Scalar::max(kExpLow, Scalar::fma(x[i], inv_t, -offset));
+    const float e = exp_clamped<Scalar>(d);
+    ss += e;
+    if (kMoments) ts = Scalar::fma(e, d, ts);
+  }
+  *s += ss;
+  if (kMoments) *t += ts;
+}
+
+// The statistics of z = x * inv_t over one row of v entries: one pass over memory.
+template <class V, bool kMoments>
+inline Lse row_lse(const float* x, int64_t v, float inv_t) {
+  Lse st;
+  for (int64_t b0 = 0; b0 < v; b0 += kBlock) {
+    const int64_t len = v - b0 < kBlock ? v - b0 : kBlock;
+    st.raise(block_max<V>(x + b0, len) * inv_t);
+    accumulate_block<V, kMoments>(x + b0, len, inv_t, st.offset, &st.s, &st.t);
+  }
+  return st;
+}
+
+}  // namespace
+}  // namespace RLHF_ISA_NS
+}  // namespace rlhf

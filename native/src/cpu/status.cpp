@@ -1,0 +1,82 @@
+// Status names, the thread-local last error, and the argument checks every entry point shares.
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <limits>
+
+#include "internal.h"
+
+namespace rlhf {
+namespace {
+thread_local char last_error[512] = "";
+}
+
+rlhf_status fail(rlhf_status status, const char* format, ...) {
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(last_error, sizeof last_error, format, args);
+  va_end(args);
+  return status;
+}
+
+rlhf_status ok() {
+  last_error[0] = '\0';
+  return RLHF_OK;
+}
+
+rlhf_status check_rows(const char* fn, int64_t n, int64_t v) {
+  if (n < 0) return fail(RLHF_ERR_SHAPE, "%s: the number of rows must be >= 0, got %lld", fn, (long long)n);
+  if (v < 1) return fail(RLHF_ERR_SHAPE, "%s: the vocabulary size must be >= 1, got %lld", fn, (long long)v);
+  if (n > std::numeric_limits<int64_t>::max() / 8 / v)
+    return fail(RLHF_ERR_SHAPE, "%s: [%lld, %lld] is too large", fn, (long long)n, (long long)v);
+  return RLHF_OK;
+}
+
+rlhf_status check_temperature(const char* fn, float temperature, float* inv_t) {
+  if (!(temperature > 0.0f) || std::isinf(temperature))
+    return fail(RLHF_ERR_PARAM, "%s: temperature must be finite and > 0, got %g", fn, static_cast<double>(temperature));
+  *inv_t = 1.0f / temperature;
+  if (std::isinf(*inv_t))
+    return fail(RLHF_ERR_PARAM, "%s: temperature %g is too small for float32 (1/T overflows)", fn,
+                static_cast<double>(temperature));
+  return RLHF_OK;
+}
+
+rlhf_status check_labels(const char* fn, const int32_t* labels, int64_t n, int64_t v, int32_t ignore_index) {
+  for (int64_t i = 0; i < n; i++) {
+    const int32_t y = labels[i];
+    if (y != ignore_index && (y < 0 || y >= v))
+      return fail(RLHF_ERR_INDEX, "%s: labels[%lld] = %d is outside [0, %lld) and is not ignoreIndex (%d)", fn,
+                  (long long)i, y, (long long)v, ignore_index);
+  }
+  return RLHF_OK;
+}
+
+rlhf_status check_batch(const char* fn, int64_t b) {
+  if (b == 0) return fail(RLHF_ERR_EMPTY, "%s: the batch is empty", fn);
+  if (b < 0) return fail(RLHF_ERR_SHAPE, "%s: the batch size must be >= 1, got %lld", fn, (long long)b);
+  return RLHF_OK;
+}
+
+rlhf_status check_label_smoothing(const char* fn, float eps) {
+  if (!(eps >= 0.0f && eps < 0.5f))
+    return fail(RLHF_ERR_PARAM, "%s: labelSmoothing must be in [0, 0.5), got %g", fn, static_cast<double>(eps));
+  return RLHF_OK;
+}
+
+}  // namespace rlhf
+
+extern "C" const char* rlhf_last_error(void) { return rlhf::last_error; }
+
+extern "C" const char* rlhf_status_name(rlhf_status s) {
+  switch (s) {
+    case RLHF_OK: return "ok";
+    case RLHF_ERR_SHAPE: return "shape";
+    case RLHF_ERR_INDEX: return "index";
+    case RLHF_ERR_PARAM: return "param";
+    case RLHF_ERR_EMPTY: return "empty";
+    case RLHF_ERR_UNAVAILABLE: return "unavailable";
+    case RLHF_ERR_DEVICE: return "device";
+  }
+  return "unknown";
+}

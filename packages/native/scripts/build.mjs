@@ -1,0 +1,51 @@
+// Builds the native addon from ../../native with cmake-js (offline: Node-API headers come from the
+// node-api-headers package because package.json declares "binary": {"napi_versions": [8]}).
+// On any failure (no compiler, no cmake, a compile error) it records why in native/build/UNAVAILABLE
+// and exits 0, so that installing the workspace still succeeds and the `js` backend is used;
+// `nativeStatus()` then reports the reason. `--strict` (the build:native script) exits 1 instead.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const strict = process.argv.includes('--strict');
+const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const sourceDir = resolve(packageDir, '../../native');
+const buildDir = join(sourceDir, 'build');
+const reasonFile = join(buildDir, 'UNAVAILABLE');
+
+const fail = (reason) => {
+  mkdirSync(buildDir, { recursive: true });
+  writeFileSync(reasonFile, `${reason}\n`);
+  console.warn(`@rlhf/native: the native kernels were not built (${reason}); the js backend will be used.`);
+  process.exit(strict ? 1 : 0);
+};
+
+const have = (cmd, args) => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
+if (!have('cmake', ['--version'])) fail('cmake was not found at install');
+if (!have(process.env.CXX ?? 'c++', ['--version']) && !have('g++', ['--version']) && !have('clang++', ['--version']))
+  fail('no C++ compiler (c++, g++ or clang++) was found at install');
+
+let cmakeJs;
+try {
+  cmakeJs = createRequire(join(packageDir, 'package.json')).resolve('cmake-js/bin/cmake-js');
+} catch {
+  fail('the cmake-js package is not installed');
+}
+
+rmSync(reasonFile, { force: true });
+const common = ['--directory', packageDir, '--out', buildDir];
+if (process.env.RLHF_NO_CUDA === '1') common.push('--CDRLHF_CUDA=OFF');
+if (process.env.RLHF_DEBUG === '1') common.push('--debug');
+// configure every time (cheap once cached): a previous failed or differently-optioned configure must
+// not leave a stale tree behind; then build.
+for (const step of [['configure'], ['build', '--parallel', '2']]) {
+  const run = spawnSync(process.execPath, [cmakeJs, ...step, ...common], { cwd: packageDir, encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (run.status === 0) continue;
+  const log = `${run.stdout ?? ''}${run.stderr ?? ''}`;
+  const tail = log.split('\n').filter((l) => /error|not found|No CMAKE/i.test(l)).slice(-3).join(' | ');
+  process.stderr.write(log.slice(-4000));
+  fail(`cmake-js ${step[0]} failed${run.error ? `: ${run.error.message}` : ''}${tail ? `: ${tail}` : ''}`);
+}
+console.log('@rlhf/native: built the native kernels');
