@@ -1,0 +1,42 @@
+# The CUDA kernels (included by ../../CMakeLists.txt after enable_language(CUDA)).
+#   rlhf_cuda_objects  the compiled .cu files (position independent, hidden visibility except the C ABI)
+#   rlhf_cuda          a static library of those objects, linking the static CUDA runtime
+#   RLHF_CUDA_BINDING_SOURCES  the Node-API half (binding/cuda_binding.cc) for the addon
+# The shared library `rlhf` gets the objects directly, so that it exports every rlhf_cuda_* entry
+# point even though nothing inside it calls them (a static archive would contribute nothing).
+find_package(CUDAToolkit REQUIRED)
+
+set(RLHF_CUDA_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/runtime.cu
+  ${CMAKE_CURRENT_LIST_DIR}/logprobs.cu
+  ${CMAKE_CURRENT_LIST_DIR}/logprobsBackward.cu
+  ${CMAKE_CURRENT_LIST_DIR}/logsoftmax.cu
+  ${CMAKE_CURRENT_LIST_DIR}/logsoftmaxBackward.cu
+  ${CMAKE_CURRENT_LIST_DIR}/klFull.cu
+  ${CMAKE_CURRENT_LIST_DIR}/pairwise.cu
+  ${CMAKE_CURRENT_LIST_DIR}/ranking.cu
+  ${CMAKE_CURRENT_LIST_DIR}/dpo.cu)
+
+add_library(rlhf_cuda_objects OBJECT ${RLHF_CUDA_SOURCES})
+target_include_directories(rlhf_cuda_objects PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../../include
+                                                     ${CUDAToolkit_INCLUDE_DIRS})
+set_target_properties(rlhf_cuda_objects PROPERTIES
+  POSITION_INDEPENDENT_CODE ON
+  CUDA_STANDARD 17
+  CUDA_STANDARD_REQUIRED ON
+  CUDA_VISIBILITY_PRESET hidden)
+# -lineinfo keeps source lines for profilers at no run-time cost.
+target_compile_options(rlhf_cuda_objects PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-lineinfo>)
+
+add_library(rlhf_cuda STATIC $<TARGET_OBJECTS:rlhf_cuda_objects>)
+set_target_properties(rlhf_cuda PROPERTIES LINKER_LANGUAGE CXX POSITION_INDEPENDENT_CODE ON)
+target_include_directories(rlhf_cuda PUBLIC ${CMAKE_CURRENT_LIST_DIR}/../../include)
+target_link_libraries(rlhf_cuda PUBLIC CUDA::cudart_static)
+
+if(TARGET rlhf)
+  target_sources(rlhf PRIVATE $<TARGET_OBJECTS:rlhf_cuda_objects>)
+  target_link_libraries(rlhf PRIVATE CUDA::cudart_static)
+endif()
+
+set(RLHF_CUDA_BINDING_SOURCES ${CMAKE_CURRENT_LIST_DIR}/../../binding/cuda_binding.cc)
+get_filename_component(RLHF_CUDA_BINDING_SOURCES "${RLHF_CUDA_BINDING_SOURCES}" ABSOLUTE)

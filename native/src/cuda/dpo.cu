@@ -1,0 +1,71 @@
+// SPEC §1 preference.dpo on the GPU (sigmoid, hinge and IPO losses).
+#include "batch.cuh"
+
+namespace rlhf_cuda {
+namespace {
+
+__global__ void __launch_bounds__(kBatchThreads)
+    dpoKernel(const float* policyChosen, const float* policyRejected, const float* refChosen, const float* refRejected,
+              int64_t b, double beta, int lossType, double eps, float* gradChosen, float* gradRejected,
+              float* rewardsChosen, float* rewardsRejected, double* loss, double* accuracy) {
+  double sums[2] = {0.0, 0.0};  // loss, correct
+  for (int64_t i = threadIdx.x; i < b; i += kBatchThreads) {
+    const double chosenRatio = double(policyChosen[i]) - double(refChosen[i]);
+    const double rejectedRatio = double(policyRejected[i]) - double(refRejected[i]);
+    const double h = chosenRatio - rejectedRatio;
+    double l, dl;  // the loss and dℓ/dh
+    if (lossType == RLHF_DPO_SIGMOID) {
+      l = -(1 - eps) * logSigmoidD(beta * h) - (eps == 0 ? 0.0 : eps * logSigmoidD(-beta * h));
+      dl = beta * (sigmoidD(beta * h) - (1 - eps));
+    } else if (lossType == RLHF_DPO_HINGE) {
+      l = fmax(0.0, 1 - beta * h);
+      dl = 1 - beta * h > 0 ? -beta : 0.0;
+    } else {
+      const double e = h - 1 / (2 * beta);
+      l = e * e;
+      dl = 2 * e;
+    }
+    sums[0] += l;
+    gradChosen[i] = float(dl / double(b));
+    gradRejected[i] = float(-dl / double(b));
+    rewardsChosen[i] = float(beta * chosenRatio);
+    rewardsRejected[i] = float(beta * rejectedRatio);
+    sums[1] += beta * chosenRatio > beta * rejectedRatio ? 1.0 : 0.0;
+  }
+  blockSums(sums);
+  if (threadIdx.x == 0) {
+    *loss = sums[0] / double(b);
+    *accuracy = sums[1] / double(b);
+  }
+}
+
+}  // namespace
+}  // namespace rlhf_cuda
+
+using namespace rlhf_cuda;
+
+extern "C" rlhf_status rlhf_cuda_dpo_f32(const float* policy_chosen, const float* policy_rejected,
+                                         const float* ref_chosen, const float* ref_rejected, int64_t b, float beta,
+                                         rlhf_dpo_loss loss_type, float label_smoothing, float* grad_policy_chosen,
+                                         float* grad_policy_rejected, float* rewards_chosen, float* rewards_rejected,
+                                         double* loss, double* accuracy, void* stream) {
+  const char* name = "cuda dpo";
+  if (rlhf_status st = checkBatch(name, b)) return st;
+  RLHF_CUDA_REQUIRE(policy_chosen && policy_rejected && ref_chosen && ref_rejected && grad_policy_chosen &&
+                        grad_policy_rejected && rewards_chosen && rewards_rejected && loss && accuracy,
+                    RLHF_ERR_SHAPE, "%s: null pointer", name);
+  RLHF_CUDA_REQUIRE(beta > 0.f && beta < INFINITY, RLHF_ERR_PARAM, "%s: beta must be finite and > 0 (got %g)", name,
+                    double(beta));
+  RLHF_CUDA_REQUIRE(loss_type == RLHF_DPO_SIGMOID || loss_type == RLHF_DPO_HINGE || loss_type == RLHF_DPO_IPO,
+                    RLHF_ERR_PARAM, "%s: unknown loss type %d", name, int(loss_type));
+  RLHF_CUDA_REQUIRE(label_smoothing >= 0.f && label_smoothing < 0.5f, RLHF_ERR_PARAM,
+                    "%s: label_smoothing must be in [0, 0.5) (got %g)", name, double(label_smoothing));
+  StreamHandle* h = resolve(stream);
+  if (!h) return RLHF_ERR_UNAVAILABLE;
+  dpoKernel<<<1, kBatchThreads, 0, h->stream>>>(policy_chosen, policy_rejected, ref_chosen, ref_rejected, b, beta,
+                                                 int(loss_type), label_smoothing, grad_policy_chosen,
+                                                 grad_policy_rejected, rewards_chosen, rewards_rejected, loss,
+                                                 accuracy);
+  setLastLaunch("cuda dpo: block256");
+  return checkLaunch(name);
+}

@@ -1,0 +1,37 @@
+// Row ops that carry a label per row (logprobs and its backward): the label is read once per row
+// and checked before it is used; an ignored row's logits are never read.
+#pragma once
+
+#include "rows.cuh"
+
+namespace rlhf_cuda {
+
+struct LabelledRows {
+  const int32_t* labels;
+  int32_t ignoreIndex;
+  int* flag;
+
+  __device__ __forceinline__ int state(int64_t row, int64_t v, bool leader) const {
+    const int32_t y = labels[row];
+    if (y == ignoreIndex) return kIgnored;
+    if (y < 0 || y >= v) {
+      if (leader) raiseFlag(flag);
+      return kBadIndex;
+    }
+    return kActive;
+  }
+  // What an ignored row (0) or a row with a bad label (NaN) outputs.
+  __device__ __forceinline__ float fill(int state) const { return state == kIgnored ? 0.f : __int_as_float(0x7fc00000); }
+};
+
+// Host-side checks shared by the logits-in entry points (the CPU functions make the same ones).
+inline rlhf_status checkRows(const char* name, const void* logits, int64_t n, int64_t v, float temperature) {
+  RLHF_CUDA_REQUIRE(n >= 0, RLHF_ERR_SHAPE, "%s: n must be >= 0 (got %lld)", name, (long long)n);
+  RLHF_CUDA_REQUIRE(v >= 1, RLHF_ERR_SHAPE, "%s: v must be >= 1 (got %lld)", name, (long long)v);
+  RLHF_CUDA_REQUIRE(n == 0 || logits, RLHF_ERR_SHAPE, "%s: null logits", name);
+  RLHF_CUDA_REQUIRE(temperature > 0.f && temperature < INFINITY, RLHF_ERR_PARAM,
+                    "%s: temperature must be finite and > 0 (got %g)", name, double(temperature));
+  return RLHF_OK;
+}
+
+}  // namespace rlhf_cuda

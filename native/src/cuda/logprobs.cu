@@ -1,0 +1,65 @@
+// SPEC §2 logprobs on the GPU: one pass over each row (online max, Σ e, Σ e·(z − m)); the label's
+// logit is read once by the row's leader after its label was checked.
+#include "labels.cuh"
+
+namespace rlhf_cuda {
+namespace {
+
+struct LogprobsOp : LabelledRows {
+  static constexpr int kIn = 1;
+  static constexpr bool kWrites = false;
+  using Stats = Entropy;
+  struct Row {};
+
+  const float* logits;
+  float scale2;  // log2(e) / T
+  float* logprobs;
+  float* entropy;
+
+  __device__ __forceinline__ const float* input(int) const { return logits; }
+  __device__ __forceinline__ float* output() const { return nullptr; }
+  __device__ __forceinline__ float pad(int) const { return -INFINITY; }
+  __device__ __forceinline__ void accumulate(Stats& st, const float (&x)[1][4]) const {
+    const float z[4] = {x[0][0] * scale2, x[0][1] * scale2, x[0][2] * scale2, x[0][3] * scale2};
+    st.add4(z);
+  }
+  __device__ __forceinline__ Row finish(const Stats& st, int64_t row, int state, bool leader) const {
+    if (!leader) return {};
+    if (state != kActive) {
+      logprobs[row] = entropy[row] = fill(state);
+      return {};
+    }
+    const float zy = logits[row * rowLength + labels[row]] * scale2;
+    logprobs[row] = kLn2 * (zy - st.l.lse2());
+    entropy[row] = st.entropy();
+    return {};
+  }
+  __device__ __forceinline__ float element(const Row&, const float (&)[1], int64_t) const { return 0.f; }
+
+  int64_t rowLength;
+};
+
+}  // namespace
+}  // namespace rlhf_cuda
+
+using namespace rlhf_cuda;
+
+extern "C" rlhf_status rlhf_cuda_logprobs_f32(const float* logits, const int32_t* labels, int64_t n, int64_t v,
+                                              float temperature, int32_t ignore_index, float* logprobs,
+                                              float* entropy, void* stream) {
+  const char* name = "cuda logprobs";
+  if (rlhf_status st = checkRows(name, logits, n, v, temperature)) return st;
+  RLHF_CUDA_REQUIRE(n == 0 || (labels && logprobs && entropy), RLHF_ERR_SHAPE, "%s: null pointer", name);
+  StreamHandle* h = resolve(stream);
+  if (!h) return RLHF_ERR_UNAVAILABLE;
+  LogprobsOp op;
+  op.labels = labels;
+  op.ignoreIndex = ignore_index;
+  op.flag = h->deviceFlag;
+  op.logits = logits;
+  op.scale2 = kLog2e / temperature;
+  op.logprobs = logprobs;
+  op.entropy = entropy;
+  op.rowLength = v;
+  return launchRows(op, n, v, aligned16(logits), h, name);
+}

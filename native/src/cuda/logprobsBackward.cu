@@ -1,0 +1,73 @@
+// SPEC §2 logprobs.backward on the GPU: the row statistics of the forward (recomputed in one pass),
+// then each gradient element written once: (1/T)·[g_lp·(onehot(y) − p) − g_H·p·(log p + H)].
+// In place (grad_logits == logits) is safe: every thread rewrites only elements it already read,
+// and a cached row is read from shared memory.
+#include "labels.cuh"
+
+namespace rlhf_cuda {
+namespace {
+
+struct LogprobsBackwardOp : LabelledRows {
+  static constexpr int kIn = 1;
+  static constexpr bool kWrites = true;
+  using Stats = Entropy;
+  struct Row {
+    float lse2, entropy, gLp, gH;  // gLp, gH already divided by T
+    int32_t label;
+  };
+
+  const float* logits;
+  const float* gradLogprobs;
+  const float* gradEntropy;  // may be null
+  float scale2;
+  float invT;
+  float* gradLogits;
+
+  __device__ __forceinline__ const float* input(int) const { return logits; }
+  __device__ __forceinline__ float* output() const { return gradLogits; }
+  __device__ __forceinline__ float pad(int) const { return -INFINITY; }
+  __device__ __forceinline__ void accumulate(Stats& st, const float (&x)[1][4]) const {
+    const float z[4] = {x[0][0] * scale2, x[0][1] * scale2, x[0][2] * scale2, x[0][3] * scale2};
+    st.add4(z);
+  }
+  __device__ __forceinline__ Row finish(const Stats& st, int64_t row, int state, bool) const {
+    if (state != kActive) return {};
+    return {st.l.lse2(), st.entropy(), gradLogprobs[row] * invT, gradEntropy ? gradEntropy[row] * invT : 0.f,
+            labels[row]};
+  }
+  __device__ __forceinline__ float element(const Row& r, const float (&x)[1], int64_t col) const {
+    const float d = x[0] * scale2 - r.lse2;  // log2 p
+    const float p = ex2(d);
+    // A factor that is exactly 0 removes its term, even where p or log p is not finite.
+    const float lpTerm = r.gLp == 0.f ? 0.f : r.gLp * ((col == r.label ? 1.f : 0.f) - p);
+    const float hTerm = r.gH == 0.f ? 0.f : r.gH * weighted(p, fmaf(kLn2, d, r.entropy));
+    return lpTerm - hTerm;
+  }
+};
+
+}  // namespace
+}  // namespace rlhf_cuda
+
+using namespace rlhf_cuda;
+
+extern "C" rlhf_status rlhf_cuda_logprobs_backward_f32(const float* logits, const int32_t* labels,
+                                                       const float* grad_logprobs, const float* grad_entropy,
+                                                       int64_t n, int64_t v, float temperature,
+                                                       int32_t ignore_index, float* grad_logits, void* stream) {
+  const char* name = "cuda logprobs_backward";
+  if (rlhf_status st = checkRows(name, logits, n, v, temperature)) return st;
+  RLHF_CUDA_REQUIRE(n == 0 || (labels && grad_logprobs && grad_logits), RLHF_ERR_SHAPE, "%s: null pointer", name);
+  StreamHandle* h = resolve(stream);
+  if (!h) return RLHF_ERR_UNAVAILABLE;
+  LogprobsBackwardOp op;
+  op.labels = labels;
+  op.ignoreIndex = ignore_index;
+  op.flag = h->deviceFlag;
+  op.logits = logits;
+  op.gradLogprobs = grad_logprobs;
+  op.gradEntropy = grad_entropy;
+  op.scale2 = kLog2e / temperature;
+  op.invT = 1.f / temperature;
+  op.gradLogits = grad_logits;
+  return launchRows(op, n, v, aligned16(logits) && aligned16(grad_logits), h, name);
+}

@@ -1,0 +1,49 @@
+// SPEC §2 logsoftmax on the GPU: the row's log-sum-exp in one pass, then z − lse written once.
+#include "labels.cuh"
+
+namespace rlhf_cuda {
+namespace {
+
+struct LogsoftmaxOp {
+  static constexpr int kIn = 1;
+  static constexpr bool kWrites = true;
+  using Stats = Lse;
+  struct Row {
+    float lse;  // natural log
+  };
+
+  const float* logits;
+  float scale2;
+  float invT;
+  float* out;
+
+  __device__ __forceinline__ const float* input(int) const { return logits; }
+  __device__ __forceinline__ float* output() const { return out; }
+  __device__ __forceinline__ float pad(int) const { return -INFINITY; }
+  __device__ __forceinline__ int state(int64_t, int64_t, bool) const { return kActive; }
+  __device__ __forceinline__ float fill(int) const { return 0.f; }
+  __device__ __forceinline__ void accumulate(Stats& st, const float (&x)[1][4]) const {
+    const float z[4] = {x[0][0] * scale2, x[0][1] * scale2, x[0][2] * scale2, x[0][3] * scale2};
+    st.add4(z);
+  }
+  __device__ __forceinline__ Row finish(const Stats& st, int64_t, int, bool) const { return {kLn2 * st.lse2()}; }
+  __device__ __forceinline__ float element(const Row& r, const float (&x)[1], int64_t) const {
+    return fmaf(x[0], invT, -r.lse);
+  }
+};
+
+}  // namespace
+}  // namespace rlhf_cuda
+
+using namespace rlhf_cuda;
+
+extern "C" rlhf_status rlhf_cuda_logsoftmax_f32(const float* logits, int64_t n, int64_t v, float temperature,
+                                                float* out, void* stream) {
+  const char* name = "cuda logsoftmax";
+  if (rlhf_status st = checkRows(name, logits, n, v, temperature)) return st;
+  RLHF_CUDA_REQUIRE(n == 0 || out, RLHF_ERR_SHAPE, "%s: null output", name);
+  StreamHandle* h = resolve(stream);
+  if (!h) return RLHF_ERR_UNAVAILABLE;
+  LogsoftmaxOp op{logits, kLog2e / temperature, 1.f / temperature, out};
+  return launchRows(op, n, v, aligned16(logits) && aligned16(out), h, name);
+}

@@ -1,0 +1,63 @@
+// SPEC §2 logsoftmax.backward on the GPU: one pass for the row's log-sum-exp and Σ g, then
+// (1/T)·(g − p·Σ g) written once.
+#include "labels.cuh"
+
+namespace rlhf_cuda {
+namespace {
+
+struct LseAndSum {
+  Lse l;
+  float g;
+  static __device__ __forceinline__ LseAndSum identity() { return {Lse::identity(), 0.f}; }
+  static __device__ __forceinline__ LseAndSum combine(const LseAndSum& a, const LseAndSum& b) {
+    return {Lse::combine(a.l, b.l), a.g + b.g};
+  }
+};
+
+struct LogsoftmaxBackwardOp {
+  static constexpr int kIn = 2;  // logits, grad_output
+  static constexpr bool kWrites = true;
+  using Stats = LseAndSum;
+  struct Row {
+    float lse2, sumG;
+  };
+
+  const float* logits;
+  const float* gradOutput;
+  float scale2;
+  float invT;
+  float* gradLogits;
+
+  __device__ __forceinline__ const float* input(int k) const { return k == 0 ? logits : gradOutput; }
+  __device__ __forceinline__ float* output() const { return gradLogits; }
+  __device__ __forceinline__ float pad(int k) const { return k == 0 ? -INFINITY : 0.f; }
+  __device__ __forceinline__ int state(int64_t, int64_t, bool) const { return kActive; }
+  __device__ __forceinline__ float fill(int) const { return 0.f; }
+  __device__ __forceinline__ void accumulate(Stats& st, const float (&x)[2][4]) const {
+    const float z[4] = {x[0][0] * scale2, x[0][1] * scale2, x[0][2] * scale2, x[0][3] * scale2};
+    st.l.add4(z);
+    st.g += (x[1][0] + x[1][1]) + (x[1][2] + x[1][3]);
+  }
+  __device__ __forceinline__ Row finish(const Stats& st, int64_t, int, bool) const { return {st.l.lse2(), st.g}; }
+  __device__ __forceinline__ float element(const Row& r, const float (&x)[2], int64_t) const {
+    const float p = ex2(x[0] * scale2 - r.lse2);
+    return invT * (x[1] - p * r.sumG);
+  }
+};
+
+}  // namespace
+}  // namespace rlhf_cuda
+
+using namespace rlhf_cuda;
+
+extern "C" rlhf_status rlhf_cuda_logsoftmax_backward_f32(const float* logits, const float* grad_output, int64_t n,
+                                                         int64_t v, float temperature, float* grad_logits,
+                                                         void* stream) {
+  const char* name = "cuda logsoftmax_backward";
+  if (rlhf_status st = checkRows(name, logits, n, v, temperature)) return st;
+  RLHF_CUDA_REQUIRE(n == 0 || (grad_output && grad_logits), RLHF_ERR_SHAPE, "%s: null pointer", name);
+  StreamHandle* h = resolve(stream);
+  if (!h) return RLHF_ERR_UNAVAILABLE;
+  LogsoftmaxBackwardOp op{logits, grad_output, kLog2e / temperature, 1.f / temperature, grad_logits};
+  return launchRows(op, n, v, aligned16(logits) && aligned16(grad_output) && aligned16(grad_logits), h, name);
+}

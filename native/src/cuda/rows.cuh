@@ -1,0 +1,355 @@
+// The schedule shared by every row kernel (logprobs, their backward, logsoftmax, kl.full).
+//
+// A row op describes the math; this file decides who reads what:
+//   phase 1  one pass over the row's inputs, folding them into the op's online statistics
+//            (four elements per thread per step: a 16-byte load when rows are 16-byte aligned);
+//   reduce   warp shuffles, then the block's warps, then (when a row is split) the blocks of a
+//            thread-block cluster through distributed shared memory, always in the same order;
+//   finish   the op turns the statistics into per-row values (and writes its per-row outputs);
+//   phase 2  (ops with an [n, v] output) each thread rewrites the very elements it read, from the
+//            copy it kept in shared memory (cached) or from global memory again (L1/L2 hits).
+// Small rows (v <= 1024) take one warp each; larger ones a block of 512 threads, or a cluster of up
+// to 8 (16) blocks on as many multiprocessors when the row must fit in shared memory or there are
+// too few rows to fill the chip.
+//
+// The op interface (see logprobs.cu for an example):
+//   kIn, kWrites, Stats {identity, combine}, Row,
+//   input(k), output(), pad(k), state(row), accumulate(Stats&, x[kIn][4]), finish(stats, row, state, leader),
+//   element(Row, x[kIn], col), fill(state)
+#pragma once
+
+#include <cooperative_groups.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "online.cuh"
+#include "runtime.cuh"
+
+namespace rlhf_cuda {
+
+enum RowState : int { kActive = 0, kIgnored = 1, kBadIndex = 2 };
+
+constexpr int kBlockThreads = 512;
+constexpr int kWarpRows = 8;  // rows per 256-thread block in warp mode
+constexpr int64_t kWarpMaxV = 1024;
+constexpr size_t kCacheBudget = 64 * 1024 + 512;  // shared memory per block that still allows 3 blocks/SM
+
+__device__ __forceinline__ void raiseFlag(int* flag) { *reinterpret_cast<volatile int*>(flag) = 1; }
+
+template <class S>
+__device__ __forceinline__ S shuffleXor(const S& s, int mask) {
+  static_assert(sizeof(S) % sizeof(float) == 0, "statistics are plain floats");
+  S out;
+  const float* in = reinterpret_cast<const float*>(&s);
+  float* o = reinterpret_cast<float*>(&out);
+#pragma unroll
+  for (int i = 0; i < int(sizeof(S) / sizeof(float)); i++) o[i] = __shfl_xor_sync(0xffffffffu, in[i], mask);
+  return out;
+}
+
+template <class S>
+__device__ __forceinline__ S broadcastLane0(const S& s) {
+  S out;
+  const float* in = reinterpret_cast<const float*>(&s);
+  float* o = reinterpret_cast<float*>(&out);
+#pragma unroll
+  for (int i = 0; i < int(sizeof(S) / sizeof(float)); i++) o[i] = __shfl_sync(0xffffffffu, in[i], 0);
+  return out;
+}
+
+// Every lane gets lane 0's result, so that all lanes use bit-identical row statistics.
+template <class S>
+__device__ __forceinline__ S warpAllReduce(S s) {
+#pragma unroll
+  for (int mask = 16; mask > 0; mask >>= 1) s = S::combine(s, shuffleXor(s, mask));
+  return broadcastLane0(s);
+}
+
+// Which four elements of a chunk a thread handles at step `it`: four consecutive ones (one float4)
+// when rows are aligned, else four coalesced scalars a block-width apart.
+template <bool kVec>
+__device__ __forceinline__ int64_t elementAt(int64_t begin, int it, int j, int tid, int nthreads) {
+  return kVec ? begin + 4 * (int64_t(it) * nthreads + tid) + j : begin + (int64_t(it) * 4 + j) * nthreads + tid;
+}
+
+template <class Op, bool kVec>
+__device__ __forceinline__ void loadStep(const Op& op, int64_t rowBase, int64_t begin, int64_t end, int it, int tid,
+                                         int nthreads, float (&x)[Op::kIn][4]) {
+#pragma unroll
+  for (int k = 0; k < Op::kIn; k++) {
+    const float* in = op.input(k) + rowBase;
+    if (kVec) {
+      const int64_t e = elementAt<true>(begin, it, 0, tid, nthreads);
+      if (e < end) {
+        const float4 q = *reinterpret_cast<const float4*>(in + e);
+        x[k][0] = q.x, x[k][1] = q.y, x[k][2] = q.z, x[k][3] = q.w;
+      } else {
+        x[k][0] = x[k][1] = x[k][2] = x[k][3] = op.pad(k);
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        const int64_t e = elementAt<false>(begin, it, j, tid, nthreads);
+        x[k][j] = e < end ? in[e] : op.pad(k);
+      }
+    }
+  }
+}
+
+template <class Op, bool kVec>
+__device__ __forceinline__ void cacheStep(float* cache, int64_t cacheStride, int64_t begin, int64_t end, int it,
+                                          int tid, int nthreads, const float (&x)[Op::kIn][4]) {
+#pragma unroll
+  for (int k = 0; k < Op::kIn; k++) {
+    float* c = cache + k * cacheStride - begin;
+    if (kVec) {
+      const int64_t e = elementAt<true>(begin, it, 0, tid, nthreads);
+      if (e < end) *reinterpret_cast<float4*>(c + e) = make_float4(x[k][0], x[k][1], x[k][2], x[k][3]);
+    } else {
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        const int64_t e = elementAt<false>(begin, it, j, tid, nthreads);
+        if (e < end) c[e] = x[k][j];
+      }
+    }
+  }
+}
+
+template <class Op, bool kVec, bool kCache>
+__device__ __forceinline__ void writeStep(const Op& op, const typename Op::Row& r, int state, int64_t rowBase,
+                                          const float* cache, int64_t cacheStride, int64_t begin, int64_t end,
+                                          int it, int tid, int nthreads) {
+  float x[Op::kIn][4];
+  if (state == kActive) {
+    if (kCache) {
+#pragma unroll
+      for (int k = 0; k < Op::kIn; k++) {
+        const float* c = cache + k * cacheStride - begin;
+        if (kVec) {
+          const int64_t e = elementAt<true>(begin, it, 0, tid, nthreads);
+          const float4 q = e < end ? *reinterpret_cast<const float4*>(c + e) : make_float4(0.f, 0.f, 0.f, 0.f);
+          x[k][0] = q.x, x[k][1] = q.y, x[k][2] = q.z, x[k][3] = q.w;
+        } else {
+#pragma unroll
+          for (int j = 0; j < 4; j++) {
+            const int64_t e = elementAt<false>(begin, it, j, tid, nthreads);
+            x[k][j] = e < end ? c[e] : 0.f;
+          }
+        }
+      }
+    } else {
+      loadStep<Op, kVec>(op, rowBase, begin, end, it, tid, nthreads, x);
+    }
+  }
+  float y[4];
+  if (state == kActive) {
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      float xj[Op::kIn];
+#pragma unroll
+      for (int k = 0; k < Op::kIn; k++) xj[k] = x[k][j];
+      y[j] = op.element(r, xj, elementAt<kVec>(begin, it, j, tid, nthreads));
+    }
+  } else {
+    y[0] = y[1] = y[2] = y[3] = op.fill(state);
+  }
+  float* out = op.output() + rowBase;
+  if (kVec) {
+    const int64_t e = elementAt<true>(begin, it, 0, tid, nthreads);
+    if (e < end) *reinterpret_cast<float4*>(out + e) = make_float4(y[0], y[1], y[2], y[3]);
+  } else {
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const int64_t e = elementAt<false>(begin, it, j, tid, nthreads);
+      if (e < end) out[e] = y[j];
+    }
+  }
+}
+
+// kThreads == 32: one warp per row, kWarpRows rows per block. Otherwise a block (or a cluster of
+// gridDim.y blocks, each owning `chunk` elements) per row. Rows are visited grid-stride.
+template <class Op, int kThreads, bool kVec, bool kCache>
+__global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads)
+    rowKernel(const Op op, int64_t n, int64_t v, int64_t chunk) {
+  using Stats = typename Op::Stats;
+  constexpr bool kWarp = kThreads == 32;
+  constexpr int kWarps = kWarp ? kWarpRows : kThreads / 32;
+  constexpr int kUnroll = 2;
+  __shared__ Stats scratch[kWarps];
+  __shared__ Stats clusterSlot;
+  extern __shared__ float4 dynamicShared[];
+  float* cache = reinterpret_cast<float*>(dynamicShared);
+
+  const int tid = kWarp ? int(threadIdx.x & 31) : int(threadIdx.x);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int csize = kWarp ? 1 : int(gridDim.y);
+  const int crank = kWarp ? 0 : int(blockIdx.y);
+  const int64_t begin = kWarp ? 0 : crank * chunk;
+  const int64_t end = kWarp ? v : (begin + chunk < v ? begin + chunk : v);
+  const int steps = end > begin ? int((end - begin + 4 * kThreads - 1) / (4 * kThreads)) : 0;
+  const int64_t rowStride = kWarp ? int64_t(gridDim.x) * kWarpRows : int64_t(gridDim.x);
+  int64_t row = kWarp ? int64_t(blockIdx.x) * kWarpRows + warp : int64_t(blockIdx.x);
+
+  for (; row < n; row += rowStride) {
+    const int64_t rowBase = row * v;
+    const int state = op.state(row, v, tid == 0 && crank == 0);
+    Stats st = Stats::identity();
+    if (state == kActive) {
+      for (int it = 0; it < steps; it += kUnroll) {
+        float x[kUnroll][Op::kIn][4];
+#pragma unroll
+        for (int u = 0; u < kUnroll; u++) loadStep<Op, kVec>(op, rowBase, begin, end, it + u, tid, kThreads, x[u]);
+#pragma unroll
+        for (int u = 0; u < kUnroll; u++) {
+          op.accumulate(st, x[u]);
+          if (kCache) cacheStep<Op, kVec>(cache, chunk, begin, end, it + u, tid, kThreads, x[u]);
+        }
+      }
+    }
+    st = warpAllReduce(st);
+    if (!kWarp) {
+      if (lane == 0) scratch[warp] = st;
+      __syncthreads();
+      st = scratch[0];
+#pragma unroll
+      for (int w = 1; w < kWarps; w++) st = Stats::combine(st, scratch[w]);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+      if (csize > 1) {
+        namespace cg = cooperative_groups;
+        cg::cluster_group cluster = cg::this_cluster();
+        if (threadIdx.x == 0) clusterSlot = st;
+        cluster.sync();
+        st = *cluster.map_shared_rank(&clusterSlot, 0);
+        for (int r = 1; r < csize; r++) st = Stats::combine(st, *cluster.map_shared_rank(&clusterSlot, r));
+        cluster.sync();  // nobody overwrites (or exits with) its slot while another block reads it
+      }
+#endif
+    }
+    const typename Op::Row r = op.finish(st, row, state, tid == 0 && crank == 0);
+    if (Op::kWrites) {
+      for (int it = 0; it < steps; it++)
+        writeStep<Op, kVec, kCache>(op, r, state, rowBase, cache, chunk, begin, end, it, tid, kThreads);
+    }
+    if (!kWarp) __syncthreads();  // scratch and the cache are reused by the next row
+  }
+  (void)csize;
+  (void)clusterSlot;
+}
+
+inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t roundUp4(int64_t a) { return (a + 3) & ~int64_t(3); }
+
+struct RowPlan {
+  bool warp = false;
+  int cluster = 1;
+  bool cache = false;
+  int64_t chunk = 0;
+  size_t smem = 0;
+};
+
+// How a call with these sizes is laid out (see the file comment).
+template <class Op>
+RowPlan planRows(int64_t n, int64_t v, const DeviceInfo& d, const RowTuning& tuning) {
+  RowPlan p;
+  if (v <= kWarpMaxV) {
+    p.warp = true;
+    p.chunk = v;
+    return p;
+  }
+  const int hardMax = d.major >= 9 ? 16 : 1;
+  int maxCluster = tuning.maxCluster > 0 ? std::min(tuning.maxCluster, hardMax) : std::min(8, hardMax);
+  auto chunkFor = [&](int c) { return roundUp4(ceilDiv(v, c)); };
+  auto bytesFor = [&](int c) { return size_t(Op::kIn) * size_t(chunkFor(c)) * sizeof(float); };
+  int c = 1;
+  // Too few rows to fill the chip: split rows (clusters must be a power of two here).
+  while (c * 2 <= maxCluster && n * c < 4LL * d.sms && chunkFor(c * 2) >= 4 * kBlockThreads) c *= 2;
+  if (Op::kWrites && tuning.cacheRows) {
+    int cc = c;
+    while (cc * 2 <= maxCluster && bytesFor(cc) > kCacheBudget) cc *= 2;
+    const size_t limit = d.smemOptin > 4096 ? size_t(d.smemOptin) - 2048 : 0;  // leave room for the static part
+    if (bytesFor(cc) <= limit) {
+      c = cc;
+      p.cache = true;
+      p.smem = bytesFor(cc);
+    }
+  }
+  p.cluster = c;
+  p.chunk = chunkFor(c);
+  return p;
+}
+
+template <class Op, bool kVec, bool kCache>
+cudaError_t launchBlocks(const Op& op, int64_t n, int64_t v, const RowPlan& p, cudaStream_t stream) {
+  auto kernel = rowKernel<Op, kBlockThreads, kVec, kCache>;
+  if (p.smem > 48 * 1024) {
+    const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(p.smem));
+    if (err != cudaSuccess) return err;
+  }
+  if (p.cluster > 8) {
+    const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    if (err != cudaSuccess) return err;
+  }
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(unsigned(std::min<int64_t>(n, int64_t(1) << 30)), unsigned(p.cluster), 1);
+  cfg.blockDim = dim3(kBlockThreads, 1, 1);
+  cfg.dynamicSmemBytes = p.smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = 1;
+  attr[0].val.clusterDim.y = unsigned(p.cluster);
+  attr[0].val.clusterDim.z = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = p.cluster > 1 ? 1 : 0;
+  if (p.cluster > 1) {
+    int clusters = 0;
+    const cudaError_t err = cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg);
+    if (err != cudaSuccess) return err;
+    if (clusters < 1) return cudaErrorLaunchOutOfResources;
+  }
+  return cudaLaunchKernelEx(&cfg, kernel, op, n, v, p.chunk);
+}
+
+template <class Op, bool kVec>
+cudaError_t launchPlan(const Op& op, int64_t n, int64_t v, const RowPlan& p, const DeviceInfo& d, cudaStream_t stream) {
+  if (p.warp) {
+    const int64_t blocks = std::min<int64_t>(ceilDiv(n, kWarpRows), int64_t(d.sms) * 64);
+    rowKernel<Op, 32, kVec, false><<<unsigned(blocks), 32 * kWarpRows, 0, stream>>>(op, n, v, v);
+    return cudaGetLastError();
+  }
+  if constexpr (Op::kWrites) {
+    if (p.cache) return launchBlocks<Op, kVec, true>(op, n, v, p, stream);
+  }
+  return launchBlocks<Op, kVec, false>(op, n, v, p, stream);
+}
+
+// Launches `op` over n rows of v on the handle's stream, falling back to the plain one-block-per-row
+// layout when the device refuses a cluster or shared-memory configuration.
+template <class Op>
+rlhf_status launchRows(const Op& op, int64_t n, int64_t v, bool aligned, StreamHandle* h, const char* name) {
+  if (n == 0) return RLHF_OK;
+  const DeviceInfo& d = *deviceInfo();
+  RowPlan p = planRows<Op>(n, v, d, rowTuning());
+  const bool vec = aligned && v % 4 == 0;
+  auto launch = [&](const RowPlan& plan) {
+    return vec ? launchPlan<Op, true>(op, n, v, plan, d, h->stream) : launchPlan<Op, false>(op, n, v, plan, d, h->stream);
+  };
+  cudaError_t err = launch(p);
+  if (err != cudaSuccess && !p.warp && (p.cluster > 1 || p.cache)) {
+    cudaGetLastError();
+    p = RowPlan{};
+    p.chunk = v;
+    err = launch(p);
+  }
+  char desc[128];
+  std::snprintf(desc, sizeof desc, "%s: %s%s cluster%d%s%s", name, p.warp ? "warp" : "block",
+                p.warp ? "" : "512", p.cluster, p.cache ? " cached" : "", vec ? " vec4" : " scalar");
+  setLastLaunch(desc);
+  return check(err, name);
+}
+
+// A pointer whose rows start on 16 bytes when v % 4 == 0.
+inline bool aligned16(const void* p) { return p == nullptr || (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
+}  // namespace rlhf_cuda

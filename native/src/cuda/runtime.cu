@@ -1,0 +1,290 @@
+// The runtime half of kernels_cuda.h: availability, memory, streams and their error flags.
+#include "runtime.cuh"
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+
+namespace rlhf_cuda {
+namespace {
+
+thread_local std::string lastError;
+thread_local std::string lastLaunch;
+
+constexpr int kMaxDevices = 64;
+std::mutex registryMutex;
+StreamHandle* defaultHandles[kMaxDevices] = {};
+DeviceInfo* infos[kMaxDevices] = {};
+RowTuning tuning;
+
+__global__ void probeKernel(int* out) { *out = 42; }
+
+// The reason CUDA cannot be used here, or "" when it can. Computed once per process.
+const std::string& unavailableReason() {
+  static std::once_flag once;
+  static std::string reason;
+  std::call_once(once, [] {
+    int count = 0;
+    cudaError_t err = cudaGetDeviceCount(&count);
+    if (err != cudaSuccess) {
+      reason = std::string("no usable CUDA driver or device (cudaGetDeviceCount: ") + cudaGetErrorName(err) + ", " +
+               cudaGetErrorString(err) + ")";
+      cudaGetLastError();
+      return;
+    }
+    if (count == 0) {
+      reason = "no CUDA device is visible";
+      return;
+    }
+    cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) {
+      reason = "cudaGetDeviceProperties failed on device 0";
+      cudaGetLastError();
+      return;
+    }
+    if (prop.major < 8) {
+      reason = std::string(prop.name) + " has compute capability " + std::to_string(prop.major) + "." +
+               std::to_string(prop.minor) + "; the kernels are built for sm_80 and newer";
+      return;
+    }
+    // A real launch proves that the driver can load this library's device code.
+    int* probe = nullptr;
+    int value = 0;
+    err = cudaMalloc(&probe, sizeof(int));
+    if (err == cudaSuccess) {
+      probeKernel<<<1, 1>>>(probe);
+      err = cudaGetLastError();
+      if (err == cudaSuccess) err = cudaMemcpy(&value, probe, sizeof(int), cudaMemcpyDeviceToHost);
+      cudaFree(probe);
+    }
+    if (err != cudaSuccess || value != 42) {
+      reason = std::string("a probe kernel failed on ") + prop.name + ": " + cudaGetErrorString(err);
+      cudaGetLastError();
+    }
+  });
+  return reason;
+}
+
+int currentDevice() {
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) return 0;
+  return device;
+}
+
+StreamHandle* newHandle(cudaStream_t stream, bool owned) {
+  auto* h = new StreamHandle;
+  h->stream = stream;
+  h->owned = owned;
+  if (cudaHostAlloc(reinterpret_cast<void**>(&h->flag), sizeof(int), cudaHostAllocMapped) != cudaSuccess ||
+      cudaHostGetDevicePointer(reinterpret_cast<void**>(&h->deviceFlag), h->flag, 0) != cudaSuccess) {
+    cudaGetLastError();
+    if (h->flag) cudaFreeHost(h->flag);
+    delete h;
+    return nullptr;
+  }
+  *h->flag = 0;
+  return h;
+}
+
+}  // namespace
+
+rlhf_status fail(rlhf_status status, const char* fmt, ...) {
+  char buf[512];
+  va_list args;
+  va_start(args, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, args);
+  va_end(args);
+  lastError = buf;
+  return status;
+}
+
+rlhf_status check(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return RLHF_OK;
+  cudaGetLastError();  // clear a non-sticky error so the next call starts clean
+  return fail(RLHF_ERR_DEVICE, "%s: %s (%s)", what, cudaGetErrorString(err), cudaGetErrorName(err));
+}
+
+rlhf_status checkLaunch(const char* what) { return check(cudaGetLastError(), what); }
+
+StreamHandle* resolve(void* stream) {
+  const std::string& reason = unavailableReason();
+  if (!reason.empty()) {
+    fail(RLHF_ERR_UNAVAILABLE, "CUDA is unavailable: %s", reason.c_str());
+    return nullptr;
+  }
+  if (stream) return static_cast<StreamHandle*>(stream);
+  const int device = currentDevice();
+  std::lock_guard<std::mutex> lock(registryMutex);
+  if (!defaultHandles[device]) defaultHandles[device] = newHandle(nullptr, false);
+  if (!defaultHandles[device]) fail(RLHF_ERR_DEVICE, "could not allocate the error flag of the default stream");
+  return defaultHandles[device];
+}
+
+const DeviceInfo* deviceInfo() {
+  const int device = currentDevice();
+  std::lock_guard<std::mutex> lock(registryMutex);
+  if (!infos[device]) {
+    auto* info = new DeviceInfo;
+    info->device = device;
+    cudaDeviceGetAttribute(&info->sms, cudaDevAttrMultiProcessorCount, device);
+    cudaDeviceGetAttribute(&info->major, cudaDevAttrComputeCapabilityMajor, device);
+    cudaDeviceGetAttribute(&info->smemOptin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+    cudaGetLastError();
+    if (info->sms < 1) info->sms = 1;
+    infos[device] = info;
+  }
+  return infos[device];
+}
+
+RowTuning rowTuning() {
+  std::lock_guard<std::mutex> lock(registryMutex);
+  return tuning;
+}
+
+void setLastLaunch(const char* description) { lastLaunch = description; }
+
+}  // namespace rlhf_cuda
+
+using namespace rlhf_cuda;
+
+extern "C" {
+
+int rlhf_cuda_available(char* reason, size_t reason_len) {
+  const std::string& why = unavailableReason();
+  if (reason && reason_len > 0) {
+    std::strncpy(reason, why.c_str(), reason_len - 1);
+    reason[reason_len - 1] = '\0';
+  }
+  return why.empty() ? 1 : 0;
+}
+
+int rlhf_cuda_device_count(void) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
+rlhf_status rlhf_cuda_set_device(int device) {
+  if (!resolve(nullptr)) return RLHF_ERR_UNAVAILABLE;
+  RLHF_CUDA_REQUIRE(device >= 0 && device < rlhf_cuda_device_count() && device < kMaxDevices, RLHF_ERR_PARAM,
+                    "device %d does not exist", device);
+  return check(cudaSetDevice(device), "cudaSetDevice");
+}
+
+rlhf_status rlhf_cuda_device_name(char* out, size_t out_len) {
+  RLHF_CUDA_REQUIRE(out && out_len > 0, RLHF_ERR_SHAPE, "device_name: null buffer");
+  if (!resolve(nullptr)) return RLHF_ERR_UNAVAILABLE;
+  cudaDeviceProp prop;
+  const rlhf_status st = check(cudaGetDeviceProperties(&prop, currentDevice()), "cudaGetDeviceProperties");
+  if (st != RLHF_OK) return st;
+  std::snprintf(out, out_len, "%s, sm_%d%d, %d SMs, %.1f GiB", prop.name, prop.major, prop.minor,
+                prop.multiProcessorCount, prop.totalGlobalMem / 1073741824.0);
+  return RLHF_OK;
+}
+
+const char* rlhf_cuda_last_error(void) { return lastError.c_str(); }
+const char* rlhf_cuda_last_launch(void) { return lastLaunch.c_str(); }
+
+void rlhf_cuda_set_row_tuning(int max_cluster, int cache_rows) {
+  std::lock_guard<std::mutex> lock(registryMutex);
+  tuning.maxCluster = max_cluster < 0 ? 0 : max_cluster;
+  tuning.cacheRows = cache_rows != 0;
+}
+
+rlhf_status rlhf_cuda_malloc(void** ptr, size_t bytes) {
+  RLHF_CUDA_REQUIRE(ptr, RLHF_ERR_SHAPE, "malloc: null result pointer");
+  *ptr = nullptr;
+  if (!resolve(nullptr)) return RLHF_ERR_UNAVAILABLE;
+  return check(cudaMalloc(ptr, bytes > 0 ? bytes : 1), "cudaMalloc");
+}
+
+rlhf_status rlhf_cuda_free(void* ptr) {
+  if (!ptr) return RLHF_OK;
+  return check(cudaFree(ptr), "cudaFree");
+}
+
+static rlhf_status copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, void* stream,
+                        const char* what) {
+  RLHF_CUDA_REQUIRE(bytes == 0 || (dst && src), RLHF_ERR_SHAPE, "%s: null pointer", what);
+  StreamHandle* h = resolve(stream);
+  if (!h) return RLHF_ERR_UNAVAILABLE;
+  if (bytes == 0) return RLHF_OK;
+  return check(cudaMemcpyAsync(dst, src, bytes, kind, h->stream), what);
+}
+
+rlhf_status rlhf_cuda_memcpy_htod(void* dst, const void* src, size_t bytes, void* stream) {
+  return copy(dst, src, bytes, cudaMemcpyHostToDevice, stream, "memcpy_htod");
+}
+rlhf_status rlhf_cuda_memcpy_dtoh(void* dst, const void* src, size_t bytes, void* stream) {
+  return copy(dst, src, bytes, cudaMemcpyDeviceToHost, stream, "memcpy_dtoh");
+}
+rlhf_status rlhf_cuda_memcpy_dtod(void* dst, const void* src, size_t bytes, void* stream) {
+  return copy(dst, src, bytes, cudaMemcpyDeviceToDevice, stream, "memcpy_dtod");
+}
+
+rlhf_status rlhf_cuda_memset(void* dst, int value, size_t bytes, void* stream) {
+  RLHF_CUDA_REQUIRE(bytes == 0 || dst, RLHF_ERR_SHAPE, "memset: null pointer");
+  StreamHandle* h = resolve(stream);
+  if (!h) return RLHF_ERR_UNAVAILABLE;
+  if (bytes == 0) return RLHF_OK;
+  return check(cudaMemsetAsync(dst, value, bytes, h->stream), "memset");
+}
+
+rlhf_status rlhf_cuda_stream_create(void** stream) {
+  RLHF_CUDA_REQUIRE(stream, RLHF_ERR_SHAPE, "stream_create: null result pointer");
+  *stream = nullptr;
+  if (!resolve(nullptr)) return RLHF_ERR_UNAVAILABLE;
+  cudaStream_t s = nullptr;
+  const rlhf_status st = check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate");
+  if (st != RLHF_OK) return st;
+  StreamHandle* h = newHandle(s, true);
+  if (!h) {
+    cudaStreamDestroy(s);
+    return fail(RLHF_ERR_DEVICE, "stream_create: could not allocate the error flag");
+  }
+  *stream = h;
+  return RLHF_OK;
+}
+
+rlhf_status rlhf_cuda_stream_wrap(void* cuda_stream, void** stream) {
+  RLHF_CUDA_REQUIRE(stream, RLHF_ERR_SHAPE, "stream_wrap: null result pointer");
+  *stream = nullptr;
+  if (!resolve(nullptr)) return RLHF_ERR_UNAVAILABLE;
+  StreamHandle* h = newHandle(static_cast<cudaStream_t>(cuda_stream), false);
+  if (!h) return fail(RLHF_ERR_DEVICE, "stream_wrap: could not allocate the error flag");
+  *stream = h;
+  return RLHF_OK;
+}
+
+rlhf_status rlhf_cuda_stream_synchronize(void* stream) {
+  StreamHandle* h = resolve(stream);
+  if (!h) return RLHF_ERR_UNAVAILABLE;
+  const rlhf_status st = check(cudaStreamSynchronize(h->stream), "cudaStreamSynchronize");
+  if (st != RLHF_OK) return st;
+  if (*reinterpret_cast<volatile int*>(h->flag) != 0) {
+    *reinterpret_cast<volatile int*>(h->flag) = 0;
+    return fail(RLHF_ERR_INDEX,
+                "a label outside [0, v) that is not ignore_index, or a rank outside [-1, k), was found on the "
+                "device (the outputs of its row or prompt are NaN)");
+  }
+  return RLHF_OK;
+}
+
+rlhf_status rlhf_cuda_stream_destroy(void* stream) {
+  if (!stream) return RLHF_OK;
+  auto* h = static_cast<StreamHandle*>(stream);
+  rlhf_status st = RLHF_OK;
+  if (h->owned) st = check(cudaStreamDestroy(h->stream), "cudaStreamDestroy");
+  cudaFreeHost(h->flag);
+  delete h;
+  return st;
+}
+
+void* rlhf_cuda_stream_raw(void* stream) { return stream ? static_cast<StreamHandle*>(stream)->stream : nullptr; }
+
+}  // extern "C"

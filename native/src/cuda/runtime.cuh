@@ -1,0 +1,54 @@
+// Host-side plumbing shared by every CUDA kernel file: stream handles with their device error flag,
+// the thread-local error message, cached device properties and the row-kernel tuning knobs.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "rlhf/kernels_cuda.h"
+
+namespace rlhf_cuda {
+
+// What a `void* stream` of the C ABI points to. `flag` is mapped pinned host memory: a kernel that
+// finds a bad label or rank stores 1 there, and rlhf_cuda_stream_synchronize reads it after the wait.
+struct StreamHandle {
+  cudaStream_t stream = nullptr;
+  bool owned = false;
+  int* flag = nullptr;        // host address
+  int* deviceFlag = nullptr;  // the same memory as the device sees it
+};
+
+struct DeviceInfo {
+  int device = 0;
+  int sms = 1;
+  int major = 0;
+  int smemOptin = 48 * 1024;  // largest dynamic shared memory a block may ask for
+};
+
+struct RowTuning {
+  int maxCluster = 0;  // 0: automatic
+  bool cacheRows = true;
+};
+
+// Records the message for rlhf_cuda_last_error and returns the status.
+rlhf_status fail(rlhf_status status, const char* fmt, ...);
+// RLHF_OK, or RLHF_ERR_DEVICE with the CUDA error's name and `what`.
+rlhf_status check(cudaError_t err, const char* what);
+// After a launch: the launch's own error (configuration, resources) as RLHF_ERR_DEVICE.
+rlhf_status checkLaunch(const char* what);
+
+// The handle for `stream` (NULL: the current device's default handle). Returns null and records a
+// message when CUDA cannot be used.
+StreamHandle* resolve(void* stream);
+const DeviceInfo* deviceInfo();
+RowTuning rowTuning();
+void setLastLaunch(const char* description);
+
+}  // namespace rlhf_cuda
+
+// Argument checks shared by the entry points (the CPU functions make the same checks first).
+#define RLHF_CUDA_REQUIRE(cond, status, ...)                 \
+  do {                                                       \
+    if (!(cond)) return ::rlhf_cuda::fail(status, __VA_ARGS__); \
+  } while (0)
