@@ -1,0 +1,51 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DType, RlhfErrorKind, Tensor } from '@rlhf/tensor';
+
+/** A tensor as a case file writes it: flat row-major data, non-finite numbers as strings. */
+export interface EncodedTensor {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly data: readonly (number | string)[];
+}
+
+/** One conformance case (../shared/conformance/README.md). */
+export interface Case {
+  readonly name: string;
+  readonly op: string;
+  readonly params: Record<string, unknown>;
+  readonly inputs: Record<string, EncodedTensor>;
+  readonly expected?: Record<string, EncodedTensor>;
+  readonly error?: RlhfErrorKind;
+  readonly tolerance: { readonly rtol: number; readonly atol: number };
+  /** The file it came from. */
+  readonly file: string;
+}
+
+const decodeNumber = (x: number | string): number =>
+  typeof x === 'number' ? x : x === 'NaN' ? NaN : x === 'Infinity' ? Infinity : x === '-Infinity' ? -Infinity : Number(x);
+
+const arrays = { float32: Float32Array, float64: Float64Array, int32: Int32Array, uint8: Uint8Array } as const;
+
+/** Decodes a case tensor into the dtype it names (float32 inputs were already rounded by the reference). */
+export const decodeTensor = (t: EncodedTensor): Tensor => ({
+  dtype: t.dtype,
+  shape: [...t.shape],
+  data: arrays[t.dtype].from(t.data.map(decodeNumber)),
+});
+
+/** Every *.json case under the given files or directories, sorted by name. */
+export const loadCases = (paths: readonly string[]): Case[] =>
+  paths
+    .flatMap((p) =>
+      statSync(p).isDirectory()
+        ? readdirSync(p)
+            .filter((f) => f.endsWith('.json'))
+            .sort()
+            .map((f) => join(p, f))
+        : [p],
+    )
+    .map((file) => {
+      const c = JSON.parse(readFileSync(file, 'utf8')) as Partial<Omit<Case, 'file'>> & Pick<Case, 'name' | 'op' | 'inputs'>;
+      return { ...c, params: c.params ?? {}, tolerance: c.tolerance ?? { rtol: 1e-4, atol: 1e-5 }, file };
+    });
