@@ -12,9 +12,14 @@ export const AGGREGATIONS: readonly Aggregation[] = ['token-mean', 'seq-mean-tok
 export const aggregationParam = (value: unknown, fallback: Aggregation = 'token-mean'): E.Either<RlhfError, Aggregation> =>
   oneOf('aggregation', value, fallback, AGGREGATIONS);
 
+/**
+ * Every aggregation is `agg(x) = Σ w·x` over the valid tokens, so a loss's gradient is `w·dl/dx`.
+ * The weight w of a valid token depends only on its row, so it is kept per row: a [B·T] array
+ * would cost a fresh allocation (and its page faults) on every call.
+ */
 export interface AggregationWeights {
-  /** [B·T]: `agg(x) = Σ w·x` over valid tokens, so a loss's gradient is `w·dl/dx`. 0 exactly at masked positions, > 0 elsewhere. */
-  readonly weights: Float64Array;
+  /** [B]: the weight w of each valid token of row b (0 for a row without one). */
+  readonly rowWeights: Float64Array;
   /** Σ m, for the diagnostics that are token means whatever the aggregation. */
   readonly validCount: number;
 }
@@ -23,24 +28,53 @@ export interface AggregationWeights {
 export const aggregationWeights = (aggregation: Aggregation, mask: MaskTensor): E.Either<RlhfError, AggregationWeights> => {
   const [B, T] = mask.shape as [number, number];
   const rowCounts = new Float64Array(B);
-  for (let i = 0; i < B * T; i++) if (isOn(mask, i)) rowCounts[Math.floor(i / T)]!++;
+  for (let b = 0; b < B; b++) for (let i = b * T; i < (b + 1) * T; i++) if (isOn(mask, i)) rowCounts[b]!++;
   const validCount = rowCounts.reduce((a, n) => a + n, 0);
   if (validCount === 0) return E.left(emptyError(`${aggregation}: the mask selects no token, so there is nothing to average`));
   const rowsWithTokens = rowCounts.reduce((a, n) => a + (n > 0 ? 1 : 0), 0);
-  const rowWeight = (b: number): number =>
-    aggregation === 'token-mean' ? 1 / validCount : aggregation === 'seq-mean-token-sum' ? 1 / B : 1 / (rowsWithTokens * rowCounts[b]!);
-  const weights = new Float64Array(B * T);
-  for (let b = 0; b < B; b++) {
-    if (rowCounts[b] === 0) continue;
-    const w = rowWeight(b);
-    for (let i = b * T; i < (b + 1) * T; i++) if (isOn(mask, i)) weights[i] = w;
-  }
-  return E.right({ weights, validCount });
+  const rowWeights = rowCounts.map((n) =>
+    n === 0
+      ? 0
+      : aggregation === 'token-mean'
+        ? 1 / validCount
+        : aggregation === 'seq-mean-token-sum'
+          ? 1 / B
+          : 1 / (rowsWithTokens * n),
+  );
+  return E.right({ rowWeights, validCount });
 };
 
-/** `Σ w·x` over the tokens with a weight: masked entries are skipped, so NaN or ±Inf there never counts. */
-export const aggregate = (weights: Float64Array, x: ArrayLike<number>): number => {
-  let sum = 0;
-  for (let i = 0; i < weights.length; i++) if (weights[i] !== 0) sum += weights[i]! * x[i]!;
-  return sum;
+/** One token's loss `l` and its derivative `g` in the input the loss differentiates. */
+export interface TokenTerm {
+  loss: number;
+  grad: number;
+}
+
+/**
+ * The loop every PPO loss shares: `Σ w·l` over the valid tokens, writing `w·g` into `grad` and 0 at
+ * masked positions. `term(i, into)` fills the unweighted l and g of valid token i; masked tokens are
+ * never passed to it, so nothing stored there is read.
+ */
+export const weightedLoss = (
+  { rowWeights }: AggregationWeights,
+  mask: MaskTensor,
+  grad: Float32Array | Float64Array,
+  term: (i: number, into: TokenTerm) => void,
+): number => {
+  const T = mask.shape[1]!;
+  const token: TokenTerm = { loss: 0, grad: 0 };
+  let loss = 0;
+  for (let b = 0; b < rowWeights.length; b++) {
+    const w = rowWeights[b]!;
+    for (let i = b * T; i < (b + 1) * T; i++) {
+      if (!isOn(mask, i)) {
+        grad[i] = 0;
+        continue;
+      }
+      term(i, token);
+      loss += w * token.loss;
+      grad[i] = w * token.grad;
+    }
+  }
+  return loss;
 };

@@ -1,10 +1,11 @@
 export {
-  aggregate,
   aggregationParam,
   aggregationWeights,
   AGGREGATIONS,
   type Aggregation,
+  weightedLoss,
   type AggregationWeights,
+  type TokenTerm,
 } from './aggregation.js';
 export {
   policyLoss,

@@ -1,7 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import {
-  isOn,
   numberParam,
   outputBuffer,
   positive,
@@ -11,7 +10,7 @@ import {
   type MaskTensor,
   type RlhfError,
 } from '@rlhf/tensor';
-import { aggregationParam, aggregationWeights, type Aggregation } from './aggregation.js';
+import { aggregationParam, aggregationWeights, weightedLoss, type Aggregation } from './aggregation.js';
 import { batchInputs, computeNow } from './validate.js';
 
 type Result<A> = E.Either<RlhfError, A>;
@@ -72,18 +71,13 @@ export const preparePolicyLoss =
       E.bind('aggregation', () => aggregationParam(params?.aggregation)),
       E.bind('weights', ({ batch, aggregation }) => aggregationWeights(aggregation, batch.mask)),
       E.bind('grad', ({ batch }) => outputBuffer('gradLogprobs', batch.dtype, batch.mask.data.length, out?.gradLogprobs)),
-      E.map(({ batch, clipLow, clipHigh, dualClip, logRatioClamp, weights: { weights, validCount }, grad }) => () => {
+      E.map(({ batch, clipLow, clipHigh, dualClip, logRatioClamp, weights, grad }) => () => {
         const { logprobs, oldLogprobs, advantages } = batch.tensors;
         const lo = 1 - clipLow;
         const hi = 1 + clipHigh;
-        let loss = 0;
         let clipped = 0;
         let klSum = 0;
-        for (let i = 0; i < grad.length; i++) {
-          if (!isOn(batch.mask, i)) {
-            grad[i] = 0;
-            continue;
-          }
+        const loss = weightedLoss(weights, batch.mask, grad, (i, token) => {
           const logRatio = logprobs.data[i]! - oldLogprobs.data[i]!;
           klSum += (logRatio * logRatio) / 2;
           const clampActive = logRatioClamp !== undefined && Math.abs(logRatio) > logRatioClamp;
@@ -94,15 +88,14 @@ export const preparePolicyLoss =
           // SPEC: l = l1 if l1 ≥ l2. Testing l2 > l1 instead sends a NaN down the l1 branch, so it reaches loss and gradient.
           const clippedWins = clippedLoss > unclippedLoss;
           if (clippedWins) clipped++;
-          let l = clippedWins ? clippedLoss : unclippedLoss;
-          let g = clippedWins || clampActive ? 0 : -A * ratio;
-          if (dualClip !== undefined && A < 0 && -dualClip * A < l) {
-            l = -dualClip * A;
-            g = 0;
+          token.loss = clippedWins ? clippedLoss : unclippedLoss;
+          token.grad = clippedWins || clampActive ? 0 : -A * ratio;
+          if (dualClip !== undefined && A < 0 && -dualClip * A < token.loss) {
+            token.loss = -dualClip * A;
+            token.grad = 0;
           }
-          loss += weights[i]! * l;
-          grad[i] = weights[i]! * g;
-        }
+        });
+        const { validCount } = weights;
         return {
           loss,
           gradLogprobs: unsafeTensor(batch.dtype, batch.shape, grad) as FloatTensor,

@@ -12,7 +12,7 @@ import {
   type FloatTensor,
   type RlhfError,
 } from '@rlhf/tensor';
-import { aggregate, aggregationParam, aggregationWeights, type Aggregation } from './aggregation.js';
+import { aggregationParam, weightedLoss, aggregationWeights, type Aggregation } from './aggregation.js';
 import { preparePolicyLoss, type PolicyLossInputs, type PolicyLossOutputs, type PolicyLossParams } from './policyLoss.js';
 import { prepareValueLoss, type ValueLossInputs, type ValueLossOutputs, type ValueLossParams } from './valueLoss.js';
 
@@ -100,12 +100,17 @@ export const ppoLoss =
       E.bind('gradEntropy', ({ entropy }) =>
         entropy ? outputBuffer('gradEntropy', entropy.dtype, entropy.data.length, out?.gradEntropy) : E.right(undefined),
       ),
-      E.map(({ valueCoef, entropyCoef, policy, value, entropy, entropyWeights: { weights }, gradValues, gradEntropy }) => {
+      E.map(({ valueCoef, entropyCoef, policy, value, entropy, entropyWeights, gradValues, gradEntropy }) => {
         const policyOut = policy();
         const valueOut = value();
         for (let i = 0; i < gradValues.length; i++) gradValues[i] = scaled(valueCoef, valueOut.gradValues.data[i]!);
-        const meanEntropy = entropy ? aggregate(weights, entropy.data) : 0;
-        if (gradEntropy) for (let i = 0; i < gradEntropy.length; i++) gradEntropy[i] = scaled(-entropyCoef, weights[i]!);
+        // d(−c·agg(H))/dH = −c·w: the entropy's own term, through the shared loop with l = H and g = −c.
+        const meanEntropy = entropy
+          ? weightedLoss(entropyWeights, inputs.mask, gradEntropy!, (i, token) => {
+              token.loss = entropy.data[i]!;
+              token.grad = -entropyCoef;
+            })
+          : 0;
         return {
           loss: policyOut.loss + scaled(valueCoef, valueOut.loss) - scaled(entropyCoef, meanEntropy),
           policy: policyOut,

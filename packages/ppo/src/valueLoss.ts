@@ -1,7 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import {
-  isOn,
   outputBuffer,
   positive,
   unsafeTensor,
@@ -10,7 +9,7 @@ import {
   type MaskTensor,
   type RlhfError,
 } from '@rlhf/tensor';
-import { aggregationParam, aggregationWeights, type Aggregation } from './aggregation.js';
+import { aggregationParam, aggregationWeights, weightedLoss, type Aggregation } from './aggregation.js';
 import { batchInputs, computeNow } from './validate.js';
 
 type Result<A> = E.Either<RlhfError, A>;
@@ -57,15 +56,10 @@ export const prepareValueLoss =
       E.bind('aggregation', () => aggregationParam(params?.aggregation)),
       E.bind('weights', ({ batch, aggregation }) => aggregationWeights(aggregation, batch.mask)),
       E.bind('grad', ({ batch }) => outputBuffer('gradValues', batch.dtype, batch.mask.data.length, out?.gradValues)),
-      E.map(({ batch, clipRange, weights: { weights, validCount }, grad }) => () => {
+      E.map(({ batch, clipRange, weights, grad }) => () => {
         const { values, oldValues, returns } = batch.tensors;
-        let loss = 0;
         let clipped = 0;
-        for (let i = 0; i < grad.length; i++) {
-          if (!isOn(batch.mask, i)) {
-            grad[i] = 0;
-            continue;
-          }
+        const loss = weightedLoss(weights, batch.mask, grad, (i, token) => {
           const v = values.data[i]!;
           const R = returns.data[i]!;
           const lo = clipRange === undefined ? v : oldValues.data[i]! - clipRange;
@@ -79,11 +73,10 @@ export const prepareValueLoss =
           // The unclipped branch on a tie. A NaN takes the branch that carries it into the gradient:
           // unclipped when values or returns hold it, clipped when only oldValues (the bounds) do.
           const clippedWins = Number.isNaN(unclippedError) ? false : !(clippedError <= unclippedError);
-          const l = (clippedWins ? clippedError : unclippedError) / 2;
-          const g = clippedWins ? (clipActive ? 0 : vc - R) : v - R;
-          loss += weights[i]! * l;
-          grad[i] = weights[i]! * g;
-        }
+          token.loss = (clippedWins ? clippedError : unclippedError) / 2;
+          token.grad = clippedWins ? (clipActive ? 0 : vc - R) : v - R;
+        });
+        const { validCount } = weights;
         return {
           loss,
           gradValues: unsafeTensor(batch.dtype, batch.shape, grad) as FloatTensor,
