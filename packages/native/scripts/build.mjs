@@ -35,17 +35,30 @@ try {
 }
 
 rmSync(reasonFile, { force: true });
-const common = ['--directory', packageDir, '--out', buildDir];
-if (process.env.RLHF_NO_CUDA === '1') common.push('--CDRLHF_CUDA=OFF');
-if (process.env.RLHF_DEBUG === '1') common.push('--debug');
-// configure every time (cheap once cached): a previous failed or differently-optioned configure must
-// not leave a stale tree behind; then build.
-for (const step of [['configure'], ['build', '--parallel', '2']]) {
-  const run = spawnSync(process.execPath, [cmakeJs, ...step, ...common], { cwd: packageDir, encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (run.status === 0) continue;
-  const log = `${run.stdout ?? ''}${run.stderr ?? ''}`;
-  const tail = log.split('\n').filter((l) => /error|not found|No CMAKE/i.test(l)).slice(-3).join(' | ');
-  process.stderr.write(log.slice(-4000));
-  fail(`cmake-js ${step[0]} failed${run.error ? `: ${run.error.message}` : ''}${tail ? `: ${tail}` : ''}`);
+
+// Runs configure then build (configure every time, cheap once cached: a previous failed or
+// differently-optioned configure must not leave a stale tree). Returns null or why it failed.
+const build = (defines) => {
+  const common = ['--directory', packageDir, '--out', buildDir, ...defines.map((d) => `--CD${d}`)];
+  if (process.env.RLHF_DEBUG === '1') common.push('--debug');
+  for (const step of [['configure'], ['build', '--parallel', '2']]) {
+    const run = spawnSync(process.execPath, [cmakeJs, ...step, ...common], { cwd: packageDir, encoding: 'utf8', maxBuffer: 64 << 20 });
+    if (run.status === 0) continue;
+    const log = `${run.stdout ?? ''}${run.stderr ?? ''}`;
+    process.stderr.write(log.slice(-4000));
+    const tail = log.split('\n').filter((l) => /error|not found|No CMAKE/i.test(l)).slice(-3).join(' | ');
+    return `cmake-js ${step[0]} failed${run.error ? `: ${run.error.message}` : ''}${tail ? `: ${tail}` : ''}`;
+  }
+  return null;
+};
+
+const noCuda = process.env.RLHF_NO_CUDA === '1';
+let failure = build(noCuda ? ['RLHF_CUDA=OFF'] : ['RLHF_CUDA=ON', 'RLHF_CUDA_OFF_REASON=']);
+if (failure && !noCuda) {
+  // The CPU kernels must not depend on the CUDA build: retry without it and keep the reason.
+  console.warn(`@rlhf/native: the build with CUDA failed (${failure}); building the CPU kernels without CUDA.`);
+  const reason = `built without CUDA: the CUDA build failed at install (${failure})`.replace(/[";\\]/g, "'").slice(0, 300);
+  failure = build(['RLHF_CUDA=OFF', `RLHF_CUDA_OFF_REASON=${reason}`]);
 }
+if (failure) fail(failure);
 console.log('@rlhf/native: built the native kernels');

@@ -1,0 +1,97 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The SIMD paths of the CPU kernels, best first. */
+export type CpuIsa = 'avx512' | 'avx2' | 'scalar';
+
+/** Loss and accuracy as the native preference kernels return them. */
+export interface NativeLossStats {
+  readonly loss: number;
+  readonly accuracy: number;
+}
+
+/**
+ * The Node-API addon built from ../../native (native/binding/addon.cc). Float arrays are Float32Array,
+ * labels and ranks Int32Array; arguments are positional, outputs are caller-provided arrays written in
+ * place. A bad argument throws an Error whose `kind` is 'shape' | 'index' | 'param' | 'empty'
+ * (the `...Async` forms reject with it instead).
+ */
+export interface NativeAddon {
+  logprobs(
+    logits: Float32Array, labels: Int32Array, N: number, V: number, temperature: number, ignoreIndex: number,
+    logprobs: Float32Array, entropy: Float32Array,
+  ): void;
+  logprobsBackward(
+    logits: Float32Array, labels: Int32Array, gradLogprobs: Float32Array, gradEntropy: Float32Array | null,
+    N: number, V: number, temperature: number, ignoreIndex: number, gradLogits: Float32Array,
+  ): void;
+  logsoftmax(logits: Float32Array, N: number, V: number, temperature: number, out: Float32Array): void;
+  logsoftmaxBackward(
+    logits: Float32Array, gradOutput: Float32Array, N: number, V: number, temperature: number, gradLogits: Float32Array,
+  ): void;
+  klFull(
+    logitsP: Float32Array, logitsQ: Float32Array, gradKl: Float32Array | null, N: number, V: number,
+    temperature: number, kl: Float32Array, gradLogitsP: Float32Array | null,
+  ): void;
+  pairwise(
+    chosen: Float32Array, rejected: Float32Array, margin: Float32Array | null, B: number, labelSmoothing: number,
+    centerCoef: number, gradChosen: Float32Array, gradRejected: Float32Array,
+  ): NativeLossStats;
+  ranking(rewards: Float32Array, ranks: Int32Array, B: number, K: number, grad: Float32Array): NativeLossStats & { readonly pairs: number };
+  /** lossType: 0 sigmoid, 1 hinge, 2 ipo. */
+  dpo(
+    policyChosen: Float32Array, policyRejected: Float32Array, refChosen: Float32Array, refRejected: Float32Array,
+    B: number, beta: number, lossType: number, labelSmoothing: number, gradPolicyChosen: Float32Array,
+    gradPolicyRejected: Float32Array, rewardsChosen: Float32Array, rewardsRejected: Float32Array,
+  ): NativeLossStats;
+  logprobsAsync(...args: Parameters<NativeAddon['logprobs']>): Promise<void>;
+  logprobsBackwardAsync(...args: Parameters<NativeAddon['logprobsBackward']>): Promise<void>;
+  logsoftmaxAsync(...args: Parameters<NativeAddon['logsoftmax']>): Promise<void>;
+  logsoftmaxBackwardAsync(...args: Parameters<NativeAddon['logsoftmaxBackward']>): Promise<void>;
+  klFullAsync(...args: Parameters<NativeAddon['klFull']>): Promise<void>;
+  cpuIsa(): CpuIsa;
+  supportedIsas(): CpuIsa[];
+  /** '' = the best supported path. Throws a `param` error when this CPU or build lacks it. Returns the path in use. */
+  forceIsa(isa: CpuIsa | ''): CpuIsa;
+  /** n <= 0 restores the default (the machine's cores). Returns the count in use. */
+  setNumThreads(n: number): number;
+  getNumThreads(): number;
+  readonly openmp: boolean;
+  /** Why the CUDA kernels are not in this build (set by native/binding/cuda_none.cc). */
+  readonly cudaUnavailable?: string;
+  /** The CUDA functions (native/binding/cuda_binding.cc), when built with CUDA. */
+  readonly cuda?: unknown;
+}
+
+export type AddonLoad =
+  | { readonly addon: NativeAddon; readonly path: string }
+  | { readonly addon?: undefined; readonly path: string; readonly error: string };
+
+// From packages/native/src (tests run from source) or packages/native/dist: the repo's native/ is two up.
+const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const buildDir = resolve(packageDir, '../../native/build');
+
+/** Where the addon is: RLHF_NATIVE_ADDON, else native/build/Release/rlhf_native.node. */
+export const addonPath = (): string => process.env['RLHF_NATIVE_ADDON'] ?? resolve(buildDir, 'Release/rlhf_native.node');
+
+/** Loads the addon, or says why it cannot (the reason the install script recorded, or the load error). */
+export const loadAddon = (): AddonLoad => {
+  const path = addonPath();
+  if (!existsSync(path)) {
+    const reasonFile = resolve(buildDir, 'UNAVAILABLE');
+    const recorded = existsSync(reasonFile) ? readFileSync(reasonFile, 'utf8').trim() : '';
+    return {
+      path,
+      error: recorded
+        ? `the native addon was not built at install: ${recorded}`
+        : `the native addon is not built (${path} is missing); run \`pnpm --filter @rlhf/native build:native\``,
+    };
+  }
+  try {
+    return { addon: createRequire(import.meta.url)(path) as NativeAddon, path };
+  } catch (e) {
+    return { path, error: `the native addon at ${path} failed to load: ${e instanceof Error ? e.message : String(e)}` };
+  }
+};
