@@ -4,6 +4,8 @@ import {
   commonFloatDType,
   expectFloat,
   expectRank,
+  floatShaped,
+  maskShaped,
   inClosedRange,
   isOn,
   optional,
@@ -14,7 +16,6 @@ import {
   type MaskTensor,
   type RlhfError,
 } from '@rlhf/tensor';
-import { floatShaped, maskShaped } from './validate.js';
 
 type Result<A> = E.Either<RlhfError, A>;
 

@@ -8,14 +8,14 @@ import {
   maskedSum,
   optional,
   outputBuffer,
-  paramError,
+  booleanParam,
+  maskShaped,
   unsafeTensor,
   type FloatArray,
   type FloatTensor,
   type MaskTensor,
   type RlhfError,
 } from '@rlhf/tensor';
-import { maskShaped } from './validate.js';
 
 type Result<A> = E.Either<RlhfError, A>;
 
@@ -39,11 +39,6 @@ export interface WhitenOut {
 
 /** Keeps a variance of exactly 0 (one entry, or all equal) finite. */
 const VARIANCE_EPSILON = 1e-8;
-
-const booleanParam = (name: string, value: unknown, fallback: boolean): Result<boolean> => {
-  const v = value ?? fallback;
-  return typeof v === 'boolean' ? E.right(v) : E.left(paramError(`${name} must be true or false, got ${JSON.stringify(v)}`));
-};
 
 /**
  * SPEC §4 whiten: `(x − μ)/sqrt(s² + 1e−8)` with the mean μ and the unbiased variance s² over the

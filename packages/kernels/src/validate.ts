@@ -2,6 +2,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import {
   expectFloat,
+  floatShaped,
   expectInt32,
   expectRank,
   expectShape,
@@ -34,8 +35,7 @@ export const floatLike =
   (shape: readonly number[], dtype: FloatTensor['dtype']) =>
   (name: string, u: unknown): Result<FloatTensor> =>
     pipe(
-      expectFloat(name, u),
-      E.chain((t) => expectShape(shape)(name, t)),
+      floatShaped(shape)(name, u),
       E.chain((t) =>
         t.dtype === dtype
           ? E.right(t as FloatTensor)

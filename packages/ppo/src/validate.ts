@@ -3,8 +3,8 @@ import { pipe } from 'fp-ts/lib/function.js';
 import {
   commonFloatDType,
   expectFloat,
-  expectMask,
   expectRank,
+  maskShaped,
   expectShape,
   type FloatTensor,
   type MaskTensor,
@@ -40,12 +40,7 @@ export const batchInputs = <K extends string>(
   return pipe(
     E.Do,
     E.bind('dtype', () => commonFloatDType(tensors)),
-    E.bind('mask', () =>
-      pipe(
-        expectMask('mask', inputs?.mask),
-        E.chain((m) => expectShape(shape!)('mask', m as MaskTensor)),
-      ),
-    ),
+    E.bind('mask', () => maskShaped(shape!)('mask', inputs?.mask)),
     E.map(({ dtype, mask }) => ({ tensors, mask, dtype, shape: shape as [number, number] })),
   );
 };

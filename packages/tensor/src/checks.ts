@@ -9,6 +9,8 @@ import {
   numel,
   type ArrayOf,
   type DType,
+  type FloatTensor,
+  type MaskTensor,
   type Tensor,
 } from './tensor.js';
 
@@ -58,6 +60,18 @@ export const expectRank =
     t.shape.length === rank
       ? E.right(t)
       : E.left(shapeError(`${name}: expected a ${rank}-D tensor, got shape ${formatShape(t.shape)}`));
+
+/** A float tensor of exactly `shape` (dtype agreement between inputs is checked by `commonFloatDType`). */
+export const floatShaped =
+  (shape: readonly number[]) =>
+  (name: string, u: unknown): Result<FloatTensor> =>
+    E.chain((t: Tensor) => expectShape(shape)(name, t as FloatTensor))(expectFloat(name, u));
+
+/** A 0/1 mask (float32, float64 or uint8) of exactly `shape`. */
+export const maskShaped =
+  (shape: readonly number[]) =>
+  (name: string, u: unknown): Result<MaskTensor> =>
+    E.chain((t: Tensor) => expectShape(shape)(name, t as MaskTensor))(expectMask(name, u));
 
 /** Validates an optional input: `undefined`/`null` pass as `undefined`. */
 export const optional =
@@ -124,6 +138,11 @@ export const inClosedRange = (name: string, value: unknown, fallback: number, lo
 
 export const integerParam = (name: string, value: unknown, fallback: number): Result<number> =>
   numberParam(name, value, fallback, (x) => Number.isSafeInteger(x), 'an integer');
+
+export const booleanParam = (name: string, value: unknown, fallback: boolean): Result<boolean> => {
+  const v = value ?? fallback;
+  return typeof v === 'boolean' ? E.right(v) : E.left(paramError(`${name} must be true or false, got ${JSON.stringify(v)}`));
+};
 
 export const oneOf = <A extends string>(name: string, value: unknown, fallback: A, options: readonly A[]): Result<A> => {
   const v = value ?? fallback;
