@@ -11,3 +11,4 @@ export * from './optim/adam.js';
 export * from './optim/clipping.js';
 export * from './optim/schedules.js';
 export * from './models/windowMlp.js';
+export * from './ppo.js';

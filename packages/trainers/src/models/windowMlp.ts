@@ -74,6 +74,19 @@ const windowMlp = (c: WindowMlpConfig, outDim: number, includeCurrent: boolean, 
       E.map((t) => {
         const [B, L] = t.shape as [number, number];
         const N = B * L;
+        // The first layer is linear in the embeddings, so slot k of the window contributes
+        // table[k][v] = embed[v] · w1[k·D:(k+1)·D, :] for token v: one table per call replaces
+        // C·D·H multiply-adds per position by C·H additions.
+        const table = new Float64Array(C * (V + 1) * H);
+        for (let k = 0; k < C; k++)
+          for (let v = 0; v <= V; v++) {
+            const row = (k * (V + 1) + v) * H;
+            for (let d = 0; d < D; d++) {
+              const x = embed.value[v * D + d]!;
+              const w = (k * D + d) * H;
+              for (let j = 0; j < H; j++) table[row + j]! += x * w1.value[w + j]!;
+            }
+          }
         const ctx = new Int32Array(N * C);
         const h = new Float64Array(N * H);
         const out = new Float64Array(N * outDim);
@@ -81,56 +94,64 @@ const windowMlp = (c: WindowMlpConfig, outDim: number, includeCurrent: boolean, 
           for (let pos = 0; pos < L; pos++) {
             const n = b * L + pos;
             const first = includeCurrent ? pos - C + 1 : pos - C;
+            const hn = n * H;
+            for (let j = 0; j < H; j++) h[hn + j] = b1.value[j]!;
             for (let k = 0; k < C; k++) {
               const src = first + k;
-              ctx[n * C + k] = src < 0 ? bos : t.data[b * L + src]!;
+              const v = src < 0 ? bos : t.data[b * L + src]!;
+              ctx[n * C + k] = v;
+              const row = (k * (V + 1) + v) * H;
+              for (let j = 0; j < H; j++) h[hn + j]! += table[row + j]!;
             }
-            const hn = h.subarray(n * H, (n + 1) * H);
-            hn.set(b1.value);
-            for (let k = 0; k < C; k++) {
-              const e = ctx[n * C + k]! * D;
-              for (let d = 0; d < D; d++) {
-                const x = embed.value[e + d]!;
-                const row = (k * D + d) * H;
-                for (let j = 0; j < H; j++) hn[j]! += x * w1.value[row + j]!;
-              }
-            }
-            for (let j = 0; j < H; j++) hn[j] = Math.tanh(hn[j]!);
-            for (let o = 0; o < outDim; o++) {
-              let s = b2.value[o]!;
-              for (let j = 0; j < H; j++) s += hn[j]! * w2.value[j * outDim + o]!;
-              out[n * outDim + o] = s;
+            for (let j = 0; j < H; j++) h[hn + j] = Math.tanh(h[hn + j]!);
+            const on = n * outDim;
+            for (let o = 0; o < outDim; o++) out[on + o] = b2.value[o]!;
+            for (let j = 0; j < H; j++) {
+              const x = h[hn + j]!;
+              const w = j * outDim;
+              for (let o = 0; o < outDim; o++) out[on + o]! += x * w2.value[w + o]!;
             }
           }
         const backward = (g: Float64Array): void => {
+          const gTable = new Float64Array(C * (V + 1) * H);
           const gPre = new Float64Array(H);
           for (let n = 0; n < N; n++) {
-            const hn = h.subarray(n * H, (n + 1) * H);
+            const hn = n * H;
+            const on = n * outDim;
+            for (let o = 0; o < outDim; o++) b2.grad[o]! += g[on + o]!;
             for (let j = 0; j < H; j++) {
+              const x = h[hn + j]!;
+              const w = j * outDim;
               let s = 0;
               for (let o = 0; o < outDim; o++) {
-                const go = g[n * outDim + o]!;
-                w2.grad[j * outDim + o]! += hn[j]! * go;
-                s += go * w2.value[j * outDim + o]!;
+                const go = g[on + o]!;
+                w2.grad[w + o]! += x * go;
+                s += go * w2.value[w + o]!;
               }
-              gPre[j] = s * (1 - hn[j]! * hn[j]!);
+              gPre[j] = s * (1 - x * x);
               b1.grad[j]! += gPre[j]!;
             }
-            for (let o = 0; o < outDim; o++) b2.grad[o]! += g[n * outDim + o]!;
             for (let k = 0; k < C; k++) {
-              const e = ctx[n * C + k]! * D;
-              for (let d = 0; d < D; d++) {
-                const x = embed.value[e + d]!;
-                const row = (k * D + d) * H;
-                let gx = 0;
-                for (let j = 0; j < H; j++) {
-                  w1.grad[row + j]! += x * gPre[j]!;
-                  gx += gPre[j]! * w1.value[row + j]!;
-                }
-                embed.grad[e + d]! += gx;
-              }
+              const row = (k * (V + 1) + ctx[n * C + k]!) * H;
+              for (let j = 0; j < H; j++) gTable[row + j]! += gPre[j]!;
             }
           }
+          // Back through the table: d table[k][v][j] / d embed[v][d] = w1[k·D+d][j], and / d w1[k·D+d][j] = embed[v][d].
+          for (let k = 0; k < C; k++)
+            for (let v = 0; v <= V; v++) {
+              const row = (k * (V + 1) + v) * H;
+              for (let d = 0; d < D; d++) {
+                const x = embed.value[v * D + d]!;
+                const w = (k * D + d) * H;
+                let ge = 0;
+                for (let j = 0; j < H; j++) {
+                  const gt = gTable[row + j]!;
+                  w1.grad[w + j]! += x * gt;
+                  ge += gt * w1.value[w + j]!;
+                }
+                embed.grad[v * D + d]! += ge;
+              }
+            }
         };
         return { out, backward };
       }),

@@ -1,0 +1,515 @@
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import * as E from 'fp-ts/lib/Either.js';
+import * as TE from 'fp-ts/lib/TaskEither.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import { defaultBackend, type Kernels } from '@rlhf/kernels';
+import { unsafeTensor, type IntTensor, type MaskTensor, type RlhfError } from '@rlhf/tensor';
+import {
+  adam,
+  copyParameters,
+  jsonlMetrics,
+  meanStd,
+  parameterCount,
+  ppoTrainer,
+  progressBar,
+  rewardModelTrainer,
+  rng as makeRng,
+  sampleResponses,
+  sumRows,
+  tokenLogprobs,
+  trainPpo,
+  warmupCosine,
+  windowMlpPolicy,
+  windowMlpReward,
+  windowMlpValue,
+  type KlControl,
+  type MetricsLog,
+  type Policy,
+  type PpoStats,
+  type RankingBatch,
+  type RewardModel,
+  type Rng,
+  type WindowMlpConfig,
+} from '@rlhf/trainers';
+import { lineChartSvg } from './plot.js';
+import { annotate, corpus, hiddenUtility, makeWorld, samplePrompts, VOCAB, type World } from './world.js';
+
+type Result<A> = E.Either<RlhfError, A>;
+
+/** Every size of the job; `quick` is the smoke-test size. */
+export interface JobSize {
+  readonly corpusSize: number;
+  readonly pretrainSteps: number;
+  readonly pretrainBatch: number;
+  readonly rmPrompts: number;
+  readonly rmHeldOut: number;
+  readonly rmK: number;
+  readonly rmEpochs: number;
+  readonly rmBatch: number;
+  readonly ppoSteps: number;
+  readonly ppoBatch: number;
+  readonly ppoMinibatch: number;
+  readonly evalPrompts: number;
+}
+
+export const SIZES: Record<'full' | 'quick', JobSize> = {
+  full: {
+    corpusSize: 4000,
+    pretrainSteps: 300,
+    pretrainBatch: 64,
+    rmPrompts: 800,
+    rmHeldOut: 200,
+    rmK: 4,
+    rmEpochs: 12,
+    rmBatch: 32,
+    ppoSteps: 120,
+    ppoBatch: 64,
+    ppoMinibatch: 16,
+    evalPrompts: 1000,
+  },
+  quick: {
+    corpusSize: 200,
+    pretrainSteps: 10,
+    pretrainBatch: 32,
+    rmPrompts: 40,
+    rmHeldOut: 20,
+    rmK: 4,
+    rmEpochs: 2,
+    rmBatch: 20,
+    ppoSteps: 3,
+    ppoBatch: 16,
+    ppoMinibatch: 8,
+    evalPrompts: 32,
+  },
+};
+
+export interface JobOptions {
+  readonly seed: number;
+  readonly outDir: string;
+  readonly size: JobSize;
+  /** The KL the adaptive controller steers to, in nats per response (default 2). */
+  readonly klTarget?: number;
+  /** The adaptive controller's initial β and horizon (defaults 0.2 and 256 samples). */
+  readonly klInit?: number;
+  readonly klHorizon?: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface RunReport {
+  readonly controller: KlControl;
+  /** Mean hidden utility of the pretrained policy's responses to the evaluation prompts. */
+  readonly utilityBefore: number;
+  readonly utilityAfter: number;
+  readonly utilityGain: number;
+  readonly rmScoreBefore: number;
+  readonly rmScoreAfter: number;
+  /** Mean over evaluation responses of Σ_t (log π − log π_ref), in nats per response. */
+  readonly klAfter: number;
+  /** Mean of `klAfter` over the last quarter of training rollouts. */
+  readonly klLastQuarter: number;
+  readonly betaAfter: number;
+  readonly goodTokensAfter: number;
+  readonly repeatsAfter: number;
+  readonly entropyAfter: number;
+}
+
+export interface Report {
+  readonly seed: number;
+  readonly backend: string;
+  readonly wallSeconds: number;
+  readonly sizes: JobSize;
+  readonly world: { vocab: number; promptLength: number; responseLength: number; goodTokens: number[] };
+  readonly pretrain: { parameters: number; finalLoss: number; chainEntropy: number };
+  readonly rewardModel: {
+    readonly parameters: number;
+    readonly trainAccuracy: number;
+    readonly heldOutAccuracy: number;
+    readonly heldOutLoss: number;
+    readonly heldOutPairs: number;
+    /** Pearson correlation of reward-model score and hidden utility on the held-out responses. */
+    readonly utilityCorrelation: number;
+  };
+  readonly kl: RunReport;
+  readonly noKl: RunReport;
+  readonly klTarget: number;
+}
+
+const POLICY: WindowMlpConfig = { vocabSize: VOCAB, window: 3, embedDim: 8, hidden: 48 };
+const REWARD: WindowMlpConfig = { vocabSize: VOCAB, window: 2, embedDim: 8, hidden: 32 };
+const VALUE: WindowMlpConfig = { vocabSize: VOCAB, window: 3, embedDim: 8, hidden: 32 };
+
+const fromEither = <A>(e: Result<A>): TE.TaskEither<RlhfError, A> => TE.fromEither(e);
+const ones = (shape: readonly number[]): MaskTensor => unsafeTensor('uint8', shape, new Uint8Array(shape[0]! * shape[1]!).fill(1));
+
+/** Supervised next-token pretraining on the corpus (cross-entropy through the logprobs kernels). */
+const pretrain = (policy: Policy, kernels: Kernels, data: IntTensor, size: JobSize, rng: Rng, metrics: MetricsLog): Result<number> =>
+  pipe(
+    warmupCosine({ lr: 1e-2, warmupSteps: 10, totalSteps: size.pretrainSteps + 1, minLr: 1e-3 }),
+    E.chain((lr) => adam(policy.parameters, { lr, maxGradNorm: 1 })),
+    E.chain((opt) => {
+      const [n, L] = data.shape as [number, number];
+      const logprobs = tokenLogprobs(policy, kernels);
+      const bar = progressBar('pretrain', size.pretrainSteps);
+      let loss = NaN;
+      for (let step = 0; step < size.pretrainSteps; step++) {
+        const rows = Int32Array.from({ length: size.pretrainBatch }, () => rng.int(n));
+        const batch = unsafeTensor('int32', [rows.length, L], new Int32Array(rows.length * L));
+        rows.forEach((r, k) => batch.data.set(data.data.subarray(r * L, (r + 1) * L), k * L));
+        const mask = ones(batch.shape);
+        const N = rows.length * L;
+        const out = logprobs(batch, mask);
+        if (E.isLeft(out)) return out;
+        loss = -Array.from(out.right.logprobs.data).reduce((a, b) => a + b, 0) / N;
+        const back = out.right.backward(unsafeTensor('float64', [rows.length, L], new Float64Array(N).fill(-1 / N)));
+        if (E.isLeft(back)) return back;
+        opt.step();
+        metrics.log({ phase: 'pretrain', step: step + 1, loss });
+        bar.tick({ loss });
+      }
+      bar.stop();
+      return E.right(loss);
+    }),
+  );
+
+/** The chain's own per-token entropy under its stationary use in the corpus: the loss a perfect model reaches. */
+const chainEntropy = (world: World, data: IntTensor): number => {
+  const [n, L] = data.shape as [number, number];
+  let h = 0;
+  let count = 0;
+  for (let i = 0; i < n; i++)
+    for (let t = 1; t < L; t++) {
+      const row = world.transitions.subarray(data.data[i * L + t - 1]! * VOCAB, (data.data[i * L + t - 1]! + 1) * VOCAB);
+      const z = row.reduce((a, b) => a + b, 0);
+      h -= Math.log(row[data.data[i * L + t]!]! / z);
+      count++;
+    }
+  return (h + n * Math.log(VOCAB)) / (count + n); // position 0 is uniform
+};
+
+/** Rows [from, to) of a ranking batch. */
+const sliceRanking = (b: RankingBatch, from: number, to: number): RankingBatch => {
+  const [, K, L] = b.tokens.shape as [number, number, number];
+  return {
+    tokens: unsafeTensor('int32', [to - from, K, L], b.tokens.data.subarray(from * K * L, to * K * L)),
+    mask: unsafeTensor(b.mask.dtype, [to - from, K, L], b.mask.data.subarray(from * K * L, to * K * L) as never) as MaskTensor,
+    ranks: unsafeTensor('int32', [to - from, K], b.ranks.data.subarray(from * K, to * K)),
+  };
+};
+
+/** K samples for each of n prompts from the policy, ranked by the annotator. */
+const comparisons = (world: World, policy: Policy, n: number, k: number, rng: Rng): Result<RankingBatch> => {
+  const prompts = samplePrompts(world)(rng, n);
+  const P = world.promptLength;
+  const repeated = unsafeTensor('int32', [n * k, P], new Int32Array(n * k * P));
+  for (let i = 0; i < n * k; i++) repeated.data.set(prompts.data.subarray(Math.floor(i / k) * P, (Math.floor(i / k) + 1) * P), i * P);
+  return E.map(({ tokens, mask }: { tokens: IntTensor; mask: MaskTensor }) => annotate(tokens, mask, k, rng))(
+    sampleResponses(policy, repeated, world.responseLength, rng),
+  );
+};
+
+const pearson = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  const ma = meanStd(a);
+  const mb = meanStd(b);
+  let c = 0;
+  for (let i = 0; i < a.length; i++) c += (a[i]! - ma.mean) * (b[i]! - mb.mean);
+  return ma.std === 0 || mb.std === 0 ? 0 : c / a.length / (ma.std * mb.std);
+};
+
+const trainRewardModel = (
+  rm: RewardModel,
+  kernels: Kernels,
+  train: RankingBatch,
+  heldOut: RankingBatch,
+  size: JobSize,
+  rng: Rng,
+  metrics: MetricsLog,
+): TE.TaskEither<RlhfError, Report['rewardModel']> =>
+  pipe(
+    fromEither(rewardModelTrainer({ model: rm, optimizer: { lr: 5e-3, maxGradNorm: 5 }, backend: kernels })),
+    TE.chain((trainer) => async () => {
+      const B = train.ranks.shape[0]!;
+      const bar = progressBar('reward model', size.rmEpochs);
+      let trainAccuracy = 0;
+      for (let epoch = 0; epoch < size.rmEpochs; epoch++) {
+        // Shuffle prompts by slicing a permuted copy.
+        const order = rng.permutation(B);
+        const shuffled = permuteRanking(train, order);
+        let acc = 0;
+        let loss = 0;
+        let batches = 0;
+        for (let s = 0; s < B; s += size.rmBatch) {
+          const out = await trainer.step(sliceRanking(shuffled, s, Math.min(B, s + size.rmBatch)))();
+          if (E.isLeft(out)) return out;
+          acc += out.right.accuracy;
+          loss += out.right.loss;
+          batches++;
+        }
+        const held = await trainer.evaluate(heldOut)();
+        if (E.isLeft(held)) return held;
+        trainAccuracy = acc / batches;
+        metrics.log({ phase: 'rewardModel', epoch: epoch + 1, loss: loss / batches, accuracy: trainAccuracy, heldOutLoss: held.right.loss, heldOutAccuracy: held.right.accuracy, rewardMean: held.right.rewardMean, rewardStd: held.right.rewardStd });
+        bar.tick({ acc: held.right.accuracy });
+      }
+      bar.stop();
+      const held = await trainer.evaluate(heldOut)();
+      if (E.isLeft(held)) return held;
+      const [n, K, L] = heldOut.tokens.shape as [number, number, number];
+      const flatTokens = unsafeTensor('int32', [n * K, L], heldOut.tokens.data);
+      const flatMask = unsafeTensor(heldOut.mask.dtype, [n * K, L], heldOut.mask.data as never) as MaskTensor;
+      const scores = rm.scores(flatTokens, flatMask);
+      if (E.isLeft(scores)) return scores;
+      return E.right({
+        parameters: rm.parameters.reduce((s, p) => s + p.value.length, 0),
+        trainAccuracy,
+        heldOutAccuracy: held.right.accuracy,
+        heldOutLoss: held.right.loss,
+        heldOutPairs: held.right.pairs,
+        utilityCorrelation: pearson(scores.right.output.data, hiddenUtility(flatTokens, flatMask)),
+      });
+    }),
+  );
+
+const permuteRanking = (b: RankingBatch, order: Int32Array): RankingBatch => {
+  const [B, K, L] = b.tokens.shape as [number, number, number];
+  const tokens = new Int32Array(B * K * L);
+  const mask = new (b.mask.data.constructor as new (n: number) => MaskTensor['data'])(B * K * L);
+  const ranks = new Int32Array(B * K);
+  order.forEach((src, dst) => {
+    tokens.set(b.tokens.data.subarray(src * K * L, (src + 1) * K * L), dst * K * L);
+    mask.set(b.mask.data.subarray(src * K * L, (src + 1) * K * L) as never, dst * K * L);
+    ranks.set(b.ranks.data.subarray(src * K, (src + 1) * K), dst * K);
+  });
+  return {
+    tokens: unsafeTensor('int32', [B, K, L], tokens),
+    mask: unsafeTensor(b.mask.dtype, [B, K, L], mask as never) as MaskTensor,
+    ranks: unsafeTensor('int32', [B, K], ranks),
+  };
+};
+
+interface Evaluation {
+  readonly utility: number;
+  readonly rmScore: number;
+  readonly kl: number;
+  readonly goodTokens: number;
+  readonly repeats: number;
+  readonly entropy: number;
+}
+
+/** Samples the policy on fixed evaluation prompts with a fixed generator and measures it. */
+const evaluate = (
+  policy: Policy,
+  reference: Policy,
+  rm: RewardModel,
+  kernels: Kernels,
+  world: World,
+  prompts: IntTensor,
+  seed: number,
+): Result<Evaluation> =>
+  pipe(
+    sampleResponses(policy, prompts, world.responseLength, makeRng(seed)),
+    E.bindTo('s'),
+    E.bind('scores', ({ s }) => rm.scores(s.tokens, s.mask)),
+    E.bind('lp', ({ s }) => tokenLogprobs(policy, kernels)(s.tokens, s.mask)),
+    E.bind('ref', ({ s }) => tokenLogprobs(reference, kernels)(s.tokens, s.mask)),
+    E.map(({ s, scores, lp, ref }) => {
+      const B = prompts.shape[0]!;
+      const seqLp = sumRows(lp.logprobs, s.mask);
+      const seqRef = sumRows(ref.logprobs, s.mask);
+      let good = 0;
+      let repeats = 0;
+      const [, L] = s.tokens.shape as [number, number];
+      for (let i = 0; i < s.tokens.data.length; i++) {
+        if (s.mask.data[i] === 0) continue;
+        if ([3, 7, 11, 13].includes(s.tokens.data[i]!)) good++;
+        if (i % L > 0 && s.mask.data[i - 1] !== 0 && s.tokens.data[i - 1] === s.tokens.data[i]) repeats++;
+      }
+      return {
+        utility: meanStd(hiddenUtility(s.tokens, s.mask)).mean,
+        rmScore: meanStd(scores.output.data).mean,
+        kl: seqLp.reduce((a, x, b) => a + x - seqRef[b]!, 0) / B,
+        goodTokens: good / B,
+        repeats: repeats / B,
+        entropy: sumRows(lp.entropy, s.mask).reduce((a, b) => a + b, 0) / B,
+      };
+    }),
+  );
+
+const runPpo = (
+  name: 'kl' | 'noKl',
+  controller: KlControl,
+  pretrained: Policy,
+  rm: RewardModel,
+  kernels: Kernels,
+  world: World,
+  size: JobSize,
+  seed: number,
+  metrics: MetricsLog,
+  evalPrompts: IntTensor,
+  before: Evaluation,
+  checkpointDir: string,
+): TE.TaskEither<RlhfError, { report: RunReport; history: PpoStats[]; utility: number[] }> => {
+  const utility: number[] = [];
+  return pipe(
+    E.Do,
+    E.bind('policy', () => windowMlpPolicy(POLICY, makeRng(0))),
+    E.bind('value', () => windowMlpValue(VALUE, makeRng(seed + 17))),
+    E.chainFirst(({ policy }) => copyParameters(pretrained, policy)),
+    E.bind('trainer', ({ policy, value }) =>
+      ppoTrainer({
+        policy,
+        reference: pretrained,
+        value,
+        rewardModel: rm,
+        prompts: samplePrompts(world),
+        responseLength: world.responseLength,
+        batchSize: size.ppoBatch,
+        minibatchSize: size.ppoMinibatch,
+        epochs: 4,
+        policyOptimizer: { lr: 2e-3, maxGradNorm: 1 },
+        valueOptimizer: { lr: 5e-3, maxGradNorm: 1 },
+        kl: controller,
+        gamma: 1,
+        lambda: 0.95,
+        policyLoss: { clipLow: 0.2 },
+        valueClip: 0.2,
+        valueCoef: 0.5,
+        entropyCoef: 0.0,
+        seed,
+        backend: kernels,
+      }),
+    ),
+    fromEither,
+    TE.chain(({ policy, trainer }) => {
+      const bar = progressBar(`PPO ${name}`, size.ppoSteps);
+      return pipe(
+        trainPpo(trainer, {
+          steps: size.ppoSteps,
+          checkpointPath: join(checkpointDir, `ppo-${name}.json`),
+          checkpointEvery: 20,
+          onStep: ({ stats, rollout }) => {
+            const u = meanStd(hiddenUtility(rollout.tokens, rollout.mask)).mean;
+            utility.push(u);
+            metrics.log({ phase: 'ppo', run: name, ...stats, utility: u });
+            bar.tick({ score: stats.meanScore, kl: stats.kl, utility: u });
+          },
+        }),
+        TE.chainFirst(() => TE.fromIO(() => bar.stop())),
+        TE.chain((history) =>
+          fromEither(
+            E.map((after: Evaluation): { report: RunReport; history: PpoStats[]; utility: number[] } => {
+              const tail = history.slice(Math.floor((history.length * 3) / 4));
+              return {
+                report: {
+                  controller,
+                  utilityBefore: before.utility,
+                  utilityAfter: after.utility,
+                  utilityGain: after.utility - before.utility,
+                  rmScoreBefore: before.rmScore,
+                  rmScoreAfter: after.rmScore,
+                  klAfter: after.kl,
+                  klLastQuarter: meanStd(tail.map((s) => s.kl)).mean,
+                  betaAfter: trainer.beta(),
+                  goodTokensAfter: after.goodTokens,
+                  repeatsAfter: after.repeats,
+                  entropyAfter: after.entropy,
+                },
+                history,
+                utility,
+              };
+            })(evaluate(policy, pretrained, rm, kernels, world, evalPrompts, seed + 99)),
+          ),
+        ),
+      );
+    }),
+  );
+};
+
+/**
+ * The whole RLHF recipe on the demo's world: pretrain a policy on the corpus, collect K-way rankings
+ * of its samples from the simulated annotator, train a reward model on them, then run PPO against the
+ * reward model twice, with the adaptive KL controller and with β = 0. Writes report.json,
+ * metrics.jsonl and plot.svg into `outDir`.
+ */
+export const runJob = (options: JobOptions): TE.TaskEither<RlhfError, Report> => {
+  const started = performance.now();
+  const { seed, size, outDir } = options;
+  const log = options.log ?? (() => {});
+  const say = (line: string) => log(`[${((performance.now() - started) / 1000).toFixed(1)} s] ${line}`);
+  const klTarget = options.klTarget ?? 2;
+  mkdirSync(outDir, { recursive: true });
+  const metrics = jsonlMetrics(join(outDir, 'metrics.jsonl'));
+  const kernels = defaultBackend();
+  const master = makeRng(seed);
+  const child = () => makeRng(master.int(2 ** 31));
+  const world = makeWorld(child());
+
+  return pipe(
+    E.Do,
+    E.bind('policy', () => windowMlpPolicy(POLICY, child())),
+    E.bind('rm', () => windowMlpReward(REWARD, child())),
+    E.bind('data', () => E.right(corpus(world, child(), size.corpusSize, world.promptLength + world.responseLength))),
+    E.bind('pretrainLoss', ({ policy, data }) => {
+      say(`pretraining a ${parameterCount(policy)}-parameter policy on ${size.corpusSize} sequences …`);
+      return pretrain(policy, kernels, data, size, child(), metrics);
+    }),
+    E.bind('train', ({ policy }) => comparisons(world, policy, size.rmPrompts, size.rmK, child())),
+    E.bind('heldOut', ({ policy }) => comparisons(world, policy, size.rmHeldOut, size.rmK, child())),
+    fromEither,
+    TE.bind('rmReport', ({ rm, train, heldOut }) => {
+      say(`training the reward model on ${size.rmPrompts} prompts × ${size.rmK} ranked responses …`);
+      return trainRewardModel(rm, kernels, train, heldOut, size, child(), metrics);
+    }),
+    TE.bind('evalPrompts', () => TE.right(samplePrompts(world)(child(), size.evalPrompts))),
+    TE.bind('before', ({ policy, rm, evalPrompts }) =>
+      fromEither(evaluate(policy, policy, rm, kernels, world, evalPrompts, seed + 99)),
+    ),
+    TE.bind('ppoSeed', () => TE.right(master.int(2 ** 31))),
+    TE.bind('klRun', ({ policy, rm, evalPrompts, before, ppoSeed }) => {
+      say(`PPO with the adaptive KL controller (target ${klTarget} nats) …`);
+      return runPpo('kl', { kind: 'adaptive', initKlCoef: options.klInit ?? 0.2, target: klTarget, horizon: options.klHorizon ?? 256 }, policy, rm, kernels, world, size, ppoSeed, metrics, evalPrompts, before, join(outDir, 'checkpoints'));
+    }),
+    TE.bind('noKlRun', ({ policy, rm, evalPrompts, before, ppoSeed }) => {
+      say('PPO with β = 0 (no KL penalty) …');
+      return runPpo('noKl', { kind: 'fixed', beta: 0 }, policy, rm, kernels, world, size, ppoSeed, metrics, evalPrompts, before, join(outDir, 'checkpoints'));
+    }),
+    TE.map(({ policy, data, pretrainLoss, rmReport, klRun, noKlRun }) => {
+      const report: Report = {
+        seed,
+        backend: kernels.name,
+        wallSeconds: (performance.now() - started) / 1000,
+        sizes: size,
+        world: { vocab: VOCAB, promptLength: world.promptLength, responseLength: world.responseLength, goodTokens: [3, 7, 11, 13] },
+        pretrain: { parameters: parameterCount(policy), finalLoss: pretrainLoss, chainEntropy: chainEntropy(world, data) },
+        rewardModel: rmReport,
+        kl: klRun.report,
+        noKl: noKlRun.report,
+        klTarget,
+      };
+      const steps = (xs: readonly number[]) => xs.map((y, i) => [i + 1, y] as const);
+      const runs = [
+        { label: 'adaptive KL', color: '#1f6fb4', run: klRun },
+        { label: 'β = 0', color: '#d1495b', run: noKlRun },
+      ];
+      writeFileSync(
+        join(outDir, 'plot.svg'),
+        lineChartSvg(
+          [
+            { title: 'hidden utility (never seen by the trainer)', series: runs.map((r) => ({ label: r.label, color: r.color, points: steps(r.run.utility) })) },
+            { title: 'reward-model score', series: runs.map((r) => ({ label: r.label, color: r.color, points: steps(r.run.history.map((s) => s.meanScore)) })) },
+            {
+              title: 'KL to the pretrained policy (nats/response)',
+              series: [
+                ...runs.map((r) => ({ label: r.label, color: r.color, points: steps(r.run.history.map((s) => s.kl)) })),
+                { label: `target ${klTarget}`, color: '#555', dashed: true, points: [[1, klTarget], [Math.max(2, size.ppoSteps), klTarget]] as const },
+              ],
+            },
+          ],
+          'PPO step',
+        ),
+      );
+      writeFileSync(join(outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+      return report;
+    }),
+  );
+};
