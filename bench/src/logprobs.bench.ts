@@ -1,19 +1,41 @@
+import type { Kernels, LogprobsInputs } from '@rlhf/kernels';
 import { call, F32, integers, shaped, uniform } from './data.js';
-import { kernelRunners, rowShapes } from './runners.js';
-import type { Bench } from './types.js';
+import { rowShapes } from './runners.js';
+import type { Bench, BenchEnv, Shape, Workload } from './types.js';
+
+const BYTES_COUNTED = 'N·V·4 read (logits) + N·4 read (labels) + 2·N·4 written';
+
+/** The forward's buffers, and one runner per backend built by `invoke` over them. */
+const forwardWorkload = (
+  [N, V]: Shape,
+  env: BenchEnv,
+  invoke: (k: Kernels, inputs: LogprobsInputs, out: { logprobs: Float32Array; entropy: Float32Array }) => () => void | Promise<void>,
+): Workload => {
+  const inputs = { logits: shaped(uniform(N! * V!, -8, 8, 1), [N!, V!]), labels: shaped(integers(N!, V!, 2), [N!]) };
+  const out = { logprobs: new Float32Array(N!), entropy: new Float32Array(N!) };
+  return {
+    bytes: N! * V! * F32 + 3 * N! * F32,
+    reference: 'read',
+    runners: env.kernels.map((k) => ({ backend: k.name, run: invoke(k, inputs, out) })),
+  };
+};
 
 /** logprobs + entropy forward: reads the logits once, writes two numbers per row. */
 export const logprobsBench: Bench = {
   op: 'logprobs',
-  bytesCounted: 'N·V·4 read (logits) + N·4 read (labels) + 2·N·4 written',
+  bytesCounted: BYTES_COUNTED,
   shapes: rowShapes,
-  setup: ([N, V], env) => {
-    const inputs = { logits: shaped(uniform(N! * V!, -8, 8, 1), [N!, V!]), labels: shaped(integers(N!, V!, 2), [N!]) };
-    const out = { logprobs: new Float32Array(N!), entropy: new Float32Array(N!) };
-    return {
-      bytes: N! * V! * F32 + 3 * N! * F32,
-      reference: 'read',
-      runners: kernelRunners(env, (k) => () => call(k.logprobs({}, out)(inputs))),
-    };
-  },
+  setup: (shape, env) => forwardWorkload(shape, env, (k, inputs, out) => () => call(k.logprobs({}, out)(inputs))),
+};
+
+/**
+ * The same forward through `async.logprobs` (a worker thread on native backends): what it costs to
+ * keep the event loop free while the kernel runs. One shape: the target's.
+ */
+export const logprobsAsyncBench: Bench = {
+  op: 'logprobs.async',
+  bytesCounted: BYTES_COUNTED,
+  shapes: (quick) => (quick ? rowShapes(true).slice(0, 1) : [[4096, 32000]]),
+  setup: (shape, env) =>
+    forwardWorkload(shape, env, (k, inputs, out) => async () => call(await k.async.logprobs({}, out)(inputs)())),
 };

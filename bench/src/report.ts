@@ -63,7 +63,8 @@ export const toMarkdown = (result: SuiteResult): string => {
     '',
     `- CPU: ${m.cpu}, ${m.cores} cores available; ${m.memoryGiB} GiB memory; ${m.os}; Node ${m.node}`,
     `- Native kernels: ${m.threads} thread(s)${m.cpuIsa ? `, SIMD path ${m.cpuIsa}` : ''}${m.native === undefined ? '' : `; status ${JSON.stringify(m.native)}`}`,
-    `- Load average at start: ${m.loadAverageAtStart.toFixed(2)}. The machine is shared with other work, so figures are noisy (a few tens of percent).`,
+    `- Load average (1 min): ${m.loadAverageAtStart.toFixed(2)} at the start, ${m.loadAverageAtEnd.toFixed(2)} at the end, on ${m.cores} cores. ` +
+      'The machine is shared with other work (builds, tests), so figures are noisy: a load above the core count slows every case.',
     '',
     '## Memory bandwidth (measured in this run)',
     '',

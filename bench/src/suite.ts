@@ -5,7 +5,7 @@ import { measureBandwidth, type BandwidthResult } from './bandwidth.js';
 import { dpoBench } from './dpo.bench.js';
 import { gaeBench, whitenBench } from './gae.bench.js';
 import { klFullBench, klFullForwardBench } from './klFull.bench.js';
-import { logprobsBench } from './logprobs.bench.js';
+import { logprobsAsyncBench, logprobsBench } from './logprobs.bench.js';
 import { logprobsBackwardBench } from './logprobsBackward.bench.js';
 import { logsoftmaxBench } from './logsoftmax.bench.js';
 import { logsoftmaxBackwardBench } from './logsoftmaxBackward.bench.js';
@@ -21,6 +21,7 @@ import type { Bench, BenchRecord, Shape, SkippedCase } from './types.js';
 
 export const BENCHES: readonly Bench[] = [
   logprobsBench,
+  logprobsAsyncBench,
   logprobsBackwardBench,
   logsoftmaxBench,
   logsoftmaxBackwardBench,
@@ -66,8 +67,9 @@ export interface MachineInfo {
   readonly threads: number;
   readonly cpuIsa?: string;
   readonly native?: unknown;
-  /** 1-minute load average when the run started: other work on a shared machine makes figures noisy. */
+  /** 1-minute load averages when the run started and ended: other work on a shared machine makes figures noisy. */
   readonly loadAverageAtStart: number;
+  readonly loadAverageAtEnd: number;
 }
 
 export interface SuiteResult {
@@ -127,7 +129,7 @@ const selectKernels = (
   return { kernels, skippedBackends };
 };
 
-const describeMachine = (modules: OptionalModules, threads: number, load: number): MachineInfo => {
+const describeMachine = (modules: OptionalModules, threads: number, loadAverageAtStart: number): MachineInfo => {
   const native = modules.native.ok ? modules.native.module : undefined;
   const nativeStatus = (() => {
     try {
@@ -145,7 +147,8 @@ const describeMachine = (modules: OptionalModules, threads: number, load: number
     threads,
     ...(native?.cpuIsa ? { cpuIsa: native.cpuIsa() } : {}),
     ...(nativeStatus === undefined ? {} : { native: nativeStatus }),
-    loadAverageAtStart: os.loadavg()[0]!,
+    loadAverageAtStart,
+    loadAverageAtEnd: os.loadavg()[0]!,
   };
 };
 
