@@ -277,24 +277,23 @@ inline float block_max(const float* x, int64_t n) {
   return m;
 }
 
-// Sum of x[0, n) (float lanes within a block, double across blocks).
+// Sum of x[0, n): float lanes over short stretches (256 entries, so that signed values cannot lose
+// more than a few ulp of their partial sums), double across them.
 template <class V>
 inline double row_sum(const float* x, int64_t n) {
   using T = typename V::T;
+  constexpr int64_t kStretch = 256;
   double total = 0;
-  for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
-    const int64_t len = n - b0 < kBlock ? n - b0 : kBlock;
-    const float* xb = x + b0;
-    int64_t i = 0;
+  int64_t i = 0;
+  for (; i + kStretch <= n; i += kStretch) {
     T s0 = V::set(0.0f), s1 = V::set(0.0f);
-    for (; i + 2 * V::W <= len; i += 2 * V::W) {
-      s0 = V::add(s0, V::load(xb + i));
-      s1 = V::add(s1, V::load(xb + i + V::W));
+    for (int64_t j = 0; j < kStretch; j += 2 * V::W) {
+      s0 = V::add(s0, V::load(x + i + j));
+      s1 = V::add(s1, V::load(x + i + j + V::W));
     }
-    float s = V::hsum(V::add(s0, s1));
-    for (; i < len; i++) s += xb[i];
-    total += s;
+    total += V::hsum(V::add(s0, s1));
   }
+  for (; i < n; i++) total += x[i];
   return total;
 }
 
