@@ -133,6 +133,8 @@ export interface Report {
   readonly kl: RunReport;
   readonly noKl: RunReport;
   readonly klTarget: number;
+  /** Plain-language statements of what each run did, computed from the numbers above. */
+  readonly findings: readonly string[];
 }
 
 const POLICY: WindowMlpConfig = { vocabSize: VOCAB, window: 3, embedDim: 8, hidden: 48 };
@@ -425,6 +427,30 @@ const runPpo = (
   );
 };
 
+const f2 = (x: number) => x.toFixed(2);
+
+/** What the numbers say, in words; no claim here is fixed in advance. */
+const findings = (r: Report): string[] => {
+  const { kl, noKl, klTarget } = r;
+  const near = Math.abs(kl.klAfter - klTarget) <= 0.5 * klTarget;
+  const out = [
+    `With the adaptive KL controller the hidden utility went from ${f2(kl.utilityBefore)} to ${f2(kl.utilityAfter)} ` +
+      `(${kl.utilityGain >= 0 ? '+' : ''}${f2(kl.utilityGain)}) at a KL of ${f2(kl.klAfter)} nats per response ` +
+      `(${near ? 'near' : 'away from'} the target ${klTarget}; β ended at ${kl.betaAfter.toFixed(3)}).`,
+  ];
+  const hacked = noKl.utilityAfter < kl.utilityAfter;
+  out.push(
+    `With β = 0 the KL grew to ${f2(noKl.klAfter)} nats and the reward-model score to ${f2(noKl.rmScoreAfter)} ` +
+      `(the KL run: ${f2(kl.rmScoreAfter)}), with ${f2(noKl.goodTokensAfter)} good tokens and ${f2(noKl.repeatsAfter)} repeats per response; ` +
+      (hacked
+        ? `its hidden utility is ${f2(noKl.utilityAfter)}, below the KL run's ${f2(kl.utilityAfter)}: it over-optimised the reward model, ` +
+          'which never saw such responses in training.'
+        : `its hidden utility is ${f2(noKl.utilityAfter)}, above the KL run's ${f2(kl.utilityAfter)}: far from the pretrained policy ` +
+          'the reward model still ranked correctly here, so dropping the penalty paid off in this run.'),
+  );
+  return out;
+};
+
 /**
  * The whole RLHF recipe on the demo's world: pretrain a policy on the corpus, collect K-way rankings
  * of its samples from the simulated annotator, train a reward model on them, then run PPO against the
@@ -485,7 +511,9 @@ export const runJob = (options: JobOptions): TE.TaskEither<RlhfError, Report> =>
         kl: klRun.report,
         noKl: noKlRun.report,
         klTarget,
+        findings: [],
       };
+      const withFindings: Report = { ...report, findings: findings(report) };
       const steps = (xs: readonly number[]) => xs.map((y, i) => [i + 1, y] as const);
       const runs = [
         { label: 'adaptive KL', color: '#1f6fb4', run: klRun },
@@ -508,8 +536,8 @@ export const runJob = (options: JobOptions): TE.TaskEither<RlhfError, Report> =>
           'PPO step',
         ),
       );
-      writeFileSync(join(outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
-      return report;
+      writeFileSync(join(outDir, 'report.json'), `${JSON.stringify(withFindings, null, 2)}\n`);
+      return withFindings;
     }),
   );
 };

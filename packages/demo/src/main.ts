@@ -54,7 +54,7 @@ const summary = (r: Report, out: string): string =>
     `  PPO, adaptive KL    ${fmt(r.kl.utilityAfter)} (${fmt(r.kl.utilityGain)})     ${fmt(r.kl.rmScoreAfter)}          ${fmt(r.kl.klAfter)}        ${r.kl.betaAfter.toFixed(3)}  (target ${r.klTarget})`,
     `  PPO, β = 0          ${fmt(r.noKl.utilityAfter)} (${fmt(r.noKl.utilityGain)})     ${fmt(r.noKl.rmScoreAfter)}          ${fmt(r.noKl.klAfter)}        0`,
     '',
-    `  good tokens / repeats per response: pretrained → KL run ${r.kl.goodTokensAfter.toFixed(2)} / ${r.kl.repeatsAfter.toFixed(2)}, β = 0 run ${r.noKl.goodTokensAfter.toFixed(2)} / ${r.noKl.repeatsAfter.toFixed(2)}`,
+    ...r.findings.map((f) => `• ${f}`),
     '',
   ].join('\n');
 

@@ -26,6 +26,7 @@ describe('the main job (smoke size)', () => {
         expect(Number.isFinite(saved[name][key]), `${name}.${key}`).toBe(true);
     expect(saved.noKl.controller).toEqual({ kind: 'fixed', beta: 0 });
     expect(saved.kl.controller.kind).toBe('adaptive');
+    expect(saved.findings).toHaveLength(2);
 
     const lines = readFileSync(join(a.dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const phases = new Set(lines.map((l) => l.phase));
