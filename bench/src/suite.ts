@@ -159,8 +159,10 @@ export const runSuite = async (options: SuiteOptions): Promise<SuiteResult> => {
   const modules = await loadOptionalModules();
   const native = modules.native.ok ? modules.native.module : undefined;
   if (options.threads !== undefined) native?.setNumThreads?.(options.threads);
-  const threads = options.threads ?? native?.getNumThreads?.() ?? os.availableParallelism();
   const { kernels, skippedBackends } = selectKernels(options.backends);
+  // The probe uses as many threads as the native kernels (without them, as many as there are cores).
+  const nativeThreads = kernels.some((k) => k.name === 'cpu') ? native?.getNumThreads?.() : undefined;
+  const threads = options.threads ?? nativeThreads ?? os.availableParallelism();
   const env = { kernels, modules };
   for (const s of skippedBackends) log(`skipping backend ${s.backend}: ${s.reason}`);
 
@@ -177,7 +179,7 @@ export const runSuite = async (options: SuiteOptions): Promise<SuiteResult> => {
   const benches = BENCHES.filter(matches(options.filters));
   for (const bench of benches) {
     for (const shape of bench.shapes(options.quick)) {
-      const measured = await runShape(bench, shape, env, options, log);
+      const measured = await runShape(bench, shape, env, options, threads, log);
       measuredRecords.push(...measured.records);
       skipped.push(...measured.skipped);
     }
@@ -235,6 +237,7 @@ const runShape = async (
   shape: Shape,
   env: { readonly kernels: readonly Kernels[]; readonly modules: OptionalModules },
   options: SuiteOptions,
+  nativeThreads: number,
   log: (line: string) => void,
 ): Promise<{ records: Measured[]; skipped: SkippedCase[] }> => {
   const label = `${bench.op} [${shape.join('×')}]`;
@@ -254,6 +257,7 @@ const runShape = async (
     try {
       const t = await time(run, { reps: name === 'js' ? options.jsReps : options.reps });
       const gbPerS = workload.bytes / (t.medianMs * 1e6);
+      const threads = name === 'js' ? 1 : nativeThreads;
       measured.push({
         op: bench.op,
         backend: name,
@@ -265,8 +269,10 @@ const runShape = async (
         reps: t.reps,
         minMs: t.minMs,
         maxMs: t.maxMs,
+        threads,
+        cpuShare: t.cpuPerWall / threads,
       });
-      log(`${label} ${name}: ${t.medianMs.toFixed(3)} ms, ${gbPerS.toFixed(2)} GB/s`);
+      log(`${label} ${name}: ${t.medianMs.toFixed(3)} ms, ${gbPerS.toFixed(2)} GB/s, cpu share ${((100 * t.cpuPerWall) / threads).toFixed(0)}%`);
     } catch (e) {
       log(`${label} ${name}: failed (${errorMessage(e)})`);
       skipped.push({ op: bench.op, backend: name, shape, reason: `failed: ${errorMessage(e)}` });

@@ -11,6 +11,8 @@ export interface Timing {
   readonly minMs: number;
   readonly maxMs: number;
   readonly reps: number;
+  /** Process CPU time (all threads) over wall time while timing: a kernel on T threads that had its cores shows ≈ T. */
+  readonly cpuPerWall: number;
 }
 
 /**
@@ -24,11 +26,20 @@ export const time = async (
 ): Promise<Timing> => {
   await run();
   const samples: number[] = [];
+  const cpu = process.cpuUsage();
   const started = performance.now();
   while (samples.length < reps || (samples.length < maxReps && performance.now() - started < budgetMs)) {
     const t0 = performance.now();
     await run();
     samples.push(performance.now() - t0);
   }
-  return { medianMs: median(samples), minMs: Math.min(...samples), maxMs: Math.max(...samples), reps: samples.length };
+  const wallMs = performance.now() - started;
+  const { user, system } = process.cpuUsage(cpu);
+  return {
+    medianMs: median(samples),
+    minMs: Math.min(...samples),
+    maxMs: Math.max(...samples),
+    reps: samples.length,
+    cpuPerWall: (user + system) / 1000 / wallMs,
+  };
 };

@@ -55,6 +55,13 @@ export interface BenchRecord {
   readonly reps: number;
   readonly minMs: number;
   readonly maxMs: number;
+  /** Threads the backend computes with (1 on js). */
+  readonly threads: number;
+  /**
+   * CPU time over wall time while timing, divided by `threads`: near 1 when the kernel had its cores,
+   * well below 1 when other work on the machine took them (then the figure understates the kernel).
+   */
+  readonly cpuShare: number;
   /** The js backend's median over this one, for the same op and shape (absent when js did not run). */
   readonly speedupOverJs?: number;
 }

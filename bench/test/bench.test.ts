@@ -39,6 +39,8 @@ describe('the benchmark suite in quick mode', () => {
       expect(r.minMs).toBeLessThanOrEqual(r.medianMs);
       expect(r.maxMs).toBeGreaterThanOrEqual(r.medianMs);
       expect(r.reps).toBeGreaterThanOrEqual(2);
+      expect(r.threads).toBe(r.backend === 'js' ? 1 : parsed.machine.threads);
+      expect(r.cpuShare).toBeGreaterThan(0);
       expect(r.gbPerS).toBeCloseTo(r.bytes / (r.medianMs * 1e6), 9);
       const reference = r.reference === 'read' ? bw.readGBs : bw.copyGBs;
       expect(r.fractionOfBandwidth).toBeCloseTo(r.gbPerS / reference, 9);
@@ -79,7 +81,8 @@ describe('targets', () => {
   };
   const record = (op: string, backend: string, shape: number[], medianMs: number, bytes: number, reference: 'read' | 'copy'): BenchRecord => {
     const gbPerS = bytes / (medianMs * 1e6);
-    return { op, backend, shape, medianMs, gbPerS, fractionOfBandwidth: gbPerS / (reference === 'read' ? 50 : 60), reference, bytes, reps: 3, minMs: medianMs, maxMs: medianMs };
+    const fractionOfBandwidth = gbPerS / (reference === 'read' ? 50 : 60);
+    return { op, backend, shape, medianMs, gbPerS, fractionOfBandwidth, reference, bytes, reps: 3, minMs: medianMs, maxMs: medianMs, threads: 2, cpuShare: 0.97 };
   };
   const NV = 4096 * 32000 * 4;
 
@@ -104,6 +107,16 @@ describe('targets', () => {
     expect(status('exact KL').status).toBe('met'); // 39 GB/s = 66% of 60
     expect(status('ranking').status).toBe('met');
     expect(status('peak memory').status).toBe('met');
+  });
+
+  it('blames CPU contention, not the kernel, when the kernel did not get its cores', () => {
+    const slow = { ...record('logprobs', 'cpu', [4096, 32000], 60, NV, 'read'), cpuShare: 0.45 };
+    const forward = evaluateTargets([slow], bandwidth, []).find((t) => t.target.includes('70%'))!;
+    expect(forward.status).toBe('missed');
+    expect(forward.limitedBy).toMatch(/got 45% of their cores/);
+    const quiet = evaluateTargets([{ ...slow, cpuShare: 1 }], bandwidth, []).find((t) => t.target.includes('70%'))!;
+    expect(quiet.limitedBy).not.toMatch(/cores/);
+    expect(quiet.limitedBy).toMatch(/compute-bound/);
   });
 
   it('reports targets without a native backend as not measured', () => {
