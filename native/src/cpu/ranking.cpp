@@ -33,12 +33,14 @@ void ranking_group(const RankingArgs& a, int64_t b, int64_t lanes, float* scratc
     }
   }
   const T zero = V::set(0.0f), one = V::set(1.0f);
-  T pairs = zero, log_sig_sum = zero;
+  T pairs = zero;  // exact: at most k(k-1)/2 < 2^24 per lane
+  double log_sig_sum[W] = {};  // per lane; float sums over one slot's pairs are flushed here
   int64_t correct = 0;
   for (int64_t i = 0; i < k; i++) {
     const T ri = V::load(rw + i * W), ki = V::load(rk + i * W);
     const M i_ranked = V::ge(ki, zero);
     T gi = V::load(gr + i * W);
+    T log_sig_i = zero;
     for (int64_t j = i + 1; j < k; j++) {
       const T kj = V::load(rk + j * W);
       // A pair needs two ranked slots of different rank; the winner is the smaller rank. Unpaired
@@ -51,7 +53,7 @@ void ranking_group(const RankingArgs& a, int64_t b, int64_t lanes, float* scratc
       const T u = V::add(one, e);
       const T log_sig = V::sub(V::min(d, zero), vlog1p_unit<V>(e));  // log σ(d)
       const T sig_neg = V::div(V::select(V::ge(d, zero), e, one), u);  // σ(-d)
-      log_sig_sum = V::add(log_sig_sum, V::select(valid, log_sig, zero));
+      log_sig_i = V::add(log_sig_i, V::select(valid, log_sig, zero));
       pairs = V::add(pairs, V::select(valid, one, zero));
       correct += V::count(V::land(valid, V::gt(d, zero)));
       // d(-log σ(d))/d r_winner = -σ(-d); the loser gets the opposite.
@@ -60,10 +62,12 @@ void ranking_group(const RankingArgs& a, int64_t b, int64_t lanes, float* scratc
       V::store(gr + j * W, V::sub(V::load(gr + j * W), g));
     }
     V::store(gr + i * W, gi);
+    float flush[W];
+    V::store(flush, log_sig_i);
+    for (int64_t l = 0; l < W; l++) log_sig_sum[l] += flush[l];
   }
-  float p_lane[W], l_lane[W];
+  float p_lane[W];
   V::store(p_lane, pairs);
-  V::store(l_lane, log_sig_sum);
   for (int64_t l = 0; l < lanes; l++) {
     if (p_lane[l] == 0.0f) {  // no pair: contributes nothing and has zero gradient
       for (int64_t i = 0; i < k; i++) a.grad[(b + l) * k + i] = 0.0f;
@@ -71,7 +75,7 @@ void ranking_group(const RankingArgs& a, int64_t b, int64_t lanes, float* scratc
     }
     const float w = 1.0f / p_lane[l];
     for (int64_t i = 0; i < k; i++) a.grad[(b + l) * k + i] = gr[i * W + l] * w;
-    acc->loss -= static_cast<double>(l_lane[l]) / p_lane[l];
+    acc->loss -= log_sig_sum[l] / p_lane[l];
     acc->pairs += static_cast<int64_t>(p_lane[l]);
     acc->prompts++;
   }
