@@ -6,16 +6,12 @@
 namespace rlhf_cuda {
 namespace {
 
+// p: the log-sum-exp of logits_p and u = Σ 2^((xp − mp)·scale) · (xp − xq)·scale; q: that of logits_q.
 struct KlStats {
   Lse p;
   float u;
   Lse q;
   static __device__ __forceinline__ KlStats identity() { return {Lse::identity(), 0.f, Lse::identity()}; }
-  static __device__ __forceinline__ KlStats combine(const KlStats& a, const KlStats& b) {
-    const float m = fmaxf(a.p.m, b.p.m);
-    const float fa = ex2(a.p.m - m), fb = ex2(b.p.m - m);
-    return {{m, a.p.s * fa + b.p.s * fb}, weighted(fa, a.u) + weighted(fb, b.u), Lse::combine(a.q, b.q)};
-  }
 };
 
 template <bool kGrad>
@@ -24,7 +20,7 @@ struct KlFullOp {
   static constexpr bool kWrites = kGrad;
   using Stats = KlStats;
   struct Row {
-    float lseP2, lseQ2, kl, scale;  // scale = gradKl / T
+    float mp, log2sp, dm, dLog2s, kl, scale;  // dm = mp − mq, dLog2s = log2 sp − log2 sq, scale = gradKl / T
   };
 
   const float* logitsP;
@@ -41,31 +37,34 @@ struct KlFullOp {
   __device__ __forceinline__ int state(int64_t, int64_t, bool) const { return kActive; }
   __device__ __forceinline__ float fill(int) const { return 0.f; }
   __device__ __forceinline__ void accumulate(Stats& st, const float (&x)[2][4]) const {
-    float zp[4], zq[4];
-#pragma unroll
-    for (int j = 0; j < 4; j++) zp[j] = x[0][j] * scale2, zq[j] = x[1][j] * scale2;
-    const float mc = max4(zp);
-    if (mc > st.p.m) st.u *= st.p.raise(mc);
+    const float mc = max4(x[0]);
+    if (mc > st.p.m) st.u = weighted(st.p.raise(mc, scale2), st.u);
 #pragma unroll
     for (int j = 0; j < 4; j++) {
-      const float e = ex2(zp[j] - st.p.m);
+      const float e = ex2((x[0][j] - st.p.m) * scale2);
       st.p.s += e;
-      st.u += weighted(e, zp[j] - zq[j]);
+      st.u += weighted(e, (x[0][j] - x[1][j]) * scale2);
     }
-    st.q.add4(zq);
+    st.q.add4(x[1], scale2);
+  }
+  __device__ __forceinline__ Stats combine(const Stats& a, const Stats& b) const {
+    const float m = fmaxf(a.p.m, b.p.m);
+    const float fa = ex2((a.p.m - m) * scale2), fb = ex2((b.p.m - m) * scale2);
+    return {{m, a.p.s * fa + b.p.s * fb}, weighted(fa, a.u) + weighted(fb, b.u), Lse::combine(a.q, b.q, scale2)};
   }
   __device__ __forceinline__ Row finish(const Stats& st, int64_t row, int, bool leader) const {
-    const float lseP2 = st.p.lse2(), lseQ2 = st.q.lse2();
-    const float k = kLn2 * (st.u / st.p.s - (lseP2 - lseQ2));
+    const float log2sp = st.p.log2s();
+    const float dLog2s = log2sp - st.q.log2s();
+    // kl = Σ p (log p − log q) = E_p[zp − zq] − (lse_p − lse_q), base 2 then times ln 2.
+    const float k = kLn2 * (st.u / st.p.s - ((st.p.m - st.q.m) * scale2 + dLog2s));
     if (leader) kl[row] = k;
-    return {lseP2, lseQ2, k, kGrad ? (gradKl ? gradKl[row] : 1.f) * invT : 0.f};
+    return {st.p.m, log2sp, st.p.m - st.q.m, dLog2s, k, kGrad ? (gradKl ? gradKl[row] : 1.f) * invT : 0.f};
   }
   __device__ __forceinline__ float element(const Row& r, const float (&x)[2], int64_t) const {
     if (r.scale == 0.f) return 0.f;
-    const float lp2 = x[0] * scale2 - r.lseP2;
-    const float lq2 = x[1] * scale2 - r.lseQ2;
-    const float p = ex2(lp2);
-    return r.scale * weighted(p, fmaf(kLn2, lp2 - lq2, -r.kl));
+    const float p = ex2((x[0] - r.mp) * scale2 - r.log2sp);
+    const float logRatio2 = ((x[0] - x[1]) - r.dm) * scale2 - r.dLog2s;  // log2 p − log2 q
+    return r.scale * weighted(p, fmaf(kLn2, logRatio2, -r.kl));
   }
 };
 

@@ -19,18 +19,16 @@ struct LogprobsOp : LabelledRows {
   __device__ __forceinline__ const float* input(int) const { return logits; }
   __device__ __forceinline__ float* output() const { return nullptr; }
   __device__ __forceinline__ float pad(int) const { return -INFINITY; }
-  __device__ __forceinline__ void accumulate(Stats& st, const float (&x)[1][4]) const {
-    const float z[4] = {x[0][0] * scale2, x[0][1] * scale2, x[0][2] * scale2, x[0][3] * scale2};
-    st.add4(z);
-  }
+  __device__ __forceinline__ void accumulate(Stats& st, const float (&x)[1][4]) const { st.add4(x[0], scale2); }
+  __device__ __forceinline__ Stats combine(const Stats& a, const Stats& b) const { return Stats::combine(a, b, scale2); }
   __device__ __forceinline__ Row finish(const Stats& st, int64_t row, int state, bool leader) const {
     if (!leader) return {};
     if (state != kActive) {
       logprobs[row] = entropy[row] = fill(state);
       return {};
     }
-    const float zy = logits[row * rowLength + labels[row]] * scale2;
-    logprobs[row] = kLn2 * (zy - st.l.lse2());
+    const float xy = logits[row * rowLength + labels[row]];
+    logprobs[row] = kLn2 * ((xy - st.l.m) * scale2 - st.l.log2s());
     entropy[row] = st.entropy();
     return {};
   }

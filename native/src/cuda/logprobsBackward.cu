@@ -12,7 +12,7 @@ struct LogprobsBackwardOp : LabelledRows {
   static constexpr bool kWrites = true;
   using Stats = Entropy;
   struct Row {
-    float lse2, entropy, gLp, gH;  // gLp, gH already divided by T
+    float m, log2s, entropy, gLp, gH;  // gLp, gH already divided by T
     int32_t label;
   };
 
@@ -26,17 +26,15 @@ struct LogprobsBackwardOp : LabelledRows {
   __device__ __forceinline__ const float* input(int) const { return logits; }
   __device__ __forceinline__ float* output() const { return gradLogits; }
   __device__ __forceinline__ float pad(int) const { return -INFINITY; }
-  __device__ __forceinline__ void accumulate(Stats& st, const float (&x)[1][4]) const {
-    const float z[4] = {x[0][0] * scale2, x[0][1] * scale2, x[0][2] * scale2, x[0][3] * scale2};
-    st.add4(z);
-  }
+  __device__ __forceinline__ void accumulate(Stats& st, const float (&x)[1][4]) const { st.add4(x[0], scale2); }
+  __device__ __forceinline__ Stats combine(const Stats& a, const Stats& b) const { return Stats::combine(a, b, scale2); }
   __device__ __forceinline__ Row finish(const Stats& st, int64_t row, int state, bool) const {
     if (state != kActive) return {};
-    return {st.l.lse2(), st.entropy(), gradLogprobs[row] * invT, gradEntropy ? gradEntropy[row] * invT : 0.f,
-            labels[row]};
+    return {st.l.m, st.l.log2s(), st.entropy(), gradLogprobs[row] * invT,
+            gradEntropy ? gradEntropy[row] * invT : 0.f, labels[row]};
   }
   __device__ __forceinline__ float element(const Row& r, const float (&x)[1], int64_t col) const {
-    const float d = x[0] * scale2 - r.lse2;  // log2 p
+    const float d = (x[0] - r.m) * scale2 - r.log2s;  // log2 p
     const float p = ex2(d);
     // A factor that is exactly 0 removes its term, even where p or log p is not finite.
     const float lpTerm = r.gLp == 0.f ? 0.f : r.gLp * ((col == r.label ? 1.f : 0.f) - p);

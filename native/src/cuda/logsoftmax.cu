@@ -9,7 +9,7 @@ struct LogsoftmaxOp {
   static constexpr bool kWrites = true;
   using Stats = Lse;
   struct Row {
-    float lse;  // natural log
+    float m, lnS;  // logsoftmax = (x − m)/T − ln s
   };
 
   const float* logits;
@@ -22,13 +22,11 @@ struct LogsoftmaxOp {
   __device__ __forceinline__ float pad(int) const { return -INFINITY; }
   __device__ __forceinline__ int state(int64_t, int64_t, bool) const { return kActive; }
   __device__ __forceinline__ float fill(int) const { return 0.f; }
-  __device__ __forceinline__ void accumulate(Stats& st, const float (&x)[1][4]) const {
-    const float z[4] = {x[0][0] * scale2, x[0][1] * scale2, x[0][2] * scale2, x[0][3] * scale2};
-    st.add4(z);
-  }
-  __device__ __forceinline__ Row finish(const Stats& st, int64_t, int, bool) const { return {kLn2 * st.lse2()}; }
+  __device__ __forceinline__ void accumulate(Stats& st, const float (&x)[1][4]) const { st.add4(x[0], scale2); }
+  __device__ __forceinline__ Stats combine(const Stats& a, const Stats& b) const { return Stats::combine(a, b, scale2); }
+  __device__ __forceinline__ Row finish(const Stats& st, int64_t, int, bool) const { return {st.m, kLn2 * st.log2s()}; }
   __device__ __forceinline__ float element(const Row& r, const float (&x)[1], int64_t) const {
-    return fmaf(x[0], invT, -r.lse);
+    return fmaf(x[0] - r.m, invT, -r.lnS);
   }
 };
 

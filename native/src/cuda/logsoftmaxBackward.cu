@@ -9,8 +9,8 @@ struct LseAndSum {
   Lse l;
   float g;
   static __device__ __forceinline__ LseAndSum identity() { return {Lse::identity(), 0.f}; }
-  static __device__ __forceinline__ LseAndSum combine(const LseAndSum& a, const LseAndSum& b) {
-    return {Lse::combine(a.l, b.l), a.g + b.g};
+  static __device__ __forceinline__ LseAndSum combine(const LseAndSum& a, const LseAndSum& b, float scale) {
+    return {Lse::combine(a.l, b.l, scale), a.g + b.g};
   }
 };
 
@@ -19,7 +19,7 @@ struct LogsoftmaxBackwardOp {
   static constexpr bool kWrites = true;
   using Stats = LseAndSum;
   struct Row {
-    float lse2, sumG;
+    float m, log2s, sumG;
   };
 
   const float* logits;
@@ -34,13 +34,13 @@ struct LogsoftmaxBackwardOp {
   __device__ __forceinline__ int state(int64_t, int64_t, bool) const { return kActive; }
   __device__ __forceinline__ float fill(int) const { return 0.f; }
   __device__ __forceinline__ void accumulate(Stats& st, const float (&x)[2][4]) const {
-    const float z[4] = {x[0][0] * scale2, x[0][1] * scale2, x[0][2] * scale2, x[0][3] * scale2};
-    st.l.add4(z);
+    st.l.add4(x[0], scale2);
     st.g += (x[1][0] + x[1][1]) + (x[1][2] + x[1][3]);
   }
-  __device__ __forceinline__ Row finish(const Stats& st, int64_t, int, bool) const { return {st.l.lse2(), st.g}; }
+  __device__ __forceinline__ Stats combine(const Stats& a, const Stats& b) const { return Stats::combine(a, b, scale2); }
+  __device__ __forceinline__ Row finish(const Stats& st, int64_t, int, bool) const { return {st.l.m, st.l.log2s(), st.g}; }
   __device__ __forceinline__ float element(const Row& r, const float (&x)[2], int64_t) const {
-    const float p = ex2(x[0] * scale2 - r.lse2);
+    const float p = ex2((x[0] - r.m) * scale2 - r.log2s);
     return invT * (x[1] - p * r.sumG);
   }
 };

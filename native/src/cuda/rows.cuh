@@ -13,7 +13,7 @@
 // too few rows to fill the chip.
 //
 // The op interface (see logprobs.cu for an example):
-//   kIn, kWrites, Stats {identity, combine}, Row,
+//   kIn, kWrites, Stats {identity}, combine(a, b), Row,
 //   input(k), output(), pad(k), state(row), accumulate(Stats&, x[kIn][4]), finish(stats, row, state, leader),
 //   element(Row, x[kIn], col), fill(state)
 #pragma once
@@ -59,10 +59,10 @@ __device__ __forceinline__ S broadcastLane0(const S& s) {
 }
 
 // Every lane gets lane 0's result, so that all lanes use bit-identical row statistics.
-template <class S>
-__device__ __forceinline__ S warpAllReduce(S s) {
+template <class Op, class S>
+__device__ __forceinline__ S warpAllReduce(const Op& op, S s) {
 #pragma unroll
-  for (int mask = 16; mask > 0; mask >>= 1) s = S::combine(s, shuffleXor(s, mask));
+  for (int mask = 16; mask > 0; mask >>= 1) s = op.combine(s, shuffleXor(s, mask));
   return broadcastLane0(s);
 }
 
@@ -207,13 +207,13 @@ __global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads)
         }
       }
     }
-    st = warpAllReduce(st);
+    st = warpAllReduce(op, st);
     if (!kWarp) {
       if (lane == 0) scratch[warp] = st;
       __syncthreads();
       st = scratch[0];
 #pragma unroll
-      for (int w = 1; w < kWarps; w++) st = Stats::combine(st, scratch[w]);
+      for (int w = 1; w < kWarps; w++) st = op.combine(st, scratch[w]);
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
       if (csize > 1) {
         namespace cg = cooperative_groups;
@@ -221,7 +221,7 @@ __global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads)
         if (threadIdx.x == 0) clusterSlot = st;
         cluster.sync();
         st = *cluster.map_shared_rank(&clusterSlot, 0);
-        for (int r = 1; r < csize; r++) st = Stats::combine(st, *cluster.map_shared_rank(&clusterSlot, r));
+        for (int r = 1; r < csize; r++) st = op.combine(st, *cluster.map_shared_rank(&clusterSlot, r));
         cluster.sync();  // nobody overwrites (or exits with) its slot while another block reads it
       }
 #endif

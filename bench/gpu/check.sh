@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# One call on a lent GPU machine (run from the repository root: bash bench/gpu/check.sh):
+#   1. builds librlhf.so (CPU + CUDA kernels) for this GPU's architecture only, -j16;
+#   2. checks every CUDA kernel against float64 PyTorch references and the CPU kernels (several row
+#      layouts, each variant in its own process so that one crash cannot hide the others);
+#   3. times each kernel against a device-to-device copy and PyTorch eager, measured in the same run;
+#   4. prints one table. Full logs, results.json and results.md go to $OUT (or /tmp/rlhf-gpu-check).
+# Needs nvcc, cmake, python3 with torch (CUDA build) and numpy; no Node, no network.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+OUT_DIR=${OUT:-/tmp/rlhf-gpu-check}
+mkdir -p "$OUT_DIR"
+LOG="$OUT_DIR/check.log"
+: > "$LOG"
+say() { echo "$@" | tee -a "$LOG"; }
+START=$(date +%s)
+elapsed() { echo $(( $(date +%s) - START )); }
+
+export PATH="$PATH:/usr/local/cuda/bin"
+say "== rlhf-ts GPU check, $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?') =="
+nvidia-smi --query-gpu=name,compute_cap,driver_version,clocks.sm,clocks.max.sm,clocks.mem,power.draw,power.limit,temperature.gpu,memory.used,memory.total --format=csv 2>&1 | tee -a "$LOG"
+ARCH=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '. ')
+[[ "$ARCH" =~ ^[0-9]+$ ]] || ARCH=90
+say "nvcc: $(command -v nvcc || echo 'not found') $(nvcc --version 2>/dev/null | tail -1); cmake $(cmake --version | head -1); arch sm_$ARCH"
+python3 -c "import torch, numpy; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'numpy', numpy.__version__)" 2>&1 | tee -a "$LOG"
+
+# ---- 1. build -----------------------------------------------------------------------------------------
+BUILD="$ROOT/native/build/gpu-check"
+say "== build (sm_$ARCH) =="
+if ! cmake -S native -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DRLHF_TESTS=OFF \
+    > "$OUT_DIR/configure.log" 2>&1; then
+  tail -40 "$OUT_DIR/configure.log" | tee -a "$LOG"
+  say "FAILED: cmake configure"
+  exit 1
+fi
+grep -i "cuda" "$OUT_DIR/configure.log" | head -5 | tee -a "$LOG"
+if ! cmake --build "$BUILD" --target rlhf -j16 > "$OUT_DIR/build.log" 2>&1; then
+  grep -E "error|Error" "$OUT_DIR/build.log" | head -40 | tee -a "$LOG"
+  say "FAILED: build"
+  exit 1
+fi
+LIB="$BUILD/librlhf.so"
+if ! nm -D "$LIB" | grep -q " T rlhf_cuda_logprobs_f32"; then
+  say "FAILED: $LIB has no CUDA kernels (was nvcc found at configure? see configure.log)"
+  exit 1
+fi
+say "built $LIB in $(elapsed) s"
+
+# ---- 2-3. check and time, one process per phase ---------------------------------------------------------
+rm -f "$OUT_DIR"/part-*.json
+DEADLINE=${RLHF_GPU_DEADLINE:-530}  # seconds from the start; phases that would pass it are cut or skipped
+run_phase() {  # phase, time limit in seconds
+  local phase=$1 limit=$2
+  local left=$(( DEADLINE - $(elapsed) ))
+  if (( left < 20 )); then say "== $phase: skipped (deadline) =="; return; fi
+  (( limit > left )) && limit=$left
+  say "== $phase (limit ${limit}s, at $(elapsed) s) =="
+  timeout --kill-after=10 "$limit" python3 bench/gpu/harness.py --lib "$LIB" --out "$OUT_DIR" --phase "$phase" \
+    >> "$OUT_DIR/harness.log" 2>&1
+  local rc=$?
+  case $rc in
+    0) say "   $phase: all passed" ;;
+    124|137) say "   $phase: TIMED OUT after ${limit}s (a hang? see harness.log)" ;;
+    *) say "   $phase: exit $rc (failures or a crash; see harness.log)" ;;
+  esac
+  grep -E "FAIL|Error|error|WRONG" "$OUT_DIR/harness.log" | tail -5 | sed 's/^/   /' | tee -a "$LOG" >/dev/null
+}
+: > "$OUT_DIR/harness.log"
+run_phase basic 60
+run_phase rows:auto 90
+run_phase time 150
+run_phase "rows:no-split,no-cache" 45
+run_phase "rows:cache,no-split" 45
+run_phase "rows:split,no-cache" 45
+run_phase "rows:cluster<=16" 45
+
+# ---- 4. the table -----------------------------------------------------------------------------------------
+say "== results (total $(elapsed) s) =="
+grep -E "\[FAIL\]" "$OUT_DIR/harness.log" | head -20 | tee -a "$LOG"
+python3 bench/gpu/harness.py --out "$OUT_DIR" --phase report 2>&1 | tee -a "$LOG"
+exit "${PIPESTATUS[0]}"

@@ -1,0 +1,207 @@
+import { describe, expect, it } from 'vitest';
+import * as E from 'fp-ts/lib/Either.js';
+import { backend, backendStatus, js, type Kernels } from '@rlhf/kernels';
+import { tensor, type FloatTensor, type RlhfError } from '@rlhf/tensor';
+import { loadCases, runCase } from '@rlhf/conformance';
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import '@rlhf/native';
+import { cudaDevice, cudaUnavailableReason } from '../src/cuda.js';
+
+const status = backendStatus().find((s) => s.name === 'cuda')!;
+const available = status.available;
+if (!available) console.log(`[cuda tests skipped] the cuda backend is unavailable: ${status.reason}`);
+
+describe('cuda backend status', () => {
+  it('is registered, or says why not', () => {
+    if (available) {
+      expect(E.isRight(backend('cuda'))).toBe(true);
+      expect(cudaDevice()!.name.length).toBeGreaterThan(0);
+    } else {
+      expect(status.reason!.length).toBeGreaterThan(10);
+      expect(cudaUnavailableReason()).toBe(status.reason);
+      const k = backend('cuda');
+      expect(E.isLeft(k) && k.left.kind).toBe('param');
+      expect(E.isLeft(k) && k.left.message).toContain(status.reason!);
+    }
+  });
+});
+
+// ---- on a GPU ------------------------------------------------------------------------------------
+
+const rng = (seed: number) => {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+};
+
+const randomFloats = (n: number, r: () => number, scale = 3): Float32Array =>
+  Float32Array.from({ length: n }, () => (r() * 2 - 1) * scale);
+
+const right = <A>(e: E.Either<RlhfError, A>): A => {
+  if (E.isLeft(e)) throw new Error(`${e.left.kind}: ${e.left.message}`);
+  return e.right;
+};
+
+/** max |a − b| / (atol + rtol·|b|) over the elements: ≤ 1 passes. */
+const scaledError = (a: ArrayLike<number>, b: ArrayLike<number>, rtol = 1e-4, atol = 2e-5): number => {
+  let worst = 0;
+  for (let i = 0; i < b.length; i++) {
+    if (!Number.isFinite(b[i]!)) {
+      if (!Object.is(a[i], b[i]) && !(Number.isNaN(a[i]!) && Number.isNaN(b[i]!))) return Infinity;
+      continue;
+    }
+    worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / (atol + rtol * Math.abs(b[i]!)));
+  }
+  return worst;
+};
+
+const f32 = (data: Float32Array, shape: number[]) => right(tensor(data, shape)) as FloatTensor;
+const i32 = (data: Int32Array, shape: number[]) => right(tensor(data, shape));
+
+describe.skipIf(!available)('cuda kernels against js', () => {
+  const cuda = (): Kernels => right(backend('cuda'));
+
+  // V = 1, odd V (scalar path), warp rows, block rows, a split 128k row, -inf logits, ignored rows.
+  const shapes: [number, number][] = [[3, 1], [5, 7], [9, 1000], [4, 1025], [3, 4099], [2, 32000], [2, 128256]];
+  it.each(shapes)('logprobs, backward (in place too), logsoftmax (+backward), kl.full at N=%i V=%i', (N, V) => {
+    const r = rng(N * 7919 + V);
+    const logits = randomFloats(N * V, r);
+    for (let i = 0; i < logits.length; i += 97) logits[i] = -Infinity;
+    const labels = Int32Array.from({ length: N }, (_, n) => (n === 1 ? -100 : Math.floor(r() * V)));
+    for (let n = 0; n < N; n++) if (labels[n]! >= 0) logits[n * V + labels[n]!] = 1;
+    const params = { temperature: 0.8, ignoreIndex: -100 };
+    const inputs = { logits: f32(logits, [N, V]), labels: i32(labels, [N]) };
+    const want = right(js.logprobs(params)(inputs));
+    const got = right(cuda().logprobs(params)(inputs));
+    expect(scaledError(got.logprobs.data, want.logprobs.data)).toBeLessThanOrEqual(1);
+    expect(scaledError(got.entropy.data, want.entropy.data)).toBeLessThanOrEqual(1);
+
+    const bwd = { ...inputs, gradLogprobs: f32(randomFloats(N, r), [N]), gradEntropy: f32(randomFloats(N, r), [N]) };
+    const gWant = right(js.logprobsBackward(params)(bwd));
+    const gGot = right(cuda().logprobsBackward(params)(bwd));
+    expect(scaledError(gGot.gradLogits.data, gWant.gradLogits.data)).toBeLessThanOrEqual(1);
+    const copy = f32(Float32Array.from(logits), [N, V]);
+    const inPlace = right(cuda().logprobsBackward({ ...params, inPlace: true })({ ...bwd, logits: copy }));
+    expect(inPlace.gradLogits.data).toBe(copy.data);
+    expect(scaledError(inPlace.gradLogits.data, gWant.gradLogits.data)).toBeLessThanOrEqual(1);
+
+    const lsm = right(cuda().logsoftmax(params)({ logits: inputs.logits }));
+    expect(scaledError(lsm.logsoftmax.data, right(js.logsoftmax(params)({ logits: inputs.logits })).logsoftmax.data)).toBeLessThanOrEqual(1);
+    const gOut = f32(randomFloats(N * V, r), [N, V]);
+    const lb = right(cuda().logsoftmaxBackward(params)({ logits: inputs.logits, gradOutput: gOut }));
+    const lbWant = right(js.logsoftmaxBackward(params)({ logits: inputs.logits, gradOutput: gOut }));
+    expect(scaledError(lb.gradLogits.data, lbWant.gradLogits.data)).toBeLessThanOrEqual(1);
+
+    const q = f32(randomFloats(N * V, r), [N, V]);
+    const klIn = { logitsP: inputs.logits, logitsQ: q, gradKl: f32(randomFloats(N, r), [N]) };
+    const kl = right(cuda().klFull(params)(klIn));
+    const klWant = right(js.klFull(params)(klIn));
+    expect(scaledError(kl.kl.data, klWant.kl.data, 1e-4, 1e-4)).toBeLessThanOrEqual(1);
+    expect(scaledError(kl.gradLogitsP!.data, klWant.gradLogitsP!.data)).toBeLessThanOrEqual(1);
+  });
+
+  it('preference losses match js', () => {
+    const r = rng(5);
+    for (const B of [1, 33, 700]) {
+      const v = () => f32(randomFloats(B, r), [B]);
+      const pw = { chosen: v(), rejected: v(), margin: v() };
+      const p1 = right(cuda().pairwise({ labelSmoothing: 0.1, centerCoef: 0.01 })(pw));
+      const p2 = right(js.pairwise({ labelSmoothing: 0.1, centerCoef: 0.01 })(pw));
+      expect(p1.loss).toBeCloseTo(p2.loss, 6);
+      expect(p1.accuracy).toBe(p2.accuracy);
+      expect(scaledError(p1.gradChosen.data, p2.gradChosen.data)).toBeLessThanOrEqual(1);
+      for (const lossType of ['sigmoid', 'hinge', 'ipo'] as const) {
+        const d = { policyChosen: v(), policyRejected: v(), refChosen: v(), refRejected: v() };
+        const d1 = right(cuda().dpo({ beta: 0.5, lossType })(d));
+        const d2 = right(js.dpo({ beta: 0.5, lossType })(d));
+        expect(d1.loss).toBeCloseTo(d2.loss, 6);
+        expect(d1.accuracy).toBe(d2.accuracy);
+        expect(scaledError(d1.gradPolicyChosen.data, d2.gradPolicyChosen.data)).toBeLessThanOrEqual(1);
+        expect(scaledError(d1.rewardsRejected.data, d2.rewardsRejected.data)).toBeLessThanOrEqual(1);
+      }
+      const K = 5;
+      const ranks = Int32Array.from({ length: B * K }, () => (r() < 0.1 ? -1 : Math.floor(r() * K)));
+      const rewards = randomFloats(B * K, r);
+      ranks.forEach((rank, i) => rank < 0 && (rewards[i] = NaN)); // padded slots never leak
+      const rk = { rewards: f32(rewards, [B, K]), ranks: i32(ranks, [B, K]) };
+      const r1 = cuda().ranking()(rk);
+      const r2 = js.ranking()(rk);
+      expect(E.isRight(r1)).toBe(E.isRight(r2));
+      if (E.isRight(r1) && E.isRight(r2)) {
+        expect(r1.right.loss).toBeCloseTo(r2.right.loss, 6);
+        expect(r1.right.pairs).toBe(r2.right.pairs);
+        expect(scaledError(r1.right.grad.data, r2.right.grad.data)).toBeLessThanOrEqual(1);
+      }
+    }
+  });
+
+  it('passes every visible conformance case', () => {
+    const dir = fileURLToPath(new URL('../../conformance/cases/', import.meta.url));
+    const cases = loadCases(readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => dir + f));
+    const failures = cases
+      .map((c) => ({ c, o: runCase(c, 'cuda') }))
+      .filter(({ o }) => o.status === 'fail')
+      .map(({ c, o }) => `${c.name}: ${JSON.stringify(o)}`);
+    expect(failures).toEqual([]);
+  });
+});
+
+describe.skipIf(!available)('device buffers', () => {
+  const dev = () => cudaDevice()!;
+
+  it('round-trips float32 and int32 through the device, on a stream', () => {
+    const stream = right(dev().createStream());
+    const x = f32(randomFloats(1000, rng(1)), [10, 100]);
+    const d = right(dev().upload(x, stream));
+    expect(right(dev().download(d, stream)).data).toEqual(x.data);
+    const y = i32(Int32Array.from({ length: 7 }, (_, i) => i - 3), [7]);
+    expect(right(dev().download(right(dev().upload(y)))).data).toEqual(y.data);
+    d.buffer.free();
+    expect(d.buffer.freed).toBe(true);
+    expect(E.isLeft(dev().download(d))).toBe(true);
+    stream.destroy();
+  });
+
+  it('runs kernels on device tensors, keeping the logits on the GPU between steps', () => {
+    const N = 6;
+    const V = 3000;
+    const r = rng(2);
+    const logits = f32(randomFloats(N * V, r), [N, V]);
+    const labels = i32(Int32Array.from({ length: N }, () => Math.floor(r() * V)), [N]);
+    const dl = right(dev().upload(logits));
+    const dy = right(dev().upload(labels));
+    const fwd = right(dev().kernels.logprobs({ temperature: 1.3 })({ logits: dl, labels: dy }));
+    const want = right(js.logprobs({ temperature: 1.3 })({ logits, labels }));
+    expect(scaledError(right(dev().download(fwd.logprobs)).data, want.logprobs.data)).toBeLessThanOrEqual(1);
+    const ones = right(dev().upload(f32(new Float32Array(N).fill(1), [N])));
+    const g = right(dev().kernels.logprobsBackward({ temperature: 1.3, inPlace: true })({ logits: dl, labels: dy, gradLogprobs: ones }));
+    expect(g.gradLogits).toBe(dl);
+    const gWant = right(js.logprobsBackward({ temperature: 1.3 })({ logits, labels, gradLogprobs: f32(new Float32Array(N).fill(1), [N]) }));
+    expect(scaledError(right(dev().download(g.gradLogits)).data, gWant.gradLogits.data)).toBeLessThanOrEqual(1);
+  });
+
+  it('reports a bad label found on the device as an index error at download, then recovers', () => {
+    const logits = right(dev().upload(f32(randomFloats(4 * 50, rng(3)), [4, 50])));
+    const labels = right(dev().upload(i32(Int32Array.from([1, 2, 50, 3]), [4])));
+    const out = right(dev().kernels.logprobs()({ logits, labels }));
+    const got = dev().download(out.logprobs);
+    expect(E.isLeft(got) && got.left.kind).toBe('index');
+    expect(E.isRight(dev().synchronize())).toBe(true);
+  });
+
+  it('rejects host-side mistakes with typed errors', () => {
+    const logits = right(dev().upload(f32(new Float32Array(12).fill(0.5), [3, 4])));
+    const labels = right(dev().upload(i32(new Int32Array(2), [2])));
+    const bad = dev().kernels.logprobs()({ logits, labels });
+    expect(E.isLeft(bad) && bad.left.kind).toBe('shape');
+    const goodLabels = right(dev().upload(i32(new Int32Array(3), [3])));
+    const t0 = dev().kernels.logprobs({ temperature: 0 })({ logits, labels: goodLabels });
+    expect(E.isLeft(t0) && t0.left.kind).toBe('param');
+  });
+});
