@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as E from 'fp-ts/lib/Either.js';
 import { addon, ASYNC_MIN_ELEMENTS, cpu } from '@rlhf/native';
-import { expectClose, labels, logits, randomVector, requireNative, rng, t } from './helpers.js';
+import { expectClose, expectSameBits, labels, logits, randomVector, requireNative, rng, t } from './helpers.js';
 
 const raw = requireNative();
 
@@ -21,27 +21,27 @@ describe('async kernels run off the event loop and match the sync ones', () => {
     const pending = raw.async!.logprobs!({ logits: x, labels: y, N, V, temperature: 0.8, ignoreIndex: -100, ...viaAsync });
     expect(pending).toBeInstanceOf(Promise);
     await pending;
-    expect(Array.from(viaAsync.logprobs)).toEqual(Array.from(sync.logprobs));
+    expectSameBits(viaAsync.logprobs, sync.logprobs);
 
     const gradSync = new Float32Array(N * V), gradAsync = new Float32Array(N * V);
     raw.logprobsBackward({ logits: x, labels: y, gradLogprobs: g, gradEntropy: g, N, V, temperature: 1, ignoreIndex: -100, gradLogits: gradSync });
     await raw.async!.logprobsBackward!({ logits: x, labels: y, gradLogprobs: g, gradEntropy: g, N, V, temperature: 1, ignoreIndex: -100, gradLogits: gradAsync });
-    expect(gradAsync).toEqual(gradSync);
+    expectSameBits(gradAsync, gradSync);
 
     const lsSync = new Float32Array(N * V), lsAsync = new Float32Array(N * V);
     raw.logsoftmax({ logits: x, N, V, temperature: 1, logsoftmax: lsSync });
     await raw.async!.logsoftmax!({ logits: x, N, V, temperature: 1, logsoftmax: lsAsync });
-    expect(lsAsync).toEqual(lsSync);
+    expectSameBits(lsAsync, lsSync);
 
     raw.logsoftmaxBackward({ logits: x, gradOutput: q, N, V, temperature: 1, gradLogits: lsSync });
     await raw.async!.logsoftmaxBackward!({ logits: x, gradOutput: q, N, V, temperature: 1, gradLogits: lsAsync });
-    expect(lsAsync).toEqual(lsSync);
+    expectSameBits(lsAsync, lsSync);
 
     const klSync = new Float32Array(N), klAsync = new Float32Array(N);
     raw.klFull({ logitsP: x, logitsQ: q, gradKl: g, N, V, temperature: 1, kl: klSync, gradLogitsP: gradSync });
     await raw.async!.klFull!({ logitsP: x, logitsQ: q, gradKl: g, N, V, temperature: 1, kl: klAsync, gradLogitsP: gradAsync });
-    expect(klAsync).toEqual(klSync);
-    expect(gradAsync).toEqual(gradSync);
+    expectSameBits(klAsync, klSync);
+    expectSameBits(gradAsync, gradSync);
   });
 
   it('the event loop keeps running while a large call works', async () => {

@@ -139,3 +139,11 @@ export const t = <A extends Float32Array | Float64Array | Int32Array>(data: A, s
   E.getOrElseW((e: Error) => {
     throw e;
   })(tensor(data, shape));
+
+/** Bit-identical arrays (fast on millions of elements, unlike a deep toEqual). */
+export const expectSameBits = (got: Float32Array, want: Float32Array, label = ''): void => {
+  expect(got.length, label).toBe(want.length);
+  const a = new Uint32Array(got.buffer, got.byteOffset, got.length);
+  const b = new Uint32Array(want.buffer, want.byteOffset, want.length);
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) expect.fail(`${label}: element ${i} is ${got[i]}, expected ${want[i]}`);
+};
