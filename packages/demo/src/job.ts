@@ -17,6 +17,7 @@ import {
   rng as makeRng,
   sampleResponses,
   sumRows,
+  takeRows,
   tokenLogprobs,
   trainPpo,
   warmupCosine,
@@ -33,7 +34,7 @@ import {
   type WindowMlpConfig,
 } from '@rlhf/trainers';
 import { lineChartSvg } from './plot.js';
-import { annotate, corpus, hiddenUtility, makeWorld, samplePrompts, VOCAB, type World } from './world.js';
+import { annotate, corpus, GOOD_TOKENS, hiddenUtility, makeWorld, samplePrompts, VOCAB, type World } from './world.js';
 
 type Result<A> = E.Either<RlhfError, A>;
 
@@ -90,7 +91,7 @@ export interface JobOptions {
   readonly size: JobSize;
   /** The KL the adaptive controller steers to, in nats per response (default 2). */
   readonly klTarget?: number;
-  /** The adaptive controller's initial β and horizon (defaults 0.2 and 256 samples). */
+  /** The adaptive controller's initial β and horizon (defaults 1.5, near where it settles on this problem, and 256 samples). */
   readonly klInit?: number;
   readonly klHorizon?: number;
   readonly log?: (line: string) => void;
@@ -272,22 +273,12 @@ const trainRewardModel = (
     }),
   );
 
-const permuteRanking = (b: RankingBatch, order: Int32Array): RankingBatch => {
-  const [B, K, L] = b.tokens.shape as [number, number, number];
-  const tokens = new Int32Array(B * K * L);
-  const mask = new (b.mask.data.constructor as new (n: number) => MaskTensor['data'])(B * K * L);
-  const ranks = new Int32Array(B * K);
-  order.forEach((src, dst) => {
-    tokens.set(b.tokens.data.subarray(src * K * L, (src + 1) * K * L), dst * K * L);
-    mask.set(b.mask.data.subarray(src * K * L, (src + 1) * K * L) as never, dst * K * L);
-    ranks.set(b.ranks.data.subarray(src * K, (src + 1) * K), dst * K);
-  });
-  return {
-    tokens: unsafeTensor('int32', [B, K, L], tokens),
-    mask: unsafeTensor(b.mask.dtype, [B, K, L], mask as never) as MaskTensor,
-    ranks: unsafeTensor('int32', [B, K], ranks),
-  };
-};
+/** The prompts of a ranking batch in another order. */
+const permuteRanking = (b: RankingBatch, order: Int32Array): RankingBatch => ({
+  tokens: takeRows(b.tokens, order),
+  mask: takeRows(b.mask, order),
+  ranks: takeRows(b.ranks, order),
+});
 
 interface Evaluation {
   readonly utility: number;
@@ -323,7 +314,7 @@ const evaluate = (
       const [, L] = s.tokens.shape as [number, number];
       for (let i = 0; i < s.tokens.data.length; i++) {
         if (s.mask.data[i] === 0) continue;
-        if ([3, 7, 11, 13].includes(s.tokens.data[i]!)) good++;
+        if (GOOD_TOKENS.has(s.tokens.data[i]!)) good++;
         if (i % L > 0 && s.mask.data[i - 1] !== 0 && s.tokens.data[i - 1] === s.tokens.data[i]) repeats++;
       }
       return {
@@ -493,7 +484,7 @@ export const runJob = (options: JobOptions): TE.TaskEither<RlhfError, Report> =>
     TE.bind('ppoSeed', () => TE.right(master.int(2 ** 31))),
     TE.bind('klRun', ({ policy, rm, evalPrompts, before, ppoSeed }) => {
       say(`PPO with the adaptive KL controller (target ${klTarget} nats) …`);
-      return runPpo('kl', { kind: 'adaptive', initKlCoef: options.klInit ?? 0.2, target: klTarget, horizon: options.klHorizon ?? 256 }, policy, rm, kernels, world, size, ppoSeed, metrics, evalPrompts, before, join(outDir, 'checkpoints'));
+      return runPpo('kl', { kind: 'adaptive', initKlCoef: options.klInit ?? 1.5, target: klTarget, horizon: options.klHorizon ?? 256 }, policy, rm, kernels, world, size, ppoSeed, metrics, evalPrompts, before, join(outDir, 'checkpoints'));
     }),
     TE.bind('noKlRun', ({ policy, rm, evalPrompts, before, ppoSeed }) => {
       say('PPO with β = 0 (no KL penalty) …');
@@ -505,7 +496,7 @@ export const runJob = (options: JobOptions): TE.TaskEither<RlhfError, Report> =>
         backend: kernels.name,
         wallSeconds: (performance.now() - started) / 1000,
         sizes: size,
-        world: { vocab: VOCAB, promptLength: world.promptLength, responseLength: world.responseLength, goodTokens: [3, 7, 11, 13] },
+        world: { vocab: VOCAB, promptLength: world.promptLength, responseLength: world.responseLength, goodTokens: [...GOOD_TOKENS] },
         pretrain: { parameters: parameterCount(policy), finalLoss: pretrainLoss, chainEntropy: chainEntropy(world, data) },
         rewardModel: rmReport,
         kl: klRun.report,

@@ -15,8 +15,8 @@ export interface Panel {
 }
 
 const W = 360;
-const H = 240;
-const M = { left: 48, right: 12, top: 28, bottom: 34 };
+const H = 252;
+const M = { left: 48, right: 12, top: 40, bottom: 34 };
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
@@ -57,9 +57,11 @@ const panel = (p: Panel, xLabel: string, dx: number): string => {
       .map((q, k) => `${k === 0 ? 'M' : 'L'}${sx(q[0]).toFixed(1)},${sy(q[1]).toFixed(1)}`)
       .join(' ');
     out.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.6"${s.dashed ? ' stroke-dasharray="5,4"' : ''}/>`);
+    // The legend sits in one row between the title and the plot area, never over the lines.
+    const lx = dx + M.left + i * 110;
     out.push(
-      `<line x1="${dx + M.left + 8}" x2="${dx + M.left + 24}" y1="${M.top + 12 + i * 13}" y2="${M.top + 12 + i * 13}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="4,3"' : ''}/>`,
-      `<text x="${dx + M.left + 28}" y="${M.top + 16 + i * 13}" font-size="10">${esc(s.label)}</text>`,
+      `<line x1="${lx}" x2="${lx + 16}" y1="${M.top - 8}" y2="${M.top - 8}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="4,3"' : ''}/>`,
+      `<text x="${lx + 20}" y="${M.top - 4}" font-size="10">${esc(s.label)}</text>`,
     );
   });
   return out.join('\n');

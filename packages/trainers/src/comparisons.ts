@@ -17,6 +17,7 @@ import {
   type RlhfError,
 } from '@rlhf/tensor';
 import { checkMaskFor, checkTokens } from './model.js';
+import { takeRows } from './rows.js';
 
 type Result<A> = E.Either<RlhfError, A>;
 
@@ -115,7 +116,7 @@ export const checkPairBatch = (batch: PairBatch, vocabSize: number): Result<Pair
  * (ties and padded slots form no pair), for pairwise losses and DPO.
  */
 export const rankingToPairs = (batch: RankingBatch): PairBatch => {
-  const [B, K, L] = batch.tokens.shape as [number, number, number];
+  const [B, K] = batch.tokens.shape as [number, number, number];
   const rows: [number, number][] = [];
   for (let b = 0; b < B; b++)
     for (let i = 0; i < K; i++)
@@ -123,15 +124,13 @@ export const rankingToPairs = (batch: RankingBatch): PairBatch => {
         const ri = batch.ranks.data[b * K + i]!;
         if (ri >= 0 && ri < batch.ranks.data[b * K + j]!) rows.push([b * K + i, b * K + j]);
       }
-  const take = <T extends IntTensor | MaskTensor>(t: T, pick: 0 | 1): T => {
-    const out = new (t.data.constructor as new (n: number) => T['data'])(rows.length * L);
-    rows.forEach((r, k) => out.set(t.data.subarray(r[pick] * L, (r[pick] + 1) * L) as never, k * L));
-    return unsafeTensor(t.dtype, [rows.length, L], out as never) as T;
-  };
+  const pick = (side: 0 | 1) => rows.map((r) => r[side]);
+  const flatTokens = flattenResponses(batch.tokens);
+  const flatMask = flattenResponses(batch.mask);
   return {
-    chosen: take(batch.tokens, 0),
-    chosenMask: take(batch.mask, 0),
-    rejected: take(batch.tokens, 1),
-    rejectedMask: take(batch.mask, 1),
+    chosen: takeRows(flatTokens, pick(0)),
+    chosenMask: takeRows(flatMask, pick(0)),
+    rejected: takeRows(flatTokens, pick(1)),
+    rejectedMask: takeRows(flatMask, pick(1)),
   };
 };

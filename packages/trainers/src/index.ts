@@ -2,6 +2,7 @@ export * from './model.js';
 export * from './rng.js';
 export * from './comparisons.js';
 export * from './logprobs.js';
+export * from './rows.js';
 export * from './rewardModel.js';
 export * from './dpo.js';
 export * from './checkpoint.js';

@@ -22,6 +22,7 @@ import { meanStd } from './metrics.js';
 import { checkTokens, type Policy, type RewardModel, type ValueModel } from './model.js';
 import { adam, type Adam, type AdamParams } from './optim/adam.js';
 import { rng as makeRng, type Rng } from './rng.js';
+import { takeRows } from './rows.js';
 
 type Result<A> = E.Either<RlhfError, A>;
 
@@ -135,14 +136,6 @@ export const sampleResponses = (
     }
   }
   return E.right({ tokens, mask: unsafeTensor('uint8', [B, L], mask) });
-};
-
-/** Rows `rows` of a [B, ...] tensor, as a new tensor. */
-const takeRows = <T extends FloatTensor | IntTensor | MaskTensor>(t: T, rows: Int32Array): T => {
-  const width = t.data.length / t.shape[0]!;
-  const out = new (t.data.constructor as new (n: number) => T['data'])(rows.length * width);
-  rows.forEach((r, k) => out.set(t.data.subarray(r * width, (r + 1) * width) as never, k * width));
-  return unsafeTensor(t.dtype, [rows.length, ...t.shape.slice(1)], out as never) as T;
 };
 
 /** 1 − Var(returns − values) / Var(returns) over the mask (how much of the return the value model explains). */
