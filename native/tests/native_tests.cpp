@@ -1,0 +1,385 @@
+// Native tests of the C ABI, run on every ISA path this CPU has (tests/run-sanitizers.sh builds them
+// with ASan + UBSan). They check: statuses on bad input (and that nothing is written then), that no
+// kernel writes outside its buffers (guard zones around every output, and exact-size heap buffers for
+// ASan), agreement with a plain double-precision reference, and the accuracy of the vector exp/log.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "internal.h"
+#include "rlhf/kernels.h"
+
+namespace {
+
+int failures = 0;
+int checks = 0;
+std::string context;
+
+#define CHECK(cond, ...)                                              \
+  do {                                                                \
+    checks++;                                                         \
+    if (!(cond)) {                                                    \
+      failures++;                                                     \
+      std::printf("FAIL [%s] %s:%d: %s: ", context.c_str(), __FILE__, __LINE__, #cond); \
+      std::printf(__VA_ARGS__);                                       \
+      std::printf("\n");                                              \
+    }                                                                 \
+  } while (0)
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr float kCanary = -12345.678f;
+constexpr size_t kGuard = 64;
+
+// A float buffer with guard zones on both sides: data() points past the front guard.
+struct Guarded {
+  std::vector<float> storage;
+  size_t n;
+  explicit Guarded(size_t n_, float fill = 0.0f) : storage(n_ + 2 * kGuard, kCanary), n(n_) {
+    for (size_t i = 0; i < n; i++) storage[kGuard + i] = fill;
+  }
+  float* data() { return storage.data() + kGuard; }
+  const float* data() const { return storage.data() + kGuard; }
+  float operator[](size_t i) const { return storage[kGuard + i]; }
+  bool guards_intact() const {
+    for (size_t i = 0; i < kGuard; i++)
+      if (!(storage[i] == kCanary) || !(storage[kGuard + n + i] == kCanary)) return false;
+    return true;
+  }
+  bool all_equal(float v) const {
+    for (size_t i = 0; i < n; i++)
+      if (!(storage[kGuard + i] == v)) return false;
+    return true;
+  }
+};
+
+bool close(double got, double want, double rtol, double atol) {
+  if (std::isnan(want) || std::isnan(got)) return std::isnan(want) && std::isnan(got);
+  if (std::isinf(want) || std::isinf(got)) return got == want;
+  return std::fabs(got - want) <= atol + rtol * std::fabs(want);
+}
+
+// ---- the double-precision reference (SPEC §1–2, written the plain way) ------------------------------
+
+struct RowRef {
+  double lse, entropy;
+};
+
+RowRef row_ref(const float* x, int64_t v, double inv_t) {
+  double m = -INFINITY;
+  for (int64_t i = 0; i < v; i++) m = std::fmax(m, x[i] * inv_t);
+  double s = 0, t = 0;
+  for (int64_t i = 0; i < v; i++) {
+    const double e = std::exp(x[i] * inv_t - m);
+    s += e;
+    if (e != 0) t += e * (x[i] * inv_t - m);
+  }
+  return {m + std::log(s), std::log(s) - t / s};
+}
+
+std::vector<float> random_logits(std::mt19937& g, int64_t n, int64_t v, int style) {
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  std::uniform_real_distribution<float> wide(-1e4f, 1e4f);
+  std::uniform_real_distribution<float> unit(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n * v));
+  for (auto& e : x) {
+    e = style == 1 ? wide(g) : normal(g);
+    if (style == 2 && unit(g) < 0.3f) e = -kInf;
+  }
+  if (style == 2)
+    for (int64_t r = 0; r < n; r++) x[static_cast<size_t>(r * v)] = 0.5f;  // one finite entry per row
+  return x;
+}
+
+// ---- tests ------------------------------------------------------------------------------------------
+
+void test_math(const rlhf::RowKernels& k) {
+  // exp over [-87, 88] (where it is neither 0 nor saturated): relative error against std::exp.
+  const int64_t n = 200001;
+  std::vector<float> x(n), y(n);
+  for (int64_t i = 0; i < n; i++) x[i] = -87.0f + 175.0f * static_cast<float>(i) / (n - 1);
+  k.exp(x.data(), y.data(), n);
+  double worst = 0;
+  for (int64_t i = 0; i < n; i++) {
+    const double want = std::exp(static_cast<double>(x[i]));
+    worst = std::fmax(worst, std::fabs(y[i] - want) / want);
+  }
+  CHECK(worst < 3e-7, "exp max relative error %.3g", worst);
+  // Edge values: -inf -> 0, NaN -> NaN, very negative -> 0.
+  float edge_in[4] = {-kInf, kNaN, -1000.0f, 0.0f}, edge_out[4];
+  k.exp(edge_in, edge_out, 4);
+  CHECK(edge_out[0] == 0.0f && std::isnan(edge_out[1]) && edge_out[2] == 0.0f && edge_out[3] == 1.0f,
+        "exp edges %g %g %g %g", edge_out[0], edge_out[1], edge_out[2], edge_out[3]);
+
+  // log over positive normals from 1e-37 to 1e37 (log-spaced), relative to max(|log x|, 1) ulps.
+  for (int64_t i = 0; i < n; i++) x[i] = static_cast<float>(std::pow(10.0, -37.0 + 74.0 * static_cast<double>(i) / (n - 1)));
+  k.log(x.data(), y.data(), n);
+  worst = 0;
+  for (int64_t i = 0; i < n; i++) {
+    const double want = std::log(static_cast<double>(x[i]));
+    worst = std::fmax(worst, std::fabs(y[i] - want) / std::fmax(std::fabs(want), 1.0));
+  }
+  CHECK(worst < 3e-7, "log max error %.3g", worst);
+  // Near 1 (where log1p accuracy matters), absolute error.
+  for (int64_t i = 0; i < n; i++) x[i] = 0.5f + static_cast<float>(i) / (n - 1);
+  k.log(x.data(), y.data(), n);
+  worst = 0;
+  for (int64_t i = 0; i < n; i++) worst = std::fmax(worst, std::fabs(y[i] - std::log(static_cast<double>(x[i]))));
+  CHECK(worst < 1.5e-7, "log near 1 max absolute error %.3g", worst);
+}
+
+void test_logprobs(std::mt19937& g) {
+  for (int64_t v : {1, 7, 33, 1031, 50257}) {
+    for (int style = 0; style < 3; style++) {
+      for (float temperature : {1.0f, 0.7f}) {
+        const int64_t n = v > 10000 ? 3 : 11;
+        std::vector<float> x = random_logits(g, n, v, style);
+        std::vector<int32_t> y(static_cast<size_t>(n));
+        for (int64_t r = 0; r < n; r++) y[r] = r % 4 == 3 ? -100 : static_cast<int32_t>((r * 7919) % v);
+        for (int64_t r = 0; r < n; r++)
+          if (y[r] == -100) for (int64_t i = 0; i < v; i++) x[r * v + i] = kNaN;  // never read
+        if (style == 2) for (int64_t r = 0; r < n; r++) if (y[r] != -100) y[r] = 0;  // a finite label
+        Guarded lp(n), h(n);
+        CHECK(rlhf_logprobs_f32(x.data(), y.data(), n, v, temperature, -100, lp.data(), h.data()) == RLHF_OK, "%s",
+              rlhf_last_error());
+        CHECK(lp.guards_intact() && h.guards_intact(), "logprobs wrote outside its outputs");
+        const double inv_t = 1.0 / temperature;
+        for (int64_t r = 0; r < n; r++) {
+          if (y[r] == -100) {
+            CHECK(lp[r] == 0.0f && h[r] == 0.0f, "ignored row %lld", (long long)r);
+            continue;
+          }
+          const RowRef ref = row_ref(&x[r * v], v, inv_t);
+          const double want_lp = x[r * v + y[r]] * inv_t - ref.lse;
+          CHECK(close(lp[r], want_lp, 1e-4, 1e-5), "V=%lld style=%d logprob %g vs %g", (long long)v, style, lp[r], want_lp);
+          CHECK(close(h[r], ref.entropy, 1e-4, 1e-5), "V=%lld style=%d entropy %g vs %g", (long long)v, style, h[r], ref.entropy);
+        }
+
+        // backward, in place and not, against the reference gradient.
+        std::vector<float> glp(static_cast<size_t>(n)), gh(static_cast<size_t>(n));
+        for (int64_t r = 0; r < n; r++) glp[r] = 0.5f + 0.1f * r, gh[r] = -0.3f + 0.05f * r;
+        Guarded grad(static_cast<size_t>(n * v));
+        CHECK(rlhf_logprobs_backward_f32(x.data(), y.data(), glp.data(), gh.data(), n, v, temperature, -100, grad.data()) ==
+                  RLHF_OK,
+              "%s", rlhf_last_error());
+        CHECK(grad.guards_intact(), "logprobs.backward wrote outside its output");
+        for (int64_t r = 0; r < n; r++) {
+          if (y[r] == -100) continue;
+          const RowRef ref = row_ref(&x[r * v], v, inv_t);
+          for (int64_t i = 0; i < v; i++) {
+            const double log_p = x[r * v + i] * inv_t - ref.lse, p = std::exp(log_p);
+            const double want =
+                inv_t * (glp[r] * ((i == y[r]) - p) - (p == 0 ? 0.0 : gh[r] * p * (log_p + ref.entropy)));
+            if (!close(grad[r * v + i], want, 1e-4, 1e-5)) {
+              CHECK(false, "V=%lld style=%d grad[%lld,%lld] %g vs %g", (long long)v, style, (long long)r, (long long)i,
+                    grad[r * v + i], want);
+              break;
+            }
+          }
+        }
+        std::vector<float> in_place = x;
+        CHECK(rlhf_logprobs_backward_f32(in_place.data(), y.data(), glp.data(), gh.data(), n, v, temperature, -100,
+                                         in_place.data()) == RLHF_OK, "%s", rlhf_last_error());
+        CHECK(std::memcmp(in_place.data(), grad.data(), sizeof(float) * n * v) == 0, "in-place differs");
+      }
+    }
+  }
+}
+
+void test_logsoftmax_and_kl(std::mt19937& g) {
+  for (int64_t v : {1, 7, 33, 1031, 50257}) {
+    for (int style = 0; style < 3; style++) {
+      const int64_t n = v > 10000 ? 2 : 5;
+      const float temperature = 1.3f;
+      const double inv_t = 1.0 / temperature;
+      std::vector<float> x = random_logits(g, n, v, style);
+      std::vector<float> q = random_logits(g, n, v, 0);
+      std::vector<float> go = random_logits(g, n, v, 0);
+      Guarded out(static_cast<size_t>(n * v)), grad(static_cast<size_t>(n * v)), kl(static_cast<size_t>(n)),
+          kgrad(static_cast<size_t>(n * v));
+      CHECK(rlhf_logsoftmax_f32(x.data(), n, v, temperature, out.data()) == RLHF_OK, "%s", rlhf_last_error());
+      CHECK(rlhf_logsoftmax_backward_f32(x.data(), go.data(), n, v, temperature, grad.data()) == RLHF_OK, "%s",
+            rlhf_last_error());
+      CHECK(rlhf_kl_full_f32(x.data(), q.data(), nullptr, n, v, temperature, kl.data(), kgrad.data()) == RLHF_OK, "%s",
+            rlhf_last_error());
+      CHECK(out.guards_intact() && grad.guards_intact() && kl.guards_intact() && kgrad.guards_intact(),
+            "a row kernel wrote outside its output");
+      int bad = 0;
+      for (int64_t r = 0; r < n && bad < 3; r++) {
+        const RowRef rp = row_ref(&x[r * v], v, inv_t), rq = row_ref(&q[r * v], v, inv_t);
+        double sum_g = 0, want_kl = 0;
+        for (int64_t i = 0; i < v; i++) sum_g += go[r * v + i];
+        for (int64_t i = 0; i < v; i++) {
+          const double lp = x[r * v + i] * inv_t - rp.lse, lq = q[r * v + i] * inv_t - rq.lse, p = std::exp(lp);
+          if (p != 0) want_kl += p * (lp - lq);
+        }
+        CHECK(close(kl[r], want_kl, 1e-4, 1e-5), "V=%lld style=%d kl %g vs %g", (long long)v, style, kl[r], want_kl);
+        for (int64_t i = 0; i < v && bad < 3; i++) {
+          const double lp = x[r * v + i] * inv_t - rp.lse, lq = q[r * v + i] * inv_t - rq.lse, p = std::exp(lp);
+          const double want_g = inv_t * (go[r * v + i] - (p == 0 ? 0 : p * sum_g));
+          const double want_kg = p == 0 ? 0 : inv_t * p * (lp - lq - want_kl);
+          if (!close(out[r * v + i], lp, 1e-4, 1e-5) || !close(grad[r * v + i], want_g, 1e-4, 1e-5) ||
+              !close(kgrad[r * v + i], want_kg, 1e-4, 1e-5)) {
+            bad++;
+            CHECK(false, "V=%lld style=%d [%lld,%lld] logsoftmax %g/%g grad %g/%g klgrad %g/%g", (long long)v, style,
+                  (long long)r, (long long)i, out[r * v + i], lp, grad[r * v + i], want_g, kgrad[r * v + i], want_kg);
+          }
+        }
+      }
+    }
+  }
+}
+
+double log_sigmoid(double x) { return std::fmin(x, 0.0) - std::log1p(std::exp(-std::fabs(x))); }
+double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+void test_preference(std::mt19937& g) {
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  for (int64_t k : {2, 5, 8, 19, 1030}) {
+    const int64_t b = k > 100 ? 2 : 37;
+    std::vector<float> rewards(static_cast<size_t>(b * k));
+    std::vector<int32_t> ranks(static_cast<size_t>(b * k));
+    for (int64_t i = 0; i < b * k; i++) {
+      rewards[i] = normal(g);
+      ranks[i] = static_cast<int32_t>(((i % k) * 3 + i / k) % k);  // a permutation per prompt (3 is coprime with k)
+      if (i % 11 == 4) ranks[i] = -1, rewards[i] = kNaN;  // padded: never read
+    }
+    Guarded grad(static_cast<size_t>(b * k));
+    double loss = 0, accuracy = 0;
+    int64_t pairs = 0;
+    CHECK(rlhf_ranking_f32(rewards.data(), ranks.data(), b, k, grad.data(), &loss, &accuracy, &pairs) == RLHF_OK, "%s",
+          rlhf_last_error());
+    CHECK(grad.guards_intact(), "ranking wrote outside its output");
+    double want_loss = 0;
+    int64_t want_pairs = 0, prompts = 0, correct = 0;
+    std::vector<double> want_grad(static_cast<size_t>(b * k), 0.0);
+    for (int64_t p = 0; p < b; p++) {
+      int64_t pb = 0;
+      for (int64_t i = 0; i < k; i++)
+        for (int64_t j = 0; j < k; j++) pb += ranks[p * k + i] >= 0 && ranks[p * k + i] < ranks[p * k + j];
+      if (pb == 0) continue;
+      prompts++;
+      for (int64_t i = 0; i < k; i++)
+        for (int64_t j = 0; j < k; j++) {
+          if (!(ranks[p * k + i] >= 0 && ranks[p * k + i] < ranks[p * k + j])) continue;
+          const double d = static_cast<double>(rewards[p * k + i]) - rewards[p * k + j];
+          want_loss -= log_sigmoid(d) / pb;
+          want_grad[p * k + i] -= sigmoid(-d) / pb;
+          want_grad[p * k + j] += sigmoid(-d) / pb;
+          correct += d > 0;
+          want_pairs++;
+        }
+    }
+    CHECK(pairs == want_pairs, "K=%lld pairs %lld vs %lld", (long long)k, (long long)pairs, (long long)want_pairs);
+    CHECK(close(loss, want_loss / prompts, 1e-5, 1e-7), "K=%lld loss %g vs %g", (long long)k, loss, want_loss / prompts);
+    CHECK(close(accuracy, static_cast<double>(correct) / want_pairs, 1e-12, 0), "K=%lld accuracy", (long long)k);
+    for (int64_t i = 0; i < b * k; i++)
+      if (!close(grad[i], want_grad[i] / prompts, 1e-4, 1e-7)) {
+        CHECK(false, "K=%lld grad[%lld] %g vs %g", (long long)k, (long long)i, grad[i], want_grad[i] / prompts);
+        break;
+      }
+  }
+
+  // pairwise and dpo: a few hand-checkable values.
+  const float chosen[3] = {1.0f, 0.0f, 2.0f}, rejected[3] = {0.0f, 0.0f, 3.0f};
+  Guarded gc(3), gr(3);
+  double loss = 0, accuracy = 0;
+  CHECK(rlhf_pairwise_f32(chosen, rejected, nullptr, 3, 0.0f, 0.0f, gc.data(), gr.data(), &loss, &accuracy) == RLHF_OK,
+        "%s", rlhf_last_error());
+  const double want = -(log_sigmoid(1) + log_sigmoid(0) + log_sigmoid(-1)) / 3;
+  CHECK(close(loss, want, 1e-12, 0) && close(accuracy, 1.0 / 3, 1e-12, 0), "pairwise %g %g", loss, accuracy);
+  CHECK(close(gc[0], (sigmoid(1) - 1) / 3, 1e-6, 0) && gc.guards_intact() && gr.guards_intact(), "pairwise grad");
+  const float pc[2] = {-1.0f, -2.0f}, pr[2] = {-3.0f, -1.0f}, rc[2] = {-1.5f, -2.0f}, rr[2] = {-2.5f, -1.5f};
+  Guarded gpc(2), gpr(2), rwc(2), rwr(2);
+  CHECK(rlhf_dpo_f32(pc, pr, rc, rr, 2, 0.5f, RLHF_DPO_IPO, 0.0f, gpc.data(), gpr.data(), rwc.data(), rwr.data(), &loss,
+                     &accuracy) == RLHF_OK, "%s", rlhf_last_error());
+  // h = (0.5) - (-0.5) = 1 and h = 0 - 0.5 = -0.5; ipo: (h - 1)^2.
+  CHECK(close(loss, (0.0 + 2.25) / 2, 1e-12, 0) && close(gpc[1], 2 * (-1.5) / 2, 1e-6, 0), "dpo ipo %g", loss);
+  CHECK(gpc.guards_intact() && gpr.guards_intact() && rwc.guards_intact() && rwr.guards_intact(), "dpo wrote outside");
+}
+
+void test_bad_input() {
+  const int64_t n = 2, v = 3;
+  float x[6] = {0, 1, 2, 3, 4, 5}, gl[2] = {1, 1};
+  int32_t y[2] = {0, 2};
+  Guarded lp(2, 7.0f), h(2, 7.0f), out(6, 7.0f);
+  auto untouched = [&] { return lp.all_equal(7.0f) && h.all_equal(7.0f) && out.all_equal(7.0f); };
+  CHECK(rlhf_logprobs_f32(nullptr, y, n, v, 1, -100, lp.data(), h.data()) == RLHF_ERR_SHAPE, "null logits");
+  CHECK(rlhf_logprobs_f32(x, y, n, v, 1, -100, nullptr, h.data()) == RLHF_ERR_SHAPE, "null output");
+  CHECK(rlhf_logprobs_f32(x, y, -1, v, 1, -100, lp.data(), h.data()) == RLHF_ERR_SHAPE, "n < 0");
+  CHECK(rlhf_logprobs_f32(x, y, n, 0, 1, -100, lp.data(), h.data()) == RLHF_ERR_SHAPE, "v < 1");
+  CHECK(rlhf_logprobs_f32(x, y, INT64_MAX / 2, 3, 1, -100, lp.data(), h.data()) == RLHF_ERR_SHAPE, "n * v overflows");
+  for (float t : {0.0f, -1.0f, kNaN, kInf, 1e-45f})
+    CHECK(rlhf_logprobs_f32(x, y, n, v, t, -100, lp.data(), h.data()) == RLHF_ERR_PARAM, "temperature %g", t);
+  int32_t bad_labels[2] = {0, 3};
+  CHECK(rlhf_logprobs_f32(x, bad_labels, n, v, 1, -100, lp.data(), h.data()) == RLHF_ERR_INDEX, "label >= v");
+  CHECK(std::strstr(rlhf_last_error(), "labels[1] = 3") != nullptr, "message: %s", rlhf_last_error());
+  bad_labels[1] = -1;
+  CHECK(rlhf_logprobs_backward_f32(x, bad_labels, gl, nullptr, n, v, 1, -100, out.data()) == RLHF_ERR_INDEX, "label < 0");
+  CHECK(rlhf_logsoftmax_f32(x, n, v, 0, out.data()) == RLHF_ERR_PARAM, "logsoftmax temperature");
+  CHECK(rlhf_logsoftmax_backward_f32(x, nullptr, n, v, 1, out.data()) == RLHF_ERR_SHAPE, "null grad_output");
+  CHECK(rlhf_kl_full_f32(x, nullptr, nullptr, n, v, 1, lp.data(), nullptr) == RLHF_ERR_SHAPE, "null q");
+  CHECK(untouched(), "an output was written by a failing call");
+  CHECK(std::strcmp(rlhf_status_name(RLHF_ERR_INDEX), "index") == 0, "status name");
+
+  float r[4] = {0, 1, 2, 3}, g4[4];
+  double loss, accuracy;
+  int64_t pairs;
+  int32_t ranks_bad[4] = {0, 2, 0, 1};
+  CHECK(rlhf_ranking_f32(r, ranks_bad, 2, 2, g4, &loss, &accuracy, &pairs) == RLHF_ERR_INDEX, "rank >= k");
+  int32_t ranks_none[4] = {0, 0, -1, 1};
+  CHECK(rlhf_ranking_f32(r, ranks_none, 2, 2, g4, &loss, &accuracy, &pairs) == RLHF_ERR_EMPTY && pairs == 0, "no pair");
+  CHECK(rlhf_ranking_f32(r, ranks_none, 2, 0, g4, &loss, &accuracy, &pairs) == RLHF_ERR_SHAPE, "k < 1");
+  CHECK(rlhf_pairwise_f32(r, r, nullptr, 0, 0, 0, g4, g4, &loss, &accuracy) == RLHF_ERR_EMPTY, "empty pairwise");
+  CHECK(rlhf_pairwise_f32(r, r, nullptr, 2, 0.5f, 0, g4, g4, &loss, &accuracy) == RLHF_ERR_PARAM, "smoothing 0.5");
+  CHECK(rlhf_pairwise_f32(r, r, nullptr, 2, 0, -1, g4, g4, &loss, &accuracy) == RLHF_ERR_PARAM, "center < 0");
+  CHECK(rlhf_dpo_f32(r, r, r, r, 2, 0, RLHF_DPO_SIGMOID, 0, g4, g4, g4, g4, &loss, &accuracy) == RLHF_ERR_PARAM, "beta 0");
+  CHECK(rlhf_dpo_f32(r, r, r, r, 2, 1, static_cast<rlhf_dpo_loss>(7), 0, g4, g4, g4, g4, &loss, &accuracy) == RLHF_ERR_PARAM,
+        "loss type");
+  CHECK(rlhf_cpu_force_isa("neon") == RLHF_ERR_PARAM, "unknown isa");
+}
+
+void test_threads(std::mt19937& g) {
+  const int64_t n = 40, v = 5003;
+  std::vector<float> x = random_logits(g, n, v, 0);
+  std::vector<int32_t> y(static_cast<size_t>(n), 1);
+  Guarded a(n), b(n), h(n);
+  rlhf_set_num_threads(1);
+  CHECK(rlhf_get_num_threads() == 1, "threads 1");
+  rlhf_logprobs_f32(x.data(), y.data(), n, v, 1, -100, a.data(), h.data());
+  rlhf_set_num_threads(4);
+  rlhf_logprobs_f32(x.data(), y.data(), n, v, 1, -100, b.data(), h.data());
+  rlhf_set_num_threads(0);
+  CHECK(rlhf_get_num_threads() >= 1, "default threads");
+  CHECK(std::memcmp(a.data(), b.data(), sizeof(float) * n) == 0, "results depend on the thread count");
+}
+
+}  // namespace
+
+int main() {
+  for (const char* isa : {"scalar", "avx2", "avx512"}) {
+    const rlhf::RowKernels* k = rlhf::kernels_for(isa);
+    if (k == nullptr) {
+      std::printf("skip %s: not supported by this CPU or build\n", isa);
+      continue;
+    }
+    context = isa;
+    CHECK(rlhf_cpu_force_isa(isa) == RLHF_OK && std::strcmp(rlhf_cpu_isa(), isa) == 0, "force %s", isa);
+    std::mt19937 g(1234);
+    test_math(*k);
+    test_logprobs(g);
+    test_logsoftmax_and_kl(g);
+    test_preference(g);
+    test_bad_input();
+    test_threads(g);
+    std::printf("%s: done\n", isa);
+  }
+  rlhf_cpu_force_isa(nullptr);
+  std::printf("native tests: %d checks, %d failed\n", checks, failures);
+  return failures == 0 ? 0 : 1;
+}
