@@ -15,6 +15,15 @@ import { registerCuda } from './cuda.js';
 export type { CpuIsa, NativeAddon, NativeLossStats, AddonLoad } from './addon.js';
 export { addonPath, loadAddon } from './addon.js';
 export { ASYNC_MIN_ELEMENTS, makeCpuRaw } from './cpuRaw.js';
+export { cudaDevice, cudaUnavailableReason } from './cuda.js';
+export type {
+  CudaDevice,
+  CudaStream,
+  DeviceBuffer,
+  DeviceDType,
+  DeviceKernels,
+  DeviceTensor,
+} from './device.js';
 
 const load = loadAddon();
 const loadError: string | undefined = 'error' in load ? load.error : undefined;
