@@ -33,7 +33,9 @@ export const forwardPeak = (k: Kernels, N: number, V: number, method: PeakMemory
   const out = { logprobs: new Float32Array(N), entropy: new Float32Array(N) };
   out.logprobs.fill(0);
   out.entropy.fill(0);
-  const before = Math.max(maxRss(), process.memoryUsage().rss);
+  // From the resident set now, not the earlier high-water mark: an earlier peak cannot hide growth
+  // (it could only make the figure larger than the call's own).
+  const before = process.memoryUsage().rss;
   call(k.logprobs({}, out)(inputs));
   const after = maxRss();
   return {

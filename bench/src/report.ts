@@ -43,9 +43,10 @@ export const formatTable = (result: SuiteResult): string => {
 /** latest.json: the machine, the bandwidth, one record per case, skipped cases and the targets. */
 export const toJson = (result: SuiteResult): string => `${JSON.stringify(result, null, 2)}\n`;
 
-const mdTable = (header: readonly string[], rows: readonly (readonly string[])[]): string[] => [
+/** A Markdown table; columns from `firstNumeric` on are right-aligned. */
+const mdTable = (header: readonly string[], rows: readonly (readonly string[])[], firstNumeric = header.length): string[] => [
   `| ${header.join(' | ')} |`,
-  `|${header.map((_, i) => (i >= 3 ? '---:' : '---')).join('|')}|`,
+  `|${header.map((_, i) => (i >= firstNumeric ? '---:' : '---')).join('|')}|`,
   ...rows.map((r) => `| ${r.join(' | ')} |`),
 ];
 
@@ -86,7 +87,7 @@ export const toMarkdown = (result: SuiteResult): string => {
     '',
     '## Results',
     '',
-    ...mdTable(COLUMNS, result.records.map(row)),
+    ...mdTable(COLUMNS, result.records.map(row), 3),
     '',
     ...(result.skippedBackends.length + result.skipped.length > 0
       ? [
@@ -104,6 +105,7 @@ export const toMarkdown = (result: SuiteResult): string => {
       : mdTable(
           ['backend', 'shape', 'method', 'inputs', 'outputs', 'peak RSS growth during the call'],
           result.peakMemory.map((p) => [p.backend, shapeLabel(p.shape), p.method, gib(p.inputBytes), gib(p.outputBytes), gib(p.peakGrowthBytes)]),
+          3,
         )),
     '',
     '## Targets (issue 3)',
@@ -131,6 +133,7 @@ export const toMarkdown = (result: SuiteResult): string => {
           ours ? `${fixed(q.ms / ours.medianMs, 1)}×` : '—',
         ];
       }),
+      2,
     ),
     '',
   ].join('\n');

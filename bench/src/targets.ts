@@ -49,14 +49,20 @@ const bandwidthDiagnosis = (r: BenchRecord, bw: BandwidthResult): string => {
   const contended = r.cpuShare < CONTENDED ? contention(r) : '';
   const oneThread = r.reference === 'read' ? bw.readGBsOneThread : bw.copyGBsOneThread;
   const all = r.reference === 'read' ? bw.readGBs : bw.copyGBs;
+  if (contended) {
+    const uncontended = r.gbPerS / r.cpuShare;
+    return (
+      `${contended}scaled to full cores it would be about ${gb(uncontended)}, ` +
+      `${pct(uncontended / (r.reference === 'read' ? bw.readGBs : bw.copyGBs))} of the bandwidth (an estimate)`
+    );
+  }
   if (r.gbPerS < oneThread)
     return (
-      `${contended}${gb(r.gbPerS)} is below what one thread moves (${gb(oneThread)}): ` +
-      `${contended ? 'otherwise ' : ''}compute-bound (exp/log per element, ` +
-      `${((r.medianMs * 1e6) / (r.bytes / 4)).toFixed(2)} ns per float moved), not limited by memory`
+      `${gb(r.gbPerS)} is below what one thread moves (${gb(oneThread)}) although the kernel had its cores: ` +
+      `compute-bound (exp/log per element, ${((r.medianMs * 1e6) / (r.bytes / 4)).toFixed(2)} ns per float moved), not limited by memory`
     );
   return (
-    `${contended}${gb(r.gbPerS)} lies between one thread's ${gb(oneThread)} and ${bw.threads} threads' ${gb(all)}: ` +
+    `${gb(r.gbPerS)} lies between one thread's ${gb(oneThread)} and ${bw.threads} threads' ${gb(all)}: ` +
     'memory-bound but not saturating (threads, prefetch, or a second pass over rows that fall out of cache)'
   );
 };

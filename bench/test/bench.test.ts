@@ -114,8 +114,9 @@ describe('targets', () => {
     const forward = evaluateTargets([slow], bandwidth, []).find((t) => t.target.includes('70%'))!;
     expect(forward.status).toBe('missed');
     expect(forward.limitedBy).toMatch(/got 45% of their cores/);
+    expect(forward.limitedBy).toContain('about 19.4 GB/s'); // 8.74 GB/s over a 45% share
     const quiet = evaluateTargets([{ ...slow, cpuShare: 1 }], bandwidth, []).find((t) => t.target.includes('70%'))!;
-    expect(quiet.limitedBy).not.toMatch(/cores/);
+    expect(quiet.limitedBy).not.toMatch(/of their cores/);
     expect(quiet.limitedBy).toMatch(/compute-bound/);
   });
 
