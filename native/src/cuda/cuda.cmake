@@ -40,3 +40,9 @@ endif()
 
 set(RLHF_CUDA_BINDING_SOURCES ${CMAKE_CURRENT_LIST_DIR}/../../binding/cuda_binding.cc)
 get_filename_component(RLHF_CUDA_BINDING_SOURCES "${RLHF_CUDA_BINDING_SOURCES}" ABSOLUTE)
+
+if(RLHF_TESTS)
+  # The online statistics on the host (online.cuh falls back to exp2f): runs without a GPU.
+  add_executable(rlhf_cuda_online_test ${CMAKE_CURRENT_LIST_DIR}/online_host_test.cpp)
+  target_compile_definitions(rlhf_cuda_online_test PRIVATE __device__= __forceinline__=inline)
+endif()
