@@ -1,74 +1,78 @@
 // SPEC §2 kl.full: kl[n] = sum_v p (log p - log q) and grad_logits_p = (grad_kl / T) p (log p - log q - kl).
-// The forward is one pass over both rows with an online log-sum-exp for p and for q at once, plus
-//   a = sum e^{dp} (dp - dq),  dp = zp - Op, dq = zq - Oq   (O: the running maxima),
-// so that kl = a / sp - log sp + log sq. The gradient is a second pass that writes.
+// The forward is one pass over both rows with an online log-sum-exp for p and for q at once (base 2,
+// simd.h), plus a = sum 2^{dp} (dp - dq), dp = up - Op, dq = uq - Oq (O: the running maxima), so
+// that kl = k (a / sp - log2 sp + log2 sq). The gradient is a second pass that writes.
 #include "simd.h"
 
 namespace rlhf {
 namespace RLHF_ISA_NS {
 namespace {
 
-// Adds one block of both rows to sp, sq and a. An entry with p = 0 adds 0 to a even where q = 0
-// (log q = -inf): the term is selected away, never multiplied by 0.
+// Adds one block of both rows to sp, sq and a (base-2 units: dp = x_p c - Op, dq = x_q c - Oq).
+// An entry with p = 0 adds 0 to a even where q = 0 (dq = -inf): the term is selected away, never
+// multiplied by 0.
 template <class V>
-void accumulate_kl(const float* xp, const float* xq, int64_t n, float inv_t, float op, float oq, double* sp,
-                   double* sq, double* a) {
+void accumulate_kl(const float* xp, const float* xq, int64_t n, float c, float op, float oq, double* sp, double* sq,
+                   double* a) {
   using T = typename V::T;
-  const T vinv = V::set(inv_t), vneg_p = V::set(-op), vneg_q = V::set(-oq), lo = V::set(kExpLow), zero = V::set(0.0f);
+  const T vc = V::set(c), vneg_p = V::set(-op), vneg_q = V::set(-oq), lo = V::set(V::kExp2Low), zero = V::set(0.0f);
   T vsp = zero, vsq = zero, va = zero;
   int64_t i = 0;
   for (; i + V::W <= n; i += V::W) {
-    const T dp = V::max(lo, V::fma(V::load(xp + i), vinv, vneg_p));
-    const T dq = V::fma(V::load(xq + i), vinv, vneg_q);
-    const T ep = exp_clamped<V>(dp);
+    const T dp = V::max(lo, V::fma(V::load(xp + i), vc, vneg_p));
+    const T dq = V::fma(V::load(xq + i), vc, vneg_q);
+    const T ep = exp2_clamped<V>(dp);
     vsp = V::add(vsp, ep);
-    vsq = V::add(vsq, exp_clamped<V>(V::max(lo, dq)));
+    vsq = V::add(vsq, exp2_clamped<V>(V::max(lo, dq)));
     va = V::add(va, V::select(V::eq(ep, zero), zero, V::mul(ep, V::sub(dp, dq))));
   }
   *sp += V::hsum(vsp);
   *sq += V::hsum(vsq);
   *a += V::hsum(va);
-  if constexpr (V::W > 1) accumulate_kl<Scalar>(xp + i, xq + i, n - i, inv_t, op, oq, sp, sq, a);
+  if constexpr (V::W > 1) accumulate_kl<Scalar>(xp + i, xq + i, n - i, c, op, oq, sp, sq, a);
 }
 
+// grad = scale p (ln p - ln q - kl), ln p = k log2 p.
 template <class V>
-void write_gradient(const float* xp, const float* xq, float* out, int64_t v, float inv_t, float op, float oq,
-                    float log_sp, float log_sq, float kl, float scale) {
+void write_gradient(const float* xp, const float* xq, float* out, int64_t v, float c, float op, float oq,
+                    float log2_sp, float log2_sq, float k, float kl, float scale) {
   using T = typename V::T;
-  const T vinv = V::set(inv_t), vneg_p = V::set(-op), vneg_q = V::set(-oq), vlog_sp = V::set(log_sp);
-  const T vlog_sq = V::set(log_sq), vkl = V::set(kl), vscale = V::set(scale), lo = V::set(kExpLow), zero = V::set(0.0f);
+  const T vc = V::set(c), vneg_p = V::set(-op), vneg_q = V::set(-oq), vlog2_sp = V::set(log2_sp);
+  const T vlog2_sq = V::set(log2_sq), vk = V::set(k), vneg_kl = V::set(-kl), vscale = V::set(scale);
+  const T lo = V::set(V::kExp2Low), zero = V::set(0.0f);
   int64_t i = 0;
   for (; i + V::W <= v; i += V::W) {
-    const T log_p = V::sub(V::fma(V::load(xp + i), vinv, vneg_p), vlog_sp);
-    const T log_q = V::sub(V::fma(V::load(xq + i), vinv, vneg_q), vlog_sq);
-    const T p = exp_clamped<V>(V::max(lo, log_p));
-    const T g = V::select(V::eq(p, zero), zero, V::mul(p, V::sub(V::sub(log_p, log_q), vkl)));
+    const T log2_p = V::sub(V::fma(V::load(xp + i), vc, vneg_p), vlog2_sp);
+    const T log2_q = V::sub(V::fma(V::load(xq + i), vc, vneg_q), vlog2_sq);
+    const T p = exp2_clamped<V>(V::max(lo, log2_p));
+    const T g = V::select(V::eq(p, zero), zero, V::mul(p, V::fma(V::sub(log2_p, log2_q), vk, vneg_kl)));
     V::store(out + i, V::mul(vscale, g));
   }
   if constexpr (V::W > 1)
-    write_gradient<Scalar>(xp + i, xq + i, out + i, v - i, inv_t, op, oq, log_sp, log_sq, kl, scale);
+    write_gradient<Scalar>(xp + i, xq + i, out + i, v - i, c, op, oq, log2_sp, log2_sq, k, kl, scale);
 }
 
 }  // namespace
 
 void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
+  const Scale sc(a.inv_t);
   for (int64_t r = r0; r < r1; r++) {
     const float* xp = a.logits_p + r * a.v;
     const float* xq = a.logits_q + r * a.v;
     Lse p, q;
-    double cross = 0;  // a = sum e^{dp} (dp - dq)
+    double cross = 0;  // a = sum 2^{dp} (dp - dq)
     for (int64_t b0 = 0; b0 < a.v; b0 += kBlock) {
       const int64_t len = a.v - b0 < kBlock ? a.v - b0 : kBlock;
       const double sp_before = p.s;
-      const double shift_p = p.raise(block_max<Native>(xp + b0, len) * a.inv_t);
-      const double shift_q = q.raise(block_max<Native>(xq + b0, len) * a.inv_t);
-      // dp and dq grow by the shifts; e^{dp} shrinks by e^{shift_p}.
+      const double shift_p = p.raise(block_max<Native>(xp + b0, len) * sc.c);
+      const double shift_q = q.raise(block_max<Native>(xq + b0, len) * sc.c);
+      // dp and dq grow by the shifts; 2^{dp} shrinks by 2^{shift_p}.
       if (sp_before > 0 && (shift_p != 0 || shift_q != 0))
-        cross = std::exp(shift_p) * (cross + (shift_p - shift_q) * sp_before);
-      accumulate_kl<Native>(xp + b0, xq + b0, len, a.inv_t, p.offset, q.offset, &p.s, &q.s, &cross);
+        cross = std::exp2(shift_p) * (cross + (shift_p - shift_q) * sp_before);
+      accumulate_kl<Native>(xp + b0, xq + b0, len, sc.c, p.offset, q.offset, &p.s, &q.s, &cross);
     }
-    const double log_sp = p.log_s(), log_sq = q.log_s();
-    const double kl = cross / p.s - log_sp + log_sq;
+    const double log2_sp = p.log2_s(), log2_sq = q.log2_s();
+    const double kl = sc.k * (cross / p.s - log2_sp + log2_sq);
     a.kl[r] = static_cast<float>(kl);
     if (a.grad_logits_p == nullptr) continue;
     float* out = a.grad_logits_p + r * a.v;
@@ -77,8 +81,8 @@ void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
       for (int64_t i = 0; i < a.v; i++) out[i] = 0.0f;
       continue;
     }
-    write_gradient<Native>(xp, xq, out, a.v, a.inv_t, p.offset, q.offset, static_cast<float>(log_sp),
-                           static_cast<float>(log_sq), static_cast<float>(kl), scale);
+    write_gradient<Native>(xp, xq, out, a.v, sc.c, p.offset, q.offset, static_cast<float>(log2_sp),
+                           static_cast<float>(log2_sq), static_cast<float>(sc.k), static_cast<float>(kl), scale);
   }
 }
 

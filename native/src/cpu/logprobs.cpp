@@ -6,6 +6,7 @@ namespace rlhf {
 namespace RLHF_ISA_NS {
 
 void logprobs_rows(const LogprobsArgs& a, int64_t r0, int64_t r1) {
+  const Scale sc(a.inv_t);
   for (int64_t r = r0; r < r1; r++) {
     const int32_t y = a.labels[r];
     if (y == a.ignore_index) {  // an ignored row is never read
@@ -14,11 +15,12 @@ void logprobs_rows(const LogprobsArgs& a, int64_t r0, int64_t r1) {
       continue;
     }
     const float* x = a.logits + r * a.v;
-    const Lse st = row_lse<Native, true>(x, a.v, a.inv_t);
-    // z_y - lse = (z_y - O) - log s: the offset cancels before rounding, so +-1e4 logits keep precision.
-    const double zy = static_cast<double>(x[y]) * a.inv_t - st.offset;
-    a.logprobs[r] = static_cast<float>(zy - st.log_s());
-    a.entropy[r] = static_cast<float>(st.entropy());
+    const Lse st = row_lse<Native, true>(x, a.v, sc.c);
+    // z_y - lse = k (u_y - O - log2 s): the offset cancels in double before rounding, so +-1e4
+    // logits keep their precision.
+    const double uy = static_cast<double>(x[y]) * sc.c - st.offset;
+    a.logprobs[r] = static_cast<float>(sc.k * (uy - st.log2_s()));
+    a.entropy[r] = static_cast<float>(st.entropy(sc.k));
   }
 }
 

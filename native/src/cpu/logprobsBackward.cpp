@@ -7,29 +7,33 @@ namespace rlhf {
 namespace RLHF_ISA_NS {
 namespace {
 
-// The row's gradient without the onehot term (the label's entry is rewritten afterwards).
+// The row's gradient without the onehot term (the label's entry is rewritten afterwards), with
+// log2 p = x c - O - log2 s and ln p = k log2 p.
 // A coefficient that is 0 removes its term even where the other factor is not finite (SPEC).
 template <class V, bool kLogprob, bool kEntropy>
-void write_gradient(const float* x, float* out, int64_t v, float inv_t, float offset, float log_s, float h,
+void write_gradient(const float* x, float* out, int64_t v, const Scale& sc, float offset, float log2_s, float h,
                     float g_lp, float g_h) {
   using T = typename V::T;
-  const T vinv = V::set(inv_t), vneg = V::set(-offset), vlog_s = V::set(log_s), vh = V::set(h);
-  const T neg_glp = V::set(-g_lp), neg_gh = V::set(-g_h), lo = V::set(kExpLow), zero = V::set(0.0f);
+  const T vc = V::set(sc.c), vneg = V::set(-offset), vlog2_s = V::set(log2_s), vk = V::set(static_cast<float>(sc.k));
+  const T vinv = V::set(sc.inv_t), vh = V::set(h), neg_glp = V::set(-g_lp), neg_gh = V::set(-g_h);
+  const T lo = V::set(V::kExp2Low), zero = V::set(0.0f);
   int64_t i = 0;
   for (; i + V::W <= v; i += V::W) {
-    const T log_p = V::sub(V::fma(V::load(x + i), vinv, vneg), vlog_s);
-    const T p = exp_clamped<V>(V::max(lo, log_p));
+    const T log2_p = V::sub(V::fma(V::load(x + i), vc, vneg), vlog2_s);
+    const T p = exp2_clamped<V>(V::max(lo, log2_p));
     T g = zero;
     if (kLogprob) g = V::mul(neg_glp, p);
-    if (kEntropy) g = V::fma(neg_gh, V::select(V::eq(p, zero), zero, V::mul(p, V::add(log_p, vh))), g);
+    if (kEntropy) g = V::fma(neg_gh, V::select(V::eq(p, zero), zero, V::mul(p, V::fma(log2_p, vk, vh))), g);
     V::store(out + i, V::mul(vinv, g));
   }
-  if constexpr (V::W > 1) write_gradient<Scalar, kLogprob, kEntropy>(x + i, out + i, v - i, inv_t, offset, log_s, h, g_lp, g_h);
+  if constexpr (V::W > 1)
+    write_gradient<Scalar, kLogprob, kEntropy>(x + i, out + i, v - i, sc, offset, log2_s, h, g_lp, g_h);
 }
 
 }  // namespace
 
 void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r1) {
+  const Scale sc(a.inv_t);
   for (int64_t r = r0; r < r1; r++) {
     const int32_t y = a.labels[r];
     float* out = a.grad_logits + r * a.v;
@@ -41,21 +45,21 @@ void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r
     }
     const float* x = a.logits + r * a.v;
     const bool with_h = g_h != 0.0f;
-    const Lse st = with_h ? row_lse<Native, true>(x, a.v, a.inv_t) : row_lse<Native, false>(x, a.v, a.inv_t);
-    const double log_s = st.log_s();
-    const double h = with_h ? st.entropy() : 0.0;
+    const Lse st = with_h ? row_lse<Native, true>(x, a.v, sc.c) : row_lse<Native, false>(x, a.v, sc.c);
+    const double log2_s = st.log2_s();
+    const double h = with_h ? st.entropy(sc.k) : 0.0;
     // The label's entry, from its logit read before the pass below may overwrite it.
-    const double log_py = static_cast<double>(x[y]) * a.inv_t - st.offset - log_s;
+    const double log_py = sc.k * (static_cast<double>(x[y]) * sc.c - st.offset - log2_s);
     const double py = std::exp(log_py);
     const double lp_term = g_lp == 0.0f ? 0.0 : g_lp * (1.0 - py);
     const double h_term = !with_h || py == 0.0 ? 0.0 : g_h * py * (log_py + h);
-    const auto ls = static_cast<float>(log_s), hf = static_cast<float>(h);
+    const auto l2 = static_cast<float>(log2_s), hf = static_cast<float>(h);
     if (g_lp == 0.0f)
-      write_gradient<Native, false, true>(x, out, a.v, a.inv_t, st.offset, ls, hf, g_lp, g_h);
+      write_gradient<Native, false, true>(x, out, a.v, sc, st.offset, l2, hf, g_lp, g_h);
     else if (!with_h)
-      write_gradient<Native, true, false>(x, out, a.v, a.inv_t, st.offset, ls, hf, g_lp, g_h);
+      write_gradient<Native, true, false>(x, out, a.v, sc, st.offset, l2, hf, g_lp, g_h);
     else
-      write_gradient<Native, true, true>(x, out, a.v, a.inv_t, st.offset, ls, hf, g_lp, g_h);
+      write_gradient<Native, true, true>(x, out, a.v, sc, st.offset, l2, hf, g_lp, g_h);
     out[y] = static_cast<float>(a.inv_t * (lp_term - h_term));
   }
 }

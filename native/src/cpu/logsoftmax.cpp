@@ -5,23 +5,26 @@ namespace rlhf {
 namespace RLHF_ISA_NS {
 namespace {
 
-// out = (x * inv_t - offset) - log_s: the offset is removed by the fused multiply-add first.
+// out = k ((x c - O) - log2 s): the offset is removed by the fused multiply-add first.
 template <class V>
-void write_logsoftmax(const float* x, float* out, int64_t v, float inv_t, float offset, float log_s) {
+void write_logsoftmax(const float* x, float* out, int64_t v, float c, float offset, float log2_s, float k) {
   using T = typename V::T;
-  const T vinv = V::set(inv_t), vneg = V::set(-offset), vlog_s = V::set(log_s);
+  const T vc = V::set(c), vneg = V::set(-offset), vlog2_s = V::set(log2_s), vk = V::set(k);
   int64_t i = 0;
-  for (; i + V::W <= v; i += V::W) V::store(out + i, V::sub(V::fma(V::load(x + i), vinv, vneg), vlog_s));
-  if constexpr (V::W > 1) write_logsoftmax<Scalar>(x + i, out + i, v - i, inv_t, offset, log_s);
+  for (; i + V::W <= v; i += V::W)
+    V::store(out + i, V::mul(vk, V::sub(V::fma(V::load(x + i), vc, vneg), vlog2_s)));
+  if constexpr (V::W > 1) write_logsoftmax<Scalar>(x + i, out + i, v - i, c, offset, log2_s, k);
 }
 
 }  // namespace
 
 void logsoftmax_rows(const LogsoftmaxArgs& a, int64_t r0, int64_t r1) {
+  const Scale sc(a.inv_t);
   for (int64_t r = r0; r < r1; r++) {
     const float* x = a.logits + r * a.v;
-    const Lse st = row_lse<Native, false>(x, a.v, a.inv_t);
-    write_logsoftmax<Native>(x, a.out + r * a.v, a.v, a.inv_t, st.offset, static_cast<float>(st.log_s()));
+    const Lse st = row_lse<Native, false>(x, a.v, sc.c);
+    write_logsoftmax<Native>(x, a.out + r * a.v, a.v, sc.c, st.offset, static_cast<float>(st.log2_s()),
+                             static_cast<float>(sc.k));
   }
 }
 

@@ -8,30 +8,31 @@ namespace {
 
 // Where p = 0 the term p * sum_g is 0 even when sum_g is not finite (0 log 0 convention of the SPEC).
 template <class V>
-void write_gradient(const float* x, const float* g, float* out, int64_t v, float inv_t, float offset,
-                    float log_s, float sum_g) {
+void write_gradient(const float* x, const float* g, float* out, int64_t v, float c, float offset, float log2_s,
+                    float inv_t, float sum_g) {
   using T = typename V::T;
-  const T vinv = V::set(inv_t), vneg = V::set(-offset), vlog_s = V::set(log_s), vsum = V::set(sum_g);
-  const T lo = V::set(kExpLow), zero = V::set(0.0f);
+  const T vc = V::set(c), vneg = V::set(-offset), vlog2_s = V::set(log2_s), vinv = V::set(inv_t), vsum = V::set(sum_g);
+  const T lo = V::set(V::kExp2Low), zero = V::set(0.0f);
   int64_t i = 0;
   for (; i + V::W <= v; i += V::W) {
-    const T p = exp_clamped<V>(V::max(lo, V::sub(V::fma(V::load(x + i), vinv, vneg), vlog_s)));
+    const T p = exp2_clamped<V>(V::max(lo, V::sub(V::fma(V::load(x + i), vc, vneg), vlog2_s)));
     const T pg = V::select(V::eq(p, zero), zero, V::mul(p, vsum));
     V::store(out + i, V::mul(vinv, V::sub(V::load(g + i), pg)));
   }
-  if constexpr (V::W > 1) write_gradient<Scalar>(x + i, g + i, out + i, v - i, inv_t, offset, log_s, sum_g);
+  if constexpr (V::W > 1) write_gradient<Scalar>(x + i, g + i, out + i, v - i, c, offset, log2_s, inv_t, sum_g);
 }
 
 }  // namespace
 
 void logsoftmax_backward_rows(const LogsoftmaxBackwardArgs& a, int64_t r0, int64_t r1) {
+  const Scale sc(a.inv_t);
   for (int64_t r = r0; r < r1; r++) {
     const float* x = a.logits + r * a.v;
     const float* g = a.grad_output + r * a.v;
-    const Lse st = row_lse<Native, false>(x, a.v, a.inv_t);
+    const Lse st = row_lse<Native, false>(x, a.v, sc.c);
     const double sum_g = row_sum<Native>(g, a.v);
-    write_gradient<Native>(x, g, a.grad_logits + r * a.v, a.v, a.inv_t, st.offset, static_cast<float>(st.log_s()),
-                           static_cast<float>(sum_g));
+    write_gradient<Native>(x, g, a.grad_logits + r * a.v, a.v, sc.c, st.offset, static_cast<float>(st.log2_s()),
+                           a.inv_t, static_cast<float>(sum_g));
   }
 }
 

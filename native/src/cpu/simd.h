@@ -67,6 +67,9 @@ struct Scalar {
     std::memcpy(&r, &bits, sizeof r);
     return r;
   }
+  // y * 2^n for integral n >= kExp2Low (2^-127 is 0 here, so the floor gives exactly 0).
+  static T scale2(T y, T n) { return y * pow2i(n); }
+  static constexpr float kExp2Low = -127.0f;
   // x = m * 2^e with m in [0.5, 1), for a positive normal x.
   static T frexp(T x, T* e) {
     uint32_t bits;
@@ -120,6 +123,8 @@ struct Avx2 {
     const __m256i i = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
     return _mm256_castsi256_ps(_mm256_slli_epi32(i, 23));
   }
+  static T scale2(T y, T n) { return _mm256_mul_ps(y, pow2i(n)); }
+  static constexpr float kExp2Low = -127.0f;
   static T frexp(T x, T* e) {
     const __m256i bits = _mm256_castps_si256(x);
     *e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(126)));
@@ -173,6 +178,9 @@ struct Avx512 {
     const __m512i i = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
     return _mm512_castsi512_ps(_mm512_slli_epi32(i, 23));
   }
+  // VSCALEFPS: one instruction for y * 2^n. Below 2^-151 the product rounds to exactly 0.
+  static T scale2(T y, T n) { return _mm512_scalef_ps(y, n); }
+  static constexpr float kExp2Low = -151.0f;
   static T frexp(T x, T* e) {
     const __m512i bits = _mm512_castps_si512(x);
     *e = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(126)));
@@ -215,6 +223,32 @@ inline typename V::T vexp(typename V::T x) {
   return exp_clamped<V>(x);
 }
 
+// 2^u for u already in [V::kExp2Low, ~0] (or NaN, which stays NaN), where it is 0 at the floor (so
+// a -inf input clamped there gives exactly 0). u = n + f, |f| <= 1/2, and 2^f by a degree-6
+// polynomial fitted for relative error over [-1/2, 1/2] (approximation error 1.9e-9, below float
+// rounding). The row kernels work in this base-2 domain: u = x * log2(e)/T needs one FMA per entry
+// and the reduction is exact, where e^z needs a multiply and a two-constant reduction more.
+template <class V>
+inline typename V::T exp2_clamped(typename V::T u) {
+  using T = typename V::T;
+  const T n = V::round(u);
+  const T f = V::sub(u, n);
+  T p = V::set(1.5337576834036602e-4f);
+  p = V::fma(p, f, V::set(1.3399860363200317e-3f));
+  p = V::fma(p, f, V::set(9.618519534348335e-3f));
+  p = V::fma(p, f, V::set(5.550328997517479e-2f));
+  p = V::fma(p, f, V::set(2.402264660871407e-1f));
+  p = V::fma(p, f, V::set(6.931472056005101e-1f));
+  p = V::fma(p, f, V::set(1.0f));
+  return V::scale2(p, n);
+}
+
+// 2^u for any u <= ~0: 0 below the floor, NaN stays NaN.
+template <class V>
+inline typename V::T vexp2(typename V::T u) {
+  return exp2_clamped<V>(V::max(V::set(V::kExp2Low), u));
+}
+
 // ln x for a positive normal x (Cephes logf: mantissa in [sqrt(1/2), sqrt(2)), degree-9 polynomial).
 template <class V>
 inline typename V::T vlog(typename V::T x) {
@@ -250,13 +284,27 @@ inline typename V::T vlog1p_unit(typename V::T x) {
 
 // ---- row statistics: the online log-sum-exp -----------------------------------------------------------
 
+// Row kernels work in base 2: u = x * c with c = log2(e) / T, so that p is proportional to 2^u. The
+// scale c is a float; 2^{x c} = e^{x w} with w = c ln 2 within float rounding of 1/T, and since only
+// differences u_i - u_j enter a probability that rounding changes p by at most ~|z_i - z_max| * 6e-8.
+// Base-2 quantities go back to natural units through k = (1/T) / c (= ln 2 up to that rounding).
+struct Scale {
+  float c;   // log2(e) / T
+  double k;  // natural units per base-2 unit
+  float inv_t;
+  explicit Scale(float inv_t_) : inv_t(inv_t_) {
+    c = static_cast<float>(static_cast<double>(inv_t_) * 1.4426950408889634);
+    k = static_cast<double>(inv_t_) / c;
+  }
+};
+
 // Rows are processed in blocks that stay in L1: the block's maximum is taken while it streams in
-// from memory, then e^{z - M} is summed over the same (now cached) block. M, the running maximum,
+// from memory, then 2^{u - O} is summed over the same (now cached) block. O, the running maximum,
 // only grows; when it does, the sums so far are rescaled once (in double, per block, not per element).
 constexpr int64_t kBlock = 2048;
 
 // Until a finite maximum is seen the offset is 0: entries so far were all -inf (they add exactly 0,
-// and e^{-inf - 0} = 0) or NaN (which must reach the result).
+// and 2^{-inf - 0} = 0) or NaN (which must reach the result).
 inline float offset_of(float running_max) { return running_max == -kInf ? 0.0f : running_max; }
 
 // Maximum of x[0, n) ignoring NaN (-inf when there is nothing else).
@@ -297,45 +345,46 @@ inline double row_sum(const float* x, int64_t n) {
   return total;
 }
 
-// The online state of one distribution over a row: offset O (the running max, or 0 before a finite
-// one), s = sum e^{z - O} and, with moments, t = sum e^{z - O} (z - O).
+// The online state of one distribution over a row, in base-2 units: offset O (the running max of u,
+// or 0 before a finite one), s = sum 2^{u - O} and, with moments, t = sum 2^{u - O} (u - O).
 struct Lse {
   float max = -kInf;
   float offset = 0.0f;
   double s = 0;
   double t = 0;
 
-  // Moves the offset to a larger block maximum zmax; returns the shift O_old - O_new (<= 0).
-  double raise(float zmax) {
-    if (!(zmax > max)) return 0.0;
-    max = zmax;
-    const float next = offset_of(zmax);
+  // Moves the offset to a larger block maximum umax; returns the shift O_old - O_new (<= 0).
+  double raise(float umax) {
+    if (!(umax > max)) return 0.0;
+    max = umax;
+    const float next = offset_of(umax);
     const double shift = static_cast<double>(offset) - next;
     offset = next;
     if (s > 0) {  // nothing to rescale while only -inf was seen (and NaN must stay NaN)
-      const double c = std::exp(shift);
+      const double c = std::exp2(shift);
       t = c * (t + shift * s);
       s *= c;
     }
     return shift;
   }
-  double log_s() const { return std::log(s); }
-  // lse - O = log s;  H = lse - sum p z = log s - t / s.
-  double entropy() const { return std::log(s) - t / s; }
+  // log2 s: then log p_i = k (u_i - O - log2 s) and lse = k (O + log2 s) in natural units.
+  double log2_s() const { return std::log2(s); }
+  // H = -sum p ln p = k (log2 s - t / s).
+  double entropy(double k) const { return k * (std::log2(s) - t / s); }
 };
 
-// Adds e^{d} and (with moments) e^{d} d over one block, d = x * inv_t - offset clamped at kExpLow.
+// Adds 2^d and (with moments) 2^d d over one block, d = x c - O clamped at the exp2 floor.
 template <class V, bool kMoments>
-inline void accumulate_block(const float* x, int64_t n, float inv_t, float offset, double* s, double* t) {
+inline void accumulate_block(const float* x, int64_t n, float c, float offset, double* s, double* t) {
   using T = typename V::T;
-  const T vinv = V::set(inv_t), vneg = V::set(-offset), lo = V::set(kExpLow);
+  const T vc = V::set(c), vneg = V::set(-offset), lo = V::set(V::kExp2Low);
   T s0 = V::set(0.0f), s1 = V::set(0.0f), t0 = V::set(0.0f), t1 = V::set(0.0f);
   int64_t i = 0;
   for (; i + 2 * V::W <= n; i += 2 * V::W) {
-    const T d0 = V::max(lo, V::fma(V::load(x + i), vinv, vneg));
-    const T d1 = V::max(lo, V::fma(V::load(x + i + V::W), vinv, vneg));
-    const T e0 = exp_clamped<V>(d0);
-    const T e1 = exp_clamped<V>(d1);
+    const T d0 = V::max(lo, V::fma(V::load(x + i), vc, vneg));
+    const T d1 = V::max(lo, V::fma(V::load(x + i + V::W), vc, vneg));
+    const T e0 = exp2_clamped<V>(d0);
+    const T e1 = exp2_clamped<V>(d1);
     s0 = V::add(s0, e0);
     s1 = V::add(s1, e1);
     if (kMoments) {
@@ -343,26 +392,26 @@ inline void accumulate_block(const float* x, int64_t n, float inv_t, float offse
       t1 = V::fma(e1, d1, t1);
     }
   }
-  float ss = V::hsum(V::add(s0, s1));
-  float ts = kMoments ? V::hsum(V::add(t0, t1)) : 0.0f;
+  double ss = V::hsum(V::add(s0, s1));
+  double ts = kMoments ? V::hsum(V::add(t0, t1)) : 0.0f;
   for (; i < n; i++) {
-    const float d = Scalar::max(kExpLow, Scalar::fma(x[i], inv_t, -offset));
-    const float e = exp_clamped<Scalar>(d);
+    const float d = Scalar::max(Scalar::kExp2Low, Scalar::fma(x[i], c, -offset));
+    const float e = exp2_clamped<Scalar>(d);
     ss += e;
-    if (kMoments) ts = Scalar::fma(e, d, ts);
+    if (kMoments) ts += static_cast<double>(e) * d;
   }
   *s += ss;
   if (kMoments) *t += ts;
 }
 
-// The statistics of z = x * inv_t over one row of v entries: one pass over memory.
+// The statistics of u = x * c over one row of v entries: one pass over memory.
 template <class V, bool kMoments>
-inline Lse row_lse(const float* x, int64_t v, float inv_t) {
+inline Lse row_lse(const float* x, int64_t v, float c) {
   Lse st;
   for (int64_t b0 = 0; b0 < v; b0 += kBlock) {
     const int64_t len = v - b0 < kBlock ? v - b0 : kBlock;
-    st.raise(block_max<V>(x + b0, len) * inv_t);
-    accumulate_block<V, kMoments>(x + b0, len, inv_t, st.offset, &st.s, &st.t);
+    st.raise(block_max<V>(x + b0, len) * c);
+    accumulate_block<V, kMoments>(x + b0, len, c, st.offset, &st.s, &st.t);
   }
   return st;
 }
