@@ -7,27 +7,24 @@ namespace rlhf {
 namespace RLHF_ISA_NS {
 namespace {
 
-// The row's gradient without the onehot term (the label's entry is rewritten afterwards), with
-// log2 p = x c - O - log2 s and ln p = k log2 p.
-// A coefficient that is 0 removes its term even where the other factor is not finite (SPEC).
-template <class V, bool kLogprob, bool kEntropy>
-void write_gradient(const float* x, float* out, int64_t v, const Scale& sc, float offset, float log2_s, float h,
-                    float g_lp, float g_h) {
+// The row's gradient without the onehot term (the label's entry is rewritten afterwards):
+//   (1/T) [-g_lp p - g_H p (ln p + H)] = p (A + B log2 p),  A = -(g_lp + g_H H)/T,  B = -g_H k/T,
+// with log2 p = x c - O - log2 s clamped at the exp2 floor, where p = 0: there the product is 0, as
+// the SPEC's convention wants (0 log 0 = 0), without a select. A coefficient that is 0 removes its
+// term even where the other factor is not finite: the caller passes g_lp = 0 or g_H = 0 exactly then.
+template <class V, bool kEntropy>
+void write_gradient(const float* x, float* out, int64_t v, const Scale& sc, float offset, float log2_s, float a,
+                    float b) {
   using T = typename V::T;
-  const T vc = V::set(sc.c), vneg = V::set(-offset), vlog2_s = V::set(log2_s), vk = V::set(static_cast<float>(sc.k));
-  const T vinv = V::set(sc.inv_t), vh = V::set(h), neg_glp = V::set(-g_lp), neg_gh = V::set(-g_h);
-  const T lo = V::set(V::kExp2Low), zero = V::set(0.0f);
+  const T vc = V::set(sc.c), vneg = V::set(-offset), vlog2_s = V::set(log2_s), va = V::set(a), vb = V::set(b);
+  const T lo = V::set(V::kExp2Low);
   int64_t i = 0;
   for (; i + V::W <= v; i += V::W) {
-    const T log2_p = V::sub(V::fma(V::load(x + i), vc, vneg), vlog2_s);
-    const T p = exp2_clamped<V>(V::max(lo, log2_p));
-    T g = zero;
-    if (kLogprob) g = V::mul(neg_glp, p);
-    if (kEntropy) g = V::fma(neg_gh, V::select(V::eq(p, zero), zero, V::mul(p, V::fma(log2_p, vk, vh))), g);
-    V::store(out + i, V::mul(vinv, g));
+    const T log2_p = V::max(lo, V::sub(V::fma(V::load(x + i), vc, vneg), vlog2_s));
+    const T p = exp2_clamped<V>(log2_p);
+    V::store(out + i, V::mul(p, kEntropy ? V::fma(vb, log2_p, va) : va));
   }
-  if constexpr (V::W > 1)
-    write_gradient<Scalar, kLogprob, kEntropy>(x + i, out + i, v - i, sc, offset, log2_s, h, g_lp, g_h);
+  if constexpr (V::W > 1) write_gradient<Scalar, kEntropy>(x + i, out + i, v - i, sc, offset, log2_s, a, b);
 }
 
 }  // namespace
@@ -53,13 +50,13 @@ void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r
     const double py = std::exp(log_py);
     const double lp_term = g_lp == 0.0f ? 0.0 : g_lp * (1.0 - py);
     const double h_term = !with_h || py == 0.0 ? 0.0 : g_h * py * (log_py + h);
-    const auto l2 = static_cast<float>(log2_s), hf = static_cast<float>(h);
-    if (g_lp == 0.0f)
-      write_gradient<Native, false, true>(x, out, a.v, sc, st.offset, l2, hf, g_lp, g_h);
-    else if (!with_h)
-      write_gradient<Native, true, false>(x, out, a.v, sc, st.offset, l2, hf, g_lp, g_h);
+    const auto l2 = static_cast<float>(log2_s);
+    const double coef_a = -(static_cast<double>(g_lp) + (with_h ? g_h * h : 0.0)) * a.inv_t;
+    const double coef_b = -static_cast<double>(g_h) * sc.k * a.inv_t;
+    if (with_h)
+      write_gradient<Native, true>(x, out, a.v, sc, st.offset, l2, static_cast<float>(coef_a), static_cast<float>(coef_b));
     else
-      write_gradient<Native, true, true>(x, out, a.v, sc, st.offset, l2, hf, g_lp, g_h);
+      write_gradient<Native, false>(x, out, a.v, sc, st.offset, l2, static_cast<float>(coef_a), 0.0f);
     out[y] = static_cast<float>(a.inv_t * (lp_term - h_term));
   }
 }
