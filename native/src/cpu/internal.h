@@ -31,6 +31,13 @@ namespace rlhf {
 
 // ---- arguments of the row kernels (already validated) ------------------------------------------
 
+// [N, V] outputs of at least this size are written with non-temporal stores (`stream`), unless they
+// overwrite their input in place (then the lines are in cache already).
+constexpr int64_t kStreamBytes = int64_t{16} << 20;
+inline bool stream_output(const void* out, const void* in, int64_t elements) {
+  return out != in && elements >= kStreamBytes / 4;
+}
+
 struct LogprobsArgs {
   const float* logits;
   const int32_t* labels;
@@ -50,6 +57,7 @@ struct LogprobsBackwardArgs {
   float inv_t;
   int32_t ignore_index;
   float* grad_logits;  // may equal logits
+  bool stream;
 };
 
 struct LogsoftmaxArgs {
@@ -57,6 +65,7 @@ struct LogsoftmaxArgs {
   int64_t v;
   float inv_t;
   float* out;
+  bool stream;
 };
 
 struct LogsoftmaxBackwardArgs {
@@ -65,6 +74,7 @@ struct LogsoftmaxBackwardArgs {
   int64_t v;
   float inv_t;
   float* grad_logits;
+  bool stream;
 };
 
 struct KlFullArgs {
@@ -75,6 +85,7 @@ struct KlFullArgs {
   float inv_t;
   float* kl;
   float* grad_logits_p;  // may be null (forward only)
+  bool stream;
 };
 
 struct RankingArgs {
@@ -174,25 +185,29 @@ int omp_thread_count();
 // (below that the fork/join costs more than it saves), at most num_threads() and rows.
 int threads_for(int64_t rows, int64_t elements);
 
-// Runs body(r0, r1, chunk) over [0, rows) split into contiguous chunks, one per thread (chunk is the
-// thread's index, < threads). `body` must not throw.
+// How parallel_rows cuts [0, rows): one chunk when single-threaded, else about 8 per thread, so that a
+// thread the OS deschedules (the machine is shared) delays its chunk, not a whole share of the rows.
+inline int64_t row_chunks(int64_t rows, int threads) {
+  if (threads <= 1 || rows <= 1) return rows > 0 ? 1 : 0;
+  const int64_t want = int64_t{8} * threads;
+  return rows < want ? rows : want;
+}
+
+// Runs body(r0, r1, chunk, thread) over [0, rows) cut into row_chunks(rows, threads) contiguous chunks,
+// taken dynamically by `threads` threads. chunk < row_chunks(...) and thread < threads index per-chunk
+// results (deterministic whatever thread ran it) and per-thread scratch. `body` must not throw.
 template <class Body>
 void parallel_rows(int64_t rows, int threads, Body&& body) {
-  if (threads <= 1 || rows <= 1) {
-    if (rows > 0) body(int64_t{0}, rows, 0);
+  const int64_t chunks = row_chunks(rows, threads);
+  if (chunks <= 1) {
+    if (rows > 0) body(int64_t{0}, rows, int64_t{0}, 0);
     return;
   }
 #if defined(_OPENMP)
-#pragma omp parallel num_threads(threads)
-  {
-    const int64_t t = omp_thread_index();
-    const int64_t nt = omp_thread_count();
-    const int64_t r0 = rows * t / nt;
-    const int64_t r1 = rows * (t + 1) / nt;
-    if (r1 > r0) body(r0, r1, static_cast<int>(t));
-  }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (int64_t c = 0; c < chunks; c++) body(rows * c / chunks, rows * (c + 1) / chunks, c, omp_thread_index());
 #else
-  body(int64_t{0}, rows, 0);
+  for (int64_t c = 0; c < chunks; c++) body(rows * c / chunks, rows * (c + 1) / chunks, c, 0);
 #endif
 }
 

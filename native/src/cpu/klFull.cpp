@@ -32,25 +32,21 @@ void accumulate_kl(const float* xp, const float* xq, int64_t n, float c, float o
   if constexpr (V::W > 1) accumulate_kl<Scalar>(xp + i, xq + i, n - i, c, op, oq, sp, sq, a);
 }
 
-// grad = scale p (ln p - ln q - kl), ln p = k log2 p.
-template <class V>
-void write_gradient(const float* xp, const float* xq, float* out, int64_t v, float c, float op, float oq,
-                    float log2_sp, float log2_sq, float k, float kl, float scale) {
-  using T = typename V::T;
-  const T vc = V::set(c), vneg_p = V::set(-op), vneg_q = V::set(-oq), vlog2_sp = V::set(log2_sp);
-  const T vlog2_sq = V::set(log2_sq), vk = V::set(k), vneg_kl = V::set(-kl), vscale = V::set(scale);
-  const T lo = V::set(V::kExp2Low), zero = V::set(0.0f);
-  int64_t i = 0;
-  for (; i + V::W <= v; i += V::W) {
-    const T log2_p = V::sub(V::fma(V::load(xp + i), vc, vneg_p), vlog2_sp);
-    const T log2_q = V::sub(V::fma(V::load(xq + i), vc, vneg_q), vlog2_sq);
-    const T p = exp2_clamped<V>(V::max(lo, log2_p));
-    const T g = V::select(V::eq(p, zero), zero, V::mul(p, V::fma(V::sub(log2_p, log2_q), vk, vneg_kl)));
-    V::store(out + i, V::mul(vscale, g));
+// grad = scale p (ln p - ln q - kl), ln p = k log2 p. Where p = 0 the gradient is 0 even where q = 0.
+struct GradientRow {
+  const float *xp, *xq;
+  float c, op, oq, log2_sp, log2_sq, k, kl, scale;
+  template <class L>
+  typename L::T at(int64_t i) const {
+    using T = typename L::T;
+    const T log2_p = L::sub(L::fma(L::load(xp + i), L::set(c), L::set(-op)), L::set(log2_sp));
+    const T log2_q = L::sub(L::fma(L::load(xq + i), L::set(c), L::set(-oq)), L::set(log2_sq));
+    const T p = exp2_clamped<L>(L::max(L::set(L::kExp2Low), log2_p));
+    const T zero = L::set(0.0f);
+    const T g = L::select(L::eq(p, zero), zero, L::mul(p, L::fma(L::sub(log2_p, log2_q), L::set(k), L::set(-kl))));
+    return L::mul(L::set(scale), g);
   }
-  if constexpr (V::W > 1)
-    write_gradient<Scalar>(xp + i, xq + i, out + i, v - i, c, op, oq, log2_sp, log2_sq, k, kl, scale);
-}
+};
 
 }  // namespace
 
@@ -81,9 +77,11 @@ void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
       for (int64_t i = 0; i < a.v; i++) out[i] = 0.0f;
       continue;
     }
-    write_gradient<Native>(xp, xq, out, a.v, sc.c, p.offset, q.offset, static_cast<float>(log2_sp),
-                           static_cast<float>(log2_sq), static_cast<float>(sc.k), static_cast<float>(kl), scale);
+    const GradientRow row{xp, xq, sc.c, p.offset, q.offset, static_cast<float>(log2_sp), static_cast<float>(log2_sq),
+                          static_cast<float>(sc.k), static_cast<float>(kl), scale};
+    write_row<Native>(out, a.v, a.stream, row);
   }
+  if (a.stream) Native::fence();
 }
 
 }  // namespace RLHF_ISA_NS
@@ -99,9 +97,10 @@ extern "C" rlhf_status rlhf_kl_full_f32(const float* logits_p, const float* logi
   float inv_t;
   if (rlhf_status s = check_rows(fn, n, v)) return s;
   if (rlhf_status s = check_temperature(fn, temperature, &inv_t)) return s;
-  const KlFullArgs args{logits_p, logits_q, grad_kl, v, inv_t, kl, grad_logits_p};
+  const KlFullArgs args{logits_p, logits_q, grad_kl, v, inv_t, kl, grad_logits_p,
+                        stream_output(grad_logits_p, logits_p, n * v) && grad_logits_p != logits_q};
   const RowKernels& k = kernels();
-  parallel_rows(n, threads_for(n, 2 * n * v), [&](int64_t r0, int64_t r1, int) { k.kl_full(args, r0, r1); });
+  parallel_rows(n, threads_for(n, 2 * n * v), [&](int64_t r0, int64_t r1, int64_t, int) { k.kl_full(args, r0, r1); });
   return ok();
 }
 #endif

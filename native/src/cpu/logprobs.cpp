@@ -41,7 +41,7 @@ extern "C" rlhf_status rlhf_logprobs_f32(const float* logits, const int32_t* lab
   if (rlhf_status s = check_labels(fn, labels, n, v, ignore_index)) return s;
   const LogprobsArgs args{logits, labels, v, inv_t, ignore_index, logprobs, entropy};
   const RowKernels& k = kernels();
-  parallel_rows(n, threads_for(n, n * v), [&](int64_t r0, int64_t r1, int) { k.logprobs(args, r0, r1); });
+  parallel_rows(n, threads_for(n, n * v), [&](int64_t r0, int64_t r1, int64_t, int) { k.logprobs(args, r0, r1); });
   return ok();
 }
 #endif

@@ -12,20 +12,18 @@ namespace {
 // with log2 p = x c - O - log2 s clamped at the exp2 floor, where p = 0: there the product is 0, as
 // the SPEC's convention wants (0 log 0 = 0), without a select. A coefficient that is 0 removes its
 // term even where the other factor is not finite: the caller passes g_lp = 0 or g_H = 0 exactly then.
-template <class V, bool kEntropy>
-void write_gradient(const float* x, float* out, int64_t v, const Scale& sc, float offset, float log2_s, float a,
-                    float b) {
-  using T = typename V::T;
-  const T vc = V::set(sc.c), vneg = V::set(-offset), vlog2_s = V::set(log2_s), va = V::set(a), vb = V::set(b);
-  const T lo = V::set(V::kExp2Low);
-  int64_t i = 0;
-  for (; i + V::W <= v; i += V::W) {
-    const T log2_p = V::max(lo, V::sub(V::fma(V::load(x + i), vc, vneg), vlog2_s));
-    const T p = exp2_clamped<V>(log2_p);
-    V::store(out + i, V::mul(p, kEntropy ? V::fma(vb, log2_p, va) : va));
+template <bool kEntropy>
+struct GradientRow {
+  const float* x;
+  float c, offset, log2_s, a, b;
+  template <class L>
+  typename L::T at(int64_t i) const {
+    using T = typename L::T;
+    const T log2_p = L::max(L::set(L::kExp2Low), L::sub(L::fma(L::load(x + i), L::set(c), L::set(-offset)), L::set(log2_s)));
+    const T p = exp2_clamped<L>(log2_p);
+    return L::mul(p, kEntropy ? L::fma(L::set(b), log2_p, L::set(a)) : L::set(a));
   }
-  if constexpr (V::W > 1) write_gradient<Scalar, kEntropy>(x + i, out + i, v - i, sc, offset, log2_s, a, b);
-}
+};
 
 }  // namespace
 
@@ -53,12 +51,14 @@ void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r
     const auto l2 = static_cast<float>(log2_s);
     const double coef_a = -(static_cast<double>(g_lp) + (with_h ? g_h * h : 0.0)) * a.inv_t;
     const double coef_b = -static_cast<double>(g_h) * sc.k * a.inv_t;
+    const auto fa = static_cast<float>(coef_a), fb = static_cast<float>(coef_b);
     if (with_h)
-      write_gradient<Native, true>(x, out, a.v, sc, st.offset, l2, static_cast<float>(coef_a), static_cast<float>(coef_b));
+      write_row<Native>(out, a.v, a.stream, GradientRow<true>{x, sc.c, st.offset, l2, fa, fb});
     else
-      write_gradient<Native, false>(x, out, a.v, sc, st.offset, l2, static_cast<float>(coef_a), 0.0f);
+      write_row<Native>(out, a.v, a.stream, GradientRow<false>{x, sc.c, st.offset, l2, fa, fb});
     out[y] = static_cast<float>(a.inv_t * (lp_term - h_term));
   }
+  if (a.stream) Native::fence();
 }
 
 }  // namespace RLHF_ISA_NS
@@ -77,9 +77,10 @@ extern "C" rlhf_status rlhf_logprobs_backward_f32(const float* logits, const int
   if (rlhf_status s = check_rows(fn, n, v)) return s;
   if (rlhf_status s = check_temperature(fn, temperature, &inv_t)) return s;
   if (rlhf_status s = check_labels(fn, labels, n, v, ignore_index)) return s;
-  const LogprobsBackwardArgs args{logits, labels, grad_logprobs, grad_entropy, v, inv_t, ignore_index, grad_logits};
+  const LogprobsBackwardArgs args{logits,    labels, grad_logprobs, grad_entropy, v, inv_t, ignore_index, grad_logits,
+                                  stream_output(grad_logits, logits, n * v)};
   const RowKernels& k = kernels();
-  parallel_rows(n, threads_for(n, n * v), [&](int64_t r0, int64_t r1, int) { k.logprobs_backward(args, r0, r1); });
+  parallel_rows(n, threads_for(n, n * v), [&](int64_t r0, int64_t r1, int64_t, int) { k.logprobs_backward(args, r0, r1); });
   return ok();
 }
 #endif

@@ -6,15 +6,14 @@ namespace RLHF_ISA_NS {
 namespace {
 
 // out = k ((x c - O) - log2 s): the offset is removed by the fused multiply-add first.
-template <class V>
-void write_logsoftmax(const float* x, float* out, int64_t v, float c, float offset, float log2_s, float k) {
-  using T = typename V::T;
-  const T vc = V::set(c), vneg = V::set(-offset), vlog2_s = V::set(log2_s), vk = V::set(k);
-  int64_t i = 0;
-  for (; i + V::W <= v; i += V::W)
-    V::store(out + i, V::mul(vk, V::sub(V::fma(V::load(x + i), vc, vneg), vlog2_s)));
-  if constexpr (V::W > 1) write_logsoftmax<Scalar>(x + i, out + i, v - i, c, offset, log2_s, k);
-}
+struct LogsoftmaxRow {
+  const float* x;
+  float c, offset, log2_s, k;
+  template <class L>
+  typename L::T at(int64_t i) const {
+    return L::mul(L::set(k), L::sub(L::fma(L::load(x + i), L::set(c), L::set(-offset)), L::set(log2_s)));
+  }
+};
 
 }  // namespace
 
@@ -23,9 +22,10 @@ void logsoftmax_rows(const LogsoftmaxArgs& a, int64_t r0, int64_t r1) {
   for (int64_t r = r0; r < r1; r++) {
     const float* x = a.logits + r * a.v;
     const Lse st = row_lse<Native, false>(x, a.v, sc.c);
-    write_logsoftmax<Native>(x, a.out + r * a.v, a.v, sc.c, st.offset, static_cast<float>(st.log2_s()),
-                             static_cast<float>(sc.k));
+    const LogsoftmaxRow row{x, sc.c, st.offset, static_cast<float>(st.log2_s()), static_cast<float>(sc.k)};
+    write_row<Native>(a.out + r * a.v, a.v, a.stream, row);
   }
+  if (a.stream) Native::fence();
 }
 
 }  // namespace RLHF_ISA_NS
@@ -39,9 +39,9 @@ extern "C" rlhf_status rlhf_logsoftmax_f32(const float* logits, int64_t n, int64
   float inv_t;
   if (rlhf_status s = check_rows(fn, n, v)) return s;
   if (rlhf_status s = check_temperature(fn, temperature, &inv_t)) return s;
-  const LogsoftmaxArgs args{logits, v, inv_t, out};
+  const LogsoftmaxArgs args{logits, v, inv_t, out, stream_output(out, logits, n * v)};
   const RowKernels& k = kernels();
-  parallel_rows(n, threads_for(n, n * v), [&](int64_t r0, int64_t r1, int) { k.logsoftmax(args, r0, r1); });
+  parallel_rows(n, threads_for(n, n * v), [&](int64_t r0, int64_t r1, int64_t, int) { k.logsoftmax(args, r0, r1); });
   return ok();
 }
 #endif

@@ -118,19 +118,20 @@ extern "C" rlhf_status rlhf_ranking_f32(const float* rewards, const int32_t* ran
   const int threads = threads_for(b, b * (k < 1024 ? k : 1024) * 8);  // ~k^2/2 pairs per prompt
   const int64_t scratch_floats = ranking_scratch_floats(k);
   std::unique_ptr<float[]> scratch(new (std::nothrow) float[static_cast<size_t>(scratch_floats * threads)]);
-  std::unique_ptr<RankingPartial[]> partial(new (std::nothrow) RankingPartial[threads]);
+  const int64_t chunks = row_chunks(b, threads);
+  std::unique_ptr<RankingPartial[]> partial(new (std::nothrow) RankingPartial[chunks > 0 ? chunks : 1]);
   if (!scratch || !partial) return fail(RLHF_ERR_SHAPE, "%s: out of memory for K = %lld", fn, (long long)k);
   const RankingArgs args{rewards, ranks, k, grad};
   const RowKernels& kern = kernels();
-  parallel_rows(b, threads, [&](int64_t r0, int64_t r1, int t) {
-    partial[t] = kern.ranking(args, r0, r1, scratch.get() + t * scratch_floats);
+  parallel_rows(b, threads, [&](int64_t r0, int64_t r1, int64_t chunk, int t) {
+    partial[chunk] = kern.ranking(args, r0, r1, scratch.get() + t * scratch_floats);
   });
   RankingPartial total;
-  for (int t = 0; t < threads; t++) {  // in thread order: the result does not depend on timing
-    total.loss += partial[t].loss;
-    total.pairs += partial[t].pairs;
-    total.correct += partial[t].correct;
-    total.prompts += partial[t].prompts;
+  for (int64_t c = 0; c < chunks; c++) {  // in chunk order: the result does not depend on timing
+    total.loss += partial[c].loss;
+    total.pairs += partial[c].pairs;
+    total.correct += partial[c].correct;
+    total.prompts += partial[c].prompts;
   }
   *pairs = total.pairs;
   if (total.pairs == 0) {

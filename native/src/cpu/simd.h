@@ -38,6 +38,8 @@ struct Scalar {
   static constexpr int W = 1;
   static T load(const float* p) { return *p; }
   static void store(float* p, T x) { *p = x; }
+  static void stream(float* p, T x) { *p = x; }
+  static void fence() {}
   static T set(float f) { return f; }
   static T add(T a, T b) { return a + b; }
   static T sub(T a, T b) { return a - b; }
@@ -89,6 +91,9 @@ struct Avx2 {
   static constexpr int W = 8;
   static T load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, T x) { _mm256_storeu_ps(p, x); }
+  // A non-temporal store (p aligned to 32 bytes): no read-for-ownership of the destination line.
+  static void stream(float* p, T x) { _mm256_stream_ps(p, x); }
+  static void fence() { _mm_sfence(); }
   static T set(float f) { return _mm256_set1_ps(f); }
   static T add(T a, T b) { return _mm256_add_ps(a, b); }
   static T sub(T a, T b) { return _mm256_sub_ps(a, b); }
@@ -141,6 +146,9 @@ struct Avx512 {
   static constexpr int W = 16;
   static T load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, T x) { _mm512_storeu_ps(p, x); }
+  // A non-temporal store (p aligned to 64 bytes): no read-for-ownership of the destination line.
+  static void stream(float* p, T x) { _mm512_stream_ps(p, x); }
+  static void fence() { _mm_sfence(); }
   static T set(float f) { return _mm512_set1_ps(f); }
   static T add(T a, T b) { return _mm512_add_ps(a, b); }
   static T sub(T a, T b) { return _mm512_sub_ps(a, b); }
@@ -280,6 +288,32 @@ template <class V>
 inline typename V::T vlog1p_unit(typename V::T x) {
   const typename V::T u = V::add(V::set(1.0f), x);
   return V::sub(vlog<V>(u), V::div(V::sub(V::sub(u, V::set(1.0f)), x), u));
+}
+
+// ---- writing [N, V] outputs ------------------------------------------------------------------------------
+
+// Large outputs (far beyond the caches) are written with non-temporal stores: a normal store first
+// reads the destination line from memory, so writing costs two transfers instead of one. The row is
+// split into a head written by scalar code up to the first vector-aligned address, then aligned vectors.
+template <class V>
+inline int64_t stream_head(const float* out, int64_t v) {
+  const auto misaligned = static_cast<int64_t>((reinterpret_cast<uintptr_t>(out) / sizeof(float)) % V::W);
+  const int64_t head = misaligned == 0 ? 0 : V::W - misaligned;
+  return head < v ? head : v;
+}
+
+// Writes out[i] = f(i) for one row: f is called as f.template at<L>(i) for a lane type L (the vector
+// type, then Scalar for the head and the tail) and returns L::T.
+template <class V, class F>
+inline void write_row(float* out, int64_t v, bool stream, const F& f) {
+  int64_t i = 0;
+  if (stream) {
+    for (const int64_t head = stream_head<V>(out, v); i < head; i++) out[i] = f.template at<Scalar>(i);
+    for (; i + V::W <= v; i += V::W) V::stream(out + i, f.template at<V>(i));
+  } else {
+    for (; i + V::W <= v; i += V::W) V::store(out + i, f.template at<V>(i));
+  }
+  for (; i < v; i++) out[i] = f.template at<Scalar>(i);
 }
 
 // ---- row statistics: the online log-sum-exp -----------------------------------------------------------
