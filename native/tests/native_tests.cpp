@@ -1,7 +1,8 @@
 // Native tests of the C ABI, run on every ISA path this CPU has (tests/run-sanitizers.sh builds them
 // with ASan + UBSan). They check: statuses on bad input (and that nothing is written then), that no
 // kernel writes outside its buffers (guard zones around every output, and exact-size heap buffers for
-// ASan), agreement with a plain double-precision reference, and the accuracy of the vector exp/log.
+// ASan), agreement with a plain double-precision reference, and the accuracy of the vector exp,
+// exp2 and log1p.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -116,21 +117,31 @@ void test_math(const rlhf::RowKernels& k) {
   CHECK(edge_out[0] == 0.0f && std::isnan(edge_out[1]) && edge_out[2] == 0.0f && edge_out[3] == 1.0f,
         "exp edges %g %g %g %g", edge_out[0], edge_out[1], edge_out[2], edge_out[3]);
 
-  // log over positive normals from 1e-37 to 1e37 (log-spaced), relative to max(|log x|, 1) ulps.
-  for (int64_t i = 0; i < n; i++) x[i] = static_cast<float>(std::pow(10.0, -37.0 + 74.0 * static_cast<double>(i) / (n - 1)));
-  k.log(x.data(), y.data(), n);
+  // exp2 over [-126, 0] (the row kernels' domain), relative error against std::exp2; 2^-inf = 0.
+  for (int64_t i = 0; i < n; i++) x[i] = -126.0f * static_cast<float>(i) / (n - 1);
+  k.exp2(x.data(), y.data(), n);
   worst = 0;
   for (int64_t i = 0; i < n; i++) {
-    const double want = std::log(static_cast<double>(x[i]));
-    worst = std::fmax(worst, std::fabs(y[i] - want) / std::fmax(std::fabs(want), 1.0));
+    const double want = std::exp2(static_cast<double>(x[i]));
+    worst = std::fmax(worst, std::fabs(y[i] - want) / want);
   }
-  CHECK(worst < 3e-7, "log max error %.3g", worst);
-  // Near 1 (where log1p accuracy matters), absolute error.
-  for (int64_t i = 0; i < n; i++) x[i] = 0.5f + static_cast<float>(i) / (n - 1);
-  k.log(x.data(), y.data(), n);
+  CHECK(worst < 3e-7, "exp2 max relative error %.3g", worst);
+  k.exp2(edge_in, edge_out, 4);
+  CHECK(edge_out[0] == 0.0f && std::isnan(edge_out[1]) && edge_out[2] == 0.0f && edge_out[3] == 1.0f,
+        "exp2 edges %g %g %g %g", edge_out[0], edge_out[1], edge_out[2], edge_out[3]);
+
+  // log1p over [0, 1], log-spaced from 1e-30 (where 1 + x == 1 in float), relative error.
+  for (int64_t i = 0; i < n; i++) x[i] = static_cast<float>(std::pow(10.0, -30.0 + 30.0 * static_cast<double>(i) / (n - 1)));
+  k.log1p(x.data(), y.data(), n);
   worst = 0;
-  for (int64_t i = 0; i < n; i++) worst = std::fmax(worst, std::fabs(y[i] - std::log(static_cast<double>(x[i]))));
-  CHECK(worst < 1.5e-7, "log near 1 max absolute error %.3g", worst);
+  for (int64_t i = 0; i < n; i++) {
+    const double want = std::log1p(static_cast<double>(x[i]));
+    worst = std::fmax(worst, std::fabs(y[i] - want) / want);
+  }
+  CHECK(worst < 3e-7, "log1p max relative error %.3g", worst);
+  float zero = 0.0f, out = -1.0f;
+  k.log1p(&zero, &out, 1);
+  CHECK(out == 0.0f, "log1p(0) = %g", out);
 }
 
 void test_logprobs(std::mt19937& g) {

@@ -20,7 +20,7 @@ namespace {
 #define RLHF_TABLE(ns)                                                                                      \
   RowKernels {                                                                                              \
 #ns, ns::logprobs_rows, ns::logprobs_backward_rows, ns::logsoftmax_rows, ns::logsoftmax_backward_rows, \
-        ns::kl_full_rows, ns::ranking_prompts, ns::exp_f32, ns::log_f32                                     \
+        ns::kl_full_rows, ns::ranking_prompts, ns::exp_f32, ns::exp2_f32, ns::log1p_f32                                     \
   }
 
 const RowKernels scalar_table = RLHF_TABLE(scalar);

@@ -6,7 +6,7 @@
 namespace rlhf {
 
 #if RLHF_ISA == 0
-extern "C" rlhf_status rlhf_dpo_f32(const float* policy_chosen, const float* policy_rejected,
+extern "C" RLHF_API rlhf_status rlhf_dpo_f32(const float* policy_chosen, const float* policy_rejected,
                                     const float* ref_chosen, const float* ref_rejected, int64_t b, float beta,
                                     rlhf_dpo_loss loss_type, float label_smoothing, float* grad_policy_chosen,
                                     float* grad_policy_rejected, float* rewards_chosen, float* rewards_rejected,

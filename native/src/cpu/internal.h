@@ -113,9 +113,11 @@ struct RowKernels {
   void (*kl_full)(const KlFullArgs&, int64_t r0, int64_t r1);
   // scratch: ranking_scratch_floats(k) floats owned by the calling thread.
   RankingPartial (*ranking)(const RankingArgs&, int64_t b0, int64_t b1, float* scratch);
-  // Elementwise vector exp / log of this ISA (for the accuracy tests).
+  // The elementwise vector functions of this ISA (for the accuracy tests): e^x; 2^x for x <= 0;
+  // log(1 + x) for x in [0, 1].
   void (*exp)(const float* x, float* y, int64_t n);
-  void (*log)(const float* x, float* y, int64_t n);
+  void (*exp2)(const float* x, float* y, int64_t n);
+  void (*log1p)(const float* x, float* y, int64_t n);
 };
 
 #define RLHF_DECLARE_ISA(ns)                                                                   \
@@ -127,7 +129,8 @@ struct RowKernels {
   void kl_full_rows(const KlFullArgs&, int64_t, int64_t);                                      \
   RankingPartial ranking_prompts(const RankingArgs&, int64_t, int64_t, float*);                        \
   void exp_f32(const float*, float*, int64_t);                                                 \
-  void log_f32(const float*, float*, int64_t);                                                 \
+  void exp2_f32(const float*, float*, int64_t);                                                \
+  void log1p_f32(const float*, float*, int64_t);                                               \
   }
 RLHF_DECLARE_ISA(scalar)
 RLHF_DECLARE_ISA(avx2)

@@ -87,7 +87,7 @@ void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
 }  // namespace RLHF_ISA_NS
 
 #if RLHF_ISA == 0
-extern "C" rlhf_status rlhf_kl_full_f32(const float* logits_p, const float* logits_q, const float* grad_kl,
+extern "C" RLHF_API rlhf_status rlhf_kl_full_f32(const float* logits_p, const float* logits_q, const float* grad_kl,
                                         int64_t n, int64_t v, float temperature, float* kl,
                                         float* grad_logits_p) {
   static const char* const fn = "kl.full";

@@ -27,7 +27,7 @@ void logprobs_rows(const LogprobsArgs& a, int64_t r0, int64_t r1) {
 }  // namespace RLHF_ISA_NS
 
 #if RLHF_ISA == 0
-extern "C" rlhf_status rlhf_logprobs_f32(const float* logits, const int32_t* labels, int64_t n, int64_t v,
+extern "C" RLHF_API rlhf_status rlhf_logprobs_f32(const float* logits, const int32_t* labels, int64_t n, int64_t v,
                                          float temperature, int32_t ignore_index, float* logprobs,
                                          float* entropy) {
   static const char* const fn = "logprobs";

@@ -64,7 +64,7 @@ void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r
 }  // namespace RLHF_ISA_NS
 
 #if RLHF_ISA == 0
-extern "C" rlhf_status rlhf_logprobs_backward_f32(const float* logits, const int32_t* labels,
+extern "C" RLHF_API rlhf_status rlhf_logprobs_backward_f32(const float* logits, const int32_t* labels,
                                                   const float* grad_logprobs, const float* grad_entropy,
                                                   int64_t n, int64_t v, float temperature,
                                                   int32_t ignore_index, float* grad_logits) {

@@ -31,7 +31,7 @@ void logsoftmax_rows(const LogsoftmaxArgs& a, int64_t r0, int64_t r1) {
 }  // namespace RLHF_ISA_NS
 
 #if RLHF_ISA == 0
-extern "C" rlhf_status rlhf_logsoftmax_f32(const float* logits, int64_t n, int64_t v, float temperature,
+extern "C" RLHF_API rlhf_status rlhf_logsoftmax_f32(const float* logits, int64_t n, int64_t v, float temperature,
                                            float* out) {
   static const char* const fn = "logsoftmax";
   RLHF_REQUIRE_PTR(fn, logits);

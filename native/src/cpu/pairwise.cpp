@@ -6,7 +6,7 @@
 namespace rlhf {
 
 #if RLHF_ISA == 0
-extern "C" rlhf_status rlhf_pairwise_f32(const float* chosen, const float* rejected, const float* margin,
+extern "C" RLHF_API rlhf_status rlhf_pairwise_f32(const float* chosen, const float* rejected, const float* margin,
                                          int64_t b, float label_smoothing, float center_coef,
                                          float* grad_chosen, float* grad_rejected, double* loss,
                                          double* accuracy) {

@@ -24,14 +24,16 @@ void ranking_group(const RankingArgs& a, int64_t b, int64_t lanes, float* scratc
   float* rw = scratch;          // [k][W] rewards
   float* rk = scratch + k * W;  // [k][W] ranks, as floats (exact: |rank| < 2^24 is checked)
   float* gr = rk + k * W;       // [k][W] gradient
-  for (int64_t i = 0; i < k; i++) {
-    for (int64_t l = 0; l < W; l++) {
-      const bool live = l < lanes;
-      rw[i * W + l] = live ? a.rewards[(b + l) * k + i] : 0.0f;
-      rk[i * W + l] = live ? static_cast<float>(a.ranks[(b + l) * k + i]) : -1.0f;  // padding lanes: no pair
-      gr[i * W + l] = 0.0f;
+  for (int64_t l = 0; l < W; l++) {
+    const float* r = a.rewards + (b + l) * k;
+    const int32_t* q = a.ranks + (b + l) * k;
+    if (l < lanes) {
+      for (int64_t i = 0; i < k; i++) rw[i * W + l] = r[i], rk[i * W + l] = static_cast<float>(q[i]);
+    } else {
+      for (int64_t i = 0; i < k; i++) rw[i * W + l] = 0.0f, rk[i * W + l] = -1.0f;  // padding lanes: no pair
     }
   }
+  for (int64_t i = 0; i < k * W; i++) gr[i] = 0.0f;
   const T zero = V::set(0.0f), one = V::set(1.0f);
   T pairs = zero;  // exact: at most k(k-1)/2 < 2^24 per lane
   double log_sig_sum[W] = {};  // per lane; float sums over one slot's pairs are flushed here
@@ -52,7 +54,7 @@ void ranking_group(const RankingArgs& a, int64_t b, int64_t lanes, float* scratc
       const T e = vexp<V>(V::sub(zero, V::max(V::sub(zero, d), d)));  // e^{-|d|}
       const T u = V::add(one, e);
       const T log_sig = V::sub(V::min(d, zero), vlog1p_unit<V>(e));  // log σ(d)
-      const T sig_neg = V::div(V::select(V::ge(d, zero), e, one), u);  // σ(-d)
+      const T sig_neg = V::mul(V::select(V::ge(d, zero), e, one), V::rcp(u));  // σ(-d), u in [1, 2]
       log_sig_i = V::add(log_sig_i, V::select(valid, log_sig, zero));
       pairs = V::add(pairs, V::select(valid, one, zero));
       correct += V::count(V::land(valid, V::gt(d, zero)));
@@ -98,7 +100,7 @@ RankingPartial ranking_prompts(const RankingArgs& a, int64_t b0, int64_t b1, flo
 }  // namespace RLHF_ISA_NS
 
 #if RLHF_ISA == 0
-extern "C" rlhf_status rlhf_ranking_f32(const float* rewards, const int32_t* ranks, int64_t b, int64_t k,
+extern "C" RLHF_API rlhf_status rlhf_ranking_f32(const float* rewards, const int32_t* ranks, int64_t b, int64_t k,
                                         float* grad, double* loss, double* accuracy, int64_t* pairs) {
   static const char* const fn = "ranking";
   RLHF_REQUIRE_PTR(fn, rewards);
@@ -110,21 +112,29 @@ extern "C" rlhf_status rlhf_ranking_f32(const float* rewards, const int32_t* ran
   if (b < 0 || k < 1) return fail(RLHF_ERR_SHAPE, "%s: invalid shape [%lld, %lld]", fn, (long long)b, (long long)k);
   if (k >= (int64_t{1} << 24) || b > INT64_MAX / 4 / k)
     return fail(RLHF_ERR_SHAPE, "%s: shape [%lld, %lld] is too large", fn, (long long)b, (long long)k);
-  for (int64_t i = 0; i < b * k; i++) {
-    if (ranks[i] != -1 && (ranks[i] < 0 || ranks[i] >= k))
-      return fail(RLHF_ERR_INDEX, "%s: ranks[%lld, %lld] = %d is outside [0, %lld) and is not -1 (padding)", fn,
-                  (long long)(i / k), (long long)(i % k), ranks[i], (long long)k);
+  // Valid ranks are -1 .. k-1, i.e. rank + 1 in [0, k]: one unsigned compare, no early exit, so the
+  // scan vectorises; the offending index is looked up only when there is one.
+  uint32_t bad = 0;
+  for (int64_t i = 0; i < b * k; i++) bad |= static_cast<uint32_t>(static_cast<uint32_t>(ranks[i]) + 1u > static_cast<uint32_t>(k));
+  if (bad != 0) {
+    for (int64_t i = 0; i < b * k; i++)
+      if (ranks[i] != -1 && (ranks[i] < 0 || ranks[i] >= k))
+        return fail(RLHF_ERR_INDEX, "%s: ranks[%lld, %lld] = %d is outside [0, %lld) and is not -1 (padding)", fn,
+                    (long long)(i / k), (long long)(i % k), ranks[i], (long long)k);
   }
   const int threads = threads_for(b, b * (k < 1024 ? k : 1024) * 8);  // ~k^2/2 pairs per prompt
-  const int64_t scratch_floats = ranking_scratch_floats(k);
-  std::unique_ptr<float[]> scratch(new (std::nothrow) float[static_cast<size_t>(scratch_floats * threads)]);
+  // Each thread's scratch starts on its own cache line: the group's gradient is written in the inner
+  // loop, and a line shared with the next thread's tile would bounce between the cores.
+  const int64_t scratch_floats = (ranking_scratch_floats(k) + 15) / 16 * 16;
+  std::unique_ptr<float[]> scratch_memory(new (std::nothrow) float[static_cast<size_t>(scratch_floats * threads + 16)]);
+  float* const scratch_base = scratch_memory ? scratch_memory.get() + (16 - (reinterpret_cast<uintptr_t>(scratch_memory.get()) / sizeof(float)) % 16) % 16 : nullptr;
   const int64_t chunks = row_chunks(b, threads);
   std::unique_ptr<RankingPartial[]> partial(new (std::nothrow) RankingPartial[chunks > 0 ? chunks : 1]);
-  if (!scratch || !partial) return fail(RLHF_ERR_SHAPE, "%s: out of memory for K = %lld", fn, (long long)k);
+  if (!scratch_memory || !partial) return fail(RLHF_ERR_SHAPE, "%s: out of memory for K = %lld", fn, (long long)k);
   const RankingArgs args{rewards, ranks, k, grad};
   const RowKernels& kern = kernels();
   parallel_rows(b, threads, [&](int64_t r0, int64_t r1, int64_t chunk, int t) {
-    partial[chunk] = kern.ranking(args, r0, r1, scratch.get() + t * scratch_floats);
+    partial[chunk] = kern.ranking(args, r0, r1, scratch_base + t * scratch_floats);
   });
   RankingPartial total;
   for (int64_t c = 0; c < chunks; c++) {  // in chunk order: the result does not depend on timing
@@ -140,7 +150,9 @@ extern "C" rlhf_status rlhf_ranking_f32(const float* rewards, const int32_t* ran
     return fail(RLHF_ERR_EMPTY, "%s: no prompt has two slots of different rank, so there is no pair to compare", fn);
   }
   const float inv_prompts = static_cast<float>(1.0 / static_cast<double>(total.prompts));
-  for (int64_t i = 0; i < b * k; i++) grad[i] *= inv_prompts;
+  parallel_rows(b, threads, [&](int64_t r0, int64_t r1, int64_t, int) {
+    for (int64_t i = r0 * k; i < r1 * k; i++) grad[i] *= inv_prompts;
+  });
   *loss = total.loss / static_cast<double>(total.prompts);
   *accuracy = static_cast<double>(total.correct) / static_cast<double>(total.pairs);
   return ok();

@@ -45,6 +45,7 @@ struct Scalar {
   static T sub(T a, T b) { return a - b; }
   static T mul(T a, T b) { return a * b; }
   static T div(T a, T b) { return a / b; }
+  static T rcp(T a) { return 1.0f / a; }
   // a*b + c with one rounding (the product of two floats is exact in double).
   static T fma(T a, T b, T c) { return static_cast<float>(static_cast<double>(a) * b + c); }
   static T max(T a, T b) { return a > b ? a : b; }
@@ -72,16 +73,6 @@ struct Scalar {
   // y * 2^n for integral n >= kExp2Low (2^-127 is 0 here, so the floor gives exactly 0).
   static T scale2(T y, T n) { return y * pow2i(n); }
   static constexpr float kExp2Low = -127.0f;
-  // x = m * 2^e with m in [0.5, 1), for a positive normal x.
-  static T frexp(T x, T* e) {
-    uint32_t bits;
-    std::memcpy(&bits, &x, sizeof bits);
-    *e = static_cast<float>(static_cast<int32_t>(bits >> 23) - 126);
-    bits = (bits & 0x807FFFFFu) | 0x3F000000u;
-    float m;
-    std::memcpy(&m, &bits, sizeof m);
-    return m;
-  }
 };
 
 #if RLHF_ISA == 1
@@ -99,6 +90,11 @@ struct Avx2 {
   static T sub(T a, T b) { return _mm256_sub_ps(a, b); }
   static T mul(T a, T b) { return _mm256_mul_ps(a, b); }
   static T div(T a, T b) { return _mm256_div_ps(a, b); }
+  // 1/a: the 12-bit estimate and one Newton step (~23 bits), for a in a normal range.
+  static T rcp(T a) {
+    const T r = _mm256_rcp_ps(a);
+    return _mm256_fmadd_ps(r, _mm256_fnmadd_ps(a, r, _mm256_set1_ps(1.0f)), r);
+  }
   static T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
   static T max(T a, T b) { return _mm256_max_ps(a, b); }
   static T min(T a, T b) { return _mm256_min_ps(a, b); }
@@ -130,13 +126,6 @@ struct Avx2 {
   }
   static T scale2(T y, T n) { return _mm256_mul_ps(y, pow2i(n)); }
   static constexpr float kExp2Low = -127.0f;
-  static T frexp(T x, T* e) {
-    const __m256i bits = _mm256_castps_si256(x);
-    *e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(126)));
-    const __m256i m = _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(static_cast<int>(0x807FFFFFu))),
-                                      _mm256_set1_epi32(0x3F000000));
-    return _mm256_castsi256_ps(m);
-  }
 };
 using Native = Avx2;
 #elif RLHF_ISA == 2
@@ -154,6 +143,11 @@ struct Avx512 {
   static T sub(T a, T b) { return _mm512_sub_ps(a, b); }
   static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
   static T div(T a, T b) { return _mm512_div_ps(a, b); }
+  // 1/a: the 14-bit estimate and one Newton step (full float precision but for the last bit).
+  static T rcp(T a) {
+    const T r = _mm512_rcp14_ps(a);
+    return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(a, r, _mm512_set1_ps(1.0f)), r);
+  }
   static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
   static T max(T a, T b) { return _mm512_max_ps(a, b); }
   static T min(T a, T b) { return _mm512_min_ps(a, b); }
@@ -189,13 +183,6 @@ struct Avx512 {
   // VSCALEFPS: one instruction for y * 2^n. Below 2^-151 the product rounds to exactly 0.
   static T scale2(T y, T n) { return _mm512_scalef_ps(y, n); }
   static constexpr float kExp2Low = -151.0f;
-  static T frexp(T x, T* e) {
-    const __m512i bits = _mm512_castps_si512(x);
-    *e = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(126)));
-    const __m512i m = _mm512_or_si512(_mm512_and_si512(bits, _mm512_set1_epi32(static_cast<int>(0x807FFFFFu))),
-                                      _mm512_set1_epi32(0x3F000000));
-    return _mm512_castsi512_ps(m);
-  }
 };
 using Native = Avx512;
 #else
@@ -257,37 +244,23 @@ inline typename V::T vexp2(typename V::T u) {
   return exp2_clamped<V>(V::max(V::set(V::kExp2Low), u));
 }
 
-// ln x for a positive normal x (Cephes logf: mantissa in [sqrt(1/2), sqrt(2)), degree-9 polynomial).
-template <class V>
-inline typename V::T vlog(typename V::T x) {
-  using T = typename V::T;
-  T e;
-  T m = V::frexp(x, &e);
-  const typename V::M small = V::lt(m, V::set(0.707106781186547524f));
-  e = V::sub(e, V::select(small, V::set(1.0f), V::set(0.0f)));
-  m = V::sub(V::add(m, V::select(small, m, V::set(0.0f))), V::set(1.0f));
-  const T z = V::mul(m, m);
-  T y = V::set(7.0376836292e-2f);
-  y = V::fma(y, m, V::set(-1.1514610310e-1f));
-  y = V::fma(y, m, V::set(1.1676998740e-1f));
-  y = V::fma(y, m, V::set(-1.2420140846e-1f));
-  y = V::fma(y, m, V::set(1.4249322787e-1f));
-  y = V::fma(y, m, V::set(-1.6668057665e-1f));
-  y = V::fma(y, m, V::set(2.0000714765e-1f));
-  y = V::fma(y, m, V::set(-2.4999993993e-1f));
-  y = V::fma(y, m, V::set(3.3333331174e-1f));
-  y = V::mul(V::mul(y, m), z);
-  y = V::fma(e, V::set(-2.12194440e-4f), y);
-  y = V::fma(z, V::set(-0.5f), y);
-  return V::fma(e, V::set(0.693359375f), V::add(m, y));
-}
-
-// log(1 + x) for x in [0, 1], accurate also for tiny x: u = 1 + x loses x's low bits, and
-// (u - 1) - x is exactly what was lost, so log(u) - ((u - 1) - x) / u restores them.
+// log(1 + x) for x in [0, 1] as x * P(x), P a degree-9 fit of log1p(x)/x for relative error
+// (5e-9 before float rounding): accurate for tiny x, where 1 + x would lose x's low bits, and
+// cheaper than a general log (no exponent split, no division).
 template <class V>
 inline typename V::T vlog1p_unit(typename V::T x) {
-  const typename V::T u = V::add(V::set(1.0f), x);
-  return V::sub(vlog<V>(u), V::div(V::sub(V::sub(u, V::set(1.0f)), x), u));
+  using T = typename V::T;
+  T p = V::set(-3.163999358391817e-3f);
+  p = V::fma(p, x, V::set(1.9487686088976483e-2f));
+  p = V::fma(p, x, V::set(-5.626952582512046e-2f));
+  p = V::fma(p, x, V::set(1.0532950613323142e-1f));
+  p = V::fma(p, x, V::set(-1.526327365478116e-1f));
+  p = V::fma(p, x, V::set(1.966101787567898e-1f));
+  p = V::fma(p, x, V::set(-2.4951167191506612e-1f));
+  p = V::fma(p, x, V::set(3.3329665491780586e-1f));
+  p = V::fma(p, x, V::set(-4.999989089855893e-1f));
+  p = V::fma(p, x, V::set(9.99999994543118e-1f));
+  return V::mul(p, x);
 }
 
 // ---- writing [N, V] outputs ------------------------------------------------------------------------------

@@ -43,6 +43,11 @@ rlhf_status check_temperature(const char* fn, float temperature, float* inv_t) {
 }
 
 rlhf_status check_labels(const char* fn, const int32_t* labels, int64_t n, int64_t v, int32_t ignore_index) {
+  // A branch-free scan first (it vectorises); the offending index is looked up only when there is one.
+  uint32_t bad = 0;
+  for (int64_t i = 0; i < n; i++)
+    bad |= static_cast<uint32_t>(labels[i] != ignore_index) & static_cast<uint32_t>(static_cast<uint64_t>(static_cast<uint32_t>(labels[i])) >= static_cast<uint64_t>(v));
+  if (bad == 0) return RLHF_OK;
   for (int64_t i = 0; i < n; i++) {
     const int32_t y = labels[i];
     if (y != ignore_index && (y < 0 || y >= v))
