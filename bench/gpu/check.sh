@@ -42,7 +42,7 @@ if ! cmake --build "$BUILD" --target rlhf -j16 > "$OUT_DIR/build.log" 2>&1; then
   exit 1
 fi
 LIB="$BUILD/librlhf.so"
-if command -v nm >/dev/null && ! nm -D "$LIB" | grep -q " T rlhf_cuda_logprobs_f32"; then
+if command -v nm >/dev/null && [ "$(nm -D "$LIB" | grep -c " T rlhf_cuda_logprobs_f32")" = 0 ]; then  # grep -c: -q would SIGPIPE nm under pipefail
   say "FAILED: $LIB has no CUDA kernels (was nvcc found at configure? see configure.log)"
   exit 1
 fi

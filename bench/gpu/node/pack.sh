@@ -7,7 +7,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 cd "$ROOT"
 DEST=.gpu-node
-ADDON=native/build/Release/rlhf_native.node
+ADDON=${RLHF_GPU_ADDON:-native/build/Release/rlhf_native.node}
 nm -D "$ADDON" | grep -c rlhf_cuda_logprobs_f32 >/dev/null || { echo "$ADDON has no CUDA kernels: rebuild with nvcc on PATH"; exit 1; }
 grep -qx '/.gpu-node/' .git/info/exclude 2>/dev/null || echo '/.gpu-node/' >> .git/info/exclude
 rm -rf "$DEST"
