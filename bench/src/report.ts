@@ -81,7 +81,7 @@ export const toMarkdown = (result: SuiteResult): string => {
     '- GB/s counts the bytes a call must move (below); "of bw" divides it by the read bandwidth for kernels that only read ' +
       'big arrays and by the copy bandwidth for kernels that also write one; "vs js" is the js backend\'s median over this one; ' +
       '"cpu share" is the process\'s CPU time over wall time while timing, per thread the backend uses (1 on js): well below 100% ' +
-      'means other work on the machine took the cores and the figure understates the kernel.',
+      'means either that other work took the cores (the JSON's `otherBusyCores` says how many) or that the kernel leaves its threads idle.',
     '',
     ...Object.entries(result.bytesCounted).map(([op, bytes]) => `  - \`${op}\`: ${bytes}`),
     '',
@@ -103,9 +103,17 @@ export const toMarkdown = (result: SuiteResult): string => {
     ...(result.peakMemory.length === 0
       ? ['Not measured in this run.']
       : mdTable(
-          ['backend', 'shape', 'method', 'inputs', 'outputs', 'peak RSS growth during the call'],
-          result.peakMemory.map((p) => [p.backend, shapeLabel(p.shape), p.method, gib(p.inputBytes), gib(p.outputBytes), gib(p.peakGrowthBytes)]),
-          3,
+          ['backend', 'shape', 'process', 'peak read from', 'inputs', 'outputs', 'peak RSS growth during the call'],
+          result.peakMemory.map((p) => [
+            p.backend,
+            shapeLabel(p.shape),
+            p.method,
+            p.highWaterMark,
+            gib(p.inputBytes),
+            gib(p.outputBytes),
+            gib(p.peakGrowthBytes),
+          ]),
+          4,
         )),
     '',
     '## Targets (issue 3)',

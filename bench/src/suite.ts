@@ -271,6 +271,7 @@ const runShape = async (
         maxMs: t.maxMs,
         threads,
         cpuShare: t.cpuPerWall / threads,
+        ...(t.otherBusyCores === undefined ? {} : { otherBusyCores: t.otherBusyCores }),
       });
       log(`${label} ${name}: ${t.medianMs.toFixed(3)} ms, ${gbPerS.toFixed(2)} GB/s, cpu share ${((100 * t.cpuPerWall) / threads).toFixed(0)}%`);
     } catch (e) {

@@ -34,35 +34,54 @@ const find = (records: readonly BenchRecord[], op: string, backend: string, shap
 const pct = (x: number): string => `${(100 * x).toFixed(0)}%`;
 const gb = (x: number): string => `${x.toFixed(1)} GB/s`;
 
-/** Below this share of its cores, a case measured the machine's load more than the kernel. */
+/** Below this share of its cores, a case did not run at the kernel's full speed. */
 const CONTENDED = 0.8;
+/** Other processes keeping this many cores busy count as contention. */
+const BUSY_ELSEWHERE = 0.5;
 
-const contention = (r: BenchRecord): string =>
-  `its ${r.threads} thread(s) got ${pct(r.cpuShare)} of their cores while timed: other work on the shared machine ` +
-  'took the rest, so this figure understates the kernel (rerun on a quiet machine); ';
+const cores = (x: number): string => `${x.toFixed(1)} core${x.toFixed(1) === '1.0' ? '' : 's'}`;
 
 /**
- * Why a bandwidth-relative figure falls short: CPU contention when the kernel did not get its
- * cores; compute-bound when it moves less than one thread can; otherwise memory-side.
+ * When the kernel's threads were not busy while it was timed, why: other work took the cores
+ * (contention: the figure understates the kernel), or the cores sat idle (the kernel does not use
+ * its threads). Undefined when the threads were busy.
+ */
+const threadUse = (r: BenchRecord): { readonly contended: boolean; readonly text: string } | undefined => {
+  if (r.cpuShare >= CONTENDED) return undefined;
+  const busy = `its ${r.threads} thread(s) kept ${cores(r.cpuShare * r.threads)} busy while timed`;
+  if (r.otherBusyCores === undefined || r.otherBusyCores >= BUSY_ELSEWHERE)
+    return {
+      contended: true,
+      text:
+        `${busy}${r.otherBusyCores === undefined ? '' : ` and other processes ${cores(r.otherBusyCores)}`}: ` +
+        'the shared machine was loaded, so this figure understates the kernel (rerun on a quiet machine)',
+    };
+  return {
+    contended: false,
+    text: `${busy}, the others sat idle (other processes used ${cores(r.otherBusyCores)}): the kernel does not use its threads`,
+  };
+};
+
+/**
+ * Why a bandwidth-relative figure falls short: contention (with an estimate at full cores), idle
+ * threads, compute (less than one thread can move), or the memory side.
  */
 const bandwidthDiagnosis = (r: BenchRecord, bw: BandwidthResult): string => {
-  const contended = r.cpuShare < CONTENDED ? contention(r) : '';
-  const oneThread = r.reference === 'read' ? bw.readGBsOneThread : bw.copyGBsOneThread;
-  const all = r.reference === 'read' ? bw.readGBs : bw.copyGBs;
-  if (contended) {
-    const uncontended = r.gbPerS / r.cpuShare;
-    return (
-      `${contended}scaled to full cores it would be about ${gb(uncontended)}, ` +
-      `${pct(uncontended / (r.reference === 'read' ? bw.readGBs : bw.copyGBs))} of the bandwidth (an estimate)`
-    );
+  const use = threadUse(r);
+  const reference = r.reference === 'read' ? bw.readGBs : bw.copyGBs;
+  if (use?.contended) {
+    const scaled = r.gbPerS / r.cpuShare;
+    return `${use.text}; scaled to full cores it would be about ${gb(scaled)}, ${pct(scaled / reference)} of the bandwidth (an estimate)`;
   }
+  const oneThread = r.reference === 'read' ? bw.readGBsOneThread : bw.copyGBsOneThread;
+  const prefix = use ? `${use.text}; ` : '';
   if (r.gbPerS < oneThread)
     return (
-      `${gb(r.gbPerS)} is below what one thread moves (${gb(oneThread)}) although the kernel had its cores: ` +
-      `compute-bound (exp/log per element, ${((r.medianMs * 1e6) / (r.bytes / 4)).toFixed(2)} ns per float moved), not limited by memory`
+      `${prefix}${gb(r.gbPerS)} is below what one thread moves (${gb(oneThread)}): compute-bound ` +
+      `(exp/log per element, ${((r.medianMs * 1e6) / (r.bytes / 4)).toFixed(2)} ns per float moved), not limited by memory`
     );
   return (
-    `${gb(r.gbPerS)} lies between one thread's ${gb(oneThread)} and ${bw.threads} threads' ${gb(all)}: ` +
+    `${prefix}${gb(r.gbPerS)} lies between one thread's ${gb(oneThread)} and ${bw.threads} threads' ${gb(reference)}: ` +
     'memory-bound but not saturating (threads, prefetch, or a second pass over rows that fall out of cache)'
   );
 };
@@ -150,7 +169,7 @@ export const evaluateTargets = (
           ...(rank.medianMs <= 3
             ? {}
             : {
-                limitedBy: `${rank.cpuShare < CONTENDED ? contention(rank) : ''}per-pair log-sigmoid and its gradient: compute-bound (the data is 9.6 MB)`,
+                limitedBy: `${threadUse(rank) ? `${threadUse(rank)!.text}; ` : ''}per-pair log-sigmoid and its gradient: compute-bound (the data is 9.6 MB)`,
               }),
         };
 

@@ -1,4 +1,6 @@
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { busyCores, machineCpuTimes } from './machineLoad.js';
 
 export const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -13,6 +15,8 @@ export interface Timing {
   readonly reps: number;
   /** Process CPU time (all threads) over wall time while timing: a kernel on T threads that had its cores shows ≈ T. */
   readonly cpuPerWall: number;
+  /** Cores that other processes kept busy meanwhile (from /proc/stat; absent where it cannot be read). */
+  readonly otherBusyCores?: number;
 }
 
 /**
@@ -26,6 +30,7 @@ export const time = async (
 ): Promise<Timing> => {
   await run();
   const samples: number[] = [];
+  const machine = machineCpuTimes();
   const cpu = process.cpuUsage();
   const started = performance.now();
   while (samples.length < reps || (samples.length < maxReps && performance.now() - started < budgetMs)) {
@@ -35,11 +40,14 @@ export const time = async (
   }
   const wallMs = performance.now() - started;
   const { user, system } = process.cpuUsage(cpu);
+  const cpuPerWall = (user + system) / 1000 / wallMs;
+  const busy = busyCores(machine, machineCpuTimes(), os.availableParallelism());
   return {
     medianMs: median(samples),
     minMs: Math.min(...samples),
     maxMs: Math.max(...samples),
     reps: samples.length,
-    cpuPerWall: (user + system) / 1000 / wallMs,
+    cpuPerWall,
+    ...(busy === undefined ? {} : { otherBusyCores: Math.max(0, busy - cpuPerWall) }),
   };
 };

@@ -62,6 +62,8 @@ export interface BenchRecord {
    * well below 1 when other work on the machine took them (then the figure understates the kernel).
    */
   readonly cpuShare: number;
+  /** Cores other processes kept busy while this case was timed (Linux; absent elsewhere). */
+  readonly otherBusyCores?: number;
   /** The js backend's median over this one, for the same op and shape (absent when js did not run). */
   readonly speedupOverJs?: number;
 }

@@ -94,7 +94,7 @@ describe('targets', () => {
       record('ranking', 'cpu', [100_000, 8], 2.5, 9.6e6, 'copy'),
     ];
     const targets = evaluateTargets(records, bandwidth, [
-      { backend: 'cpu', shape: [4096, 32000], inputBytes: NV, outputBytes: 1, peakGrowthBytes: 2 ** 20, method: 'child' },
+      { backend: 'cpu', shape: [4096, 32000], inputBytes: NV, outputBytes: 1, peakGrowthBytes: 2 ** 20, method: 'child', highWaterMark: 'test' },
     ]);
     const status = (prefix: string) => targets.find((t) => t.target.startsWith(prefix))!;
     expect(status('logprobs + entropy forward [4096×32000] ≥ 70%').status).toBe('met');
@@ -113,11 +113,20 @@ describe('targets', () => {
     const slow = { ...record('logprobs', 'cpu', [4096, 32000], 60, NV, 'read'), cpuShare: 0.45 };
     const forward = evaluateTargets([slow], bandwidth, []).find((t) => t.target.includes('70%'))!;
     expect(forward.status).toBe('missed');
-    expect(forward.limitedBy).toMatch(/got 45% of their cores/);
+    expect(forward.limitedBy).toMatch(/kept 0.9 cores busy while timed: the shared machine was loaded/);
     expect(forward.limitedBy).toContain('about 19.4 GB/s'); // 8.74 GB/s over a 45% share
     const quiet = evaluateTargets([{ ...slow, cpuShare: 1 }], bandwidth, []).find((t) => t.target.includes('70%'))!;
-    expect(quiet.limitedBy).not.toMatch(/of their cores/);
+    expect(quiet.limitedBy).not.toMatch(/cores? busy/);
     expect(quiet.limitedBy).toMatch(/compute-bound/);
+  });
+
+  it('tells a kernel that leaves its cores idle from one that lost them to other work', () => {
+    const serial = { ...record('logprobs', 'cpu', [4096, 32000], 40, NV, 'read'), cpuShare: 0.5, otherBusyCores: 0.1 };
+    const idle = evaluateTargets([serial], bandwidth, []).find((t) => t.target.includes('70%'))!;
+    expect(idle.limitedBy).toMatch(/kept 1.0 core busy while timed, the others sat idle/);
+    expect(idle.limitedBy).toMatch(/does not use its threads/);
+    const loaded = evaluateTargets([{ ...serial, otherBusyCores: 1 }], bandwidth, []).find((t) => t.target.includes('70%'))!;
+    expect(loaded.limitedBy).toMatch(/and other processes 1.0 core: the shared machine was loaded/);
   });
 
   it('reports targets without a native backend as not measured', () => {
@@ -127,7 +136,7 @@ describe('targets', () => {
 
   it('flags a forward that materialises [N, V] and a slow ranking loss', () => {
     const targets = evaluateTargets([record('ranking', 'cpu', [100_000, 8], 7, 9.6e6, 'copy')], bandwidth, [
-      { backend: 'cpu', shape: [4096, 32000], inputBytes: NV, outputBytes: 1, peakGrowthBytes: NV, method: 'child' },
+      { backend: 'cpu', shape: [4096, 32000], inputBytes: NV, outputBytes: 1, peakGrowthBytes: NV, method: 'child', highWaterMark: 'test' },
     ]);
     expect(targets.find((t) => t.target.startsWith('ranking'))!.status).toBe('missed');
     expect(targets.find((t) => t.target.startsWith('peak memory'))!.status).toBe('missed');
