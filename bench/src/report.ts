@@ -81,7 +81,7 @@ export const toMarkdown = (result: SuiteResult): string => {
     '- GB/s counts the bytes a call must move (below); "of bw" divides it by the read bandwidth for kernels that only read ' +
       'big arrays and by the copy bandwidth for kernels that also write one; "vs js" is the js backend\'s median over this one; ' +
       '"cpu share" is the process\'s CPU time over wall time while timing, per thread the backend uses (1 on js): well below 100% ' +
-      'means either that other work took the cores (the JSON's `otherBusyCores` says how many) or that the kernel leaves its threads idle.',
+      'means either that other work took the cores (`otherBusyCores` in the JSON says how many) or that the kernel leaves its threads idle.',
     '',
     ...Object.entries(result.bytesCounted).map(([op, bytes]) => `  - \`${op}\`: ${bytes}`),
     '',
