@@ -19,8 +19,8 @@ void accumulate_kl(const float* xp, const float* xq, int64_t n, float c, float o
   T vsp = zero, vsq = zero, va = zero;
   int64_t i = 0;
   for (; i + V::W <= n; i += V::W) {
-    const T dp = V::max(lo, V::fma(V::load(xp + i), vc, vneg_p));
-    const T dq = V::fma(V::load(xq + i), vc, vneg_q);
+    const T dp = V::max(lo, V::fma_exact(V::load(xp + i), vc, vneg_p));
+    const T dq = V::fma_exact(V::load(xq + i), vc, vneg_q);
     const T ep = exp2_clamped<V>(dp);
     vsp = V::add(vsp, ep);
     vsq = V::add(vsq, exp2_clamped<V>(V::max(lo, dq)));
@@ -39,8 +39,8 @@ struct GradientRow {
   template <class L>
   typename L::T at(int64_t i) const {
     using T = typename L::T;
-    const T log2_p = L::sub(L::fma(L::load(xp + i), L::set(c), L::set(-op)), L::set(log2_sp));
-    const T log2_q = L::sub(L::fma(L::load(xq + i), L::set(c), L::set(-oq)), L::set(log2_sq));
+    const T log2_p = L::sub(L::fma_exact(L::load(xp + i), L::set(c), L::set(-op)), L::set(log2_sp));
+    const T log2_q = L::sub(L::fma_exact(L::load(xq + i), L::set(c), L::set(-oq)), L::set(log2_sq));
     const T p = exp2_clamped<L>(L::max(L::set(L::kExp2Low), log2_p));
     const T zero = L::set(0.0f);
     const T g = L::select(L::eq(p, zero), zero, L::mul(p, L::fma(L::sub(log2_p, log2_q), L::set(k), L::set(-kl))));

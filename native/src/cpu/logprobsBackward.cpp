@@ -19,7 +19,7 @@ struct GradientRow {
   template <class L>
   typename L::T at(int64_t i) const {
     using T = typename L::T;
-    const T log2_p = L::max(L::set(L::kExp2Low), L::sub(L::fma(L::load(x + i), L::set(c), L::set(-offset)), L::set(log2_s)));
+    const T log2_p = L::max(L::set(L::kExp2Low), L::sub(L::fma_exact(L::load(x + i), L::set(c), L::set(-offset)), L::set(log2_s)));
     const T p = exp2_clamped<L>(log2_p);
     return L::mul(p, kEntropy ? L::fma(L::set(b), log2_p, L::set(a)) : L::set(a));
   }

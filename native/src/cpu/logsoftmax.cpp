@@ -11,7 +11,7 @@ struct LogsoftmaxRow {
   float c, offset, log2_s, k;
   template <class L>
   typename L::T at(int64_t i) const {
-    return L::mul(L::set(k), L::sub(L::fma(L::load(x + i), L::set(c), L::set(-offset)), L::set(log2_s)));
+    return L::mul(L::set(k), L::sub(L::fma_exact(L::load(x + i), L::set(c), L::set(-offset)), L::set(log2_s)));
   }
 };
 

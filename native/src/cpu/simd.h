@@ -46,8 +46,18 @@ struct Scalar {
   static T mul(T a, T b) { return a * b; }
   static T div(T a, T b) { return a / b; }
   static T rcp(T a) { return 1.0f / a; }
-  // a*b + c with one rounding (the product of two floats is exact in double).
-  static T fma(T a, T b, T c) { return static_cast<float>(static_cast<double>(a) * b + c); }
+#if defined(__FMA__)
+  // In the AVX2 and AVX-512 objects the scalar heads and tails use the FMA instruction, so a row gives
+  // the same bits whichever of its elements run in vector lanes.
+  static T fma(T a, T b, T c) { return std::fma(a, b, c); }
+  static T fma_exact(T a, T b, T c) { return std::fma(a, b, c); }
+#else
+  // Without FMA: a*b + c rounded twice where that is enough (the polynomials)...
+  static T fma(T a, T b, T c) { return a * b + c; }
+  // ...and once (the product of two floats is exact in double) for x c - O, where the offset must
+  // cancel against the exact product (|x c| can be 1e4 and more).
+  static T fma_exact(T a, T b, T c) { return static_cast<float>(static_cast<double>(a) * b + c); }
+#endif
   static T max(T a, T b) { return a > b ? a : b; }
   static T min(T a, T b) { return a < b ? a : b; }
   static M lt(T a, T b) { return a < b; }
@@ -96,6 +106,7 @@ struct Avx2 {
     return _mm256_fmadd_ps(r, _mm256_fnmadd_ps(a, r, _mm256_set1_ps(1.0f)), r);
   }
   static T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+  static T fma_exact(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
   static T max(T a, T b) { return _mm256_max_ps(a, b); }
   static T min(T a, T b) { return _mm256_min_ps(a, b); }
   static M lt(T a, T b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
@@ -149,6 +160,7 @@ struct Avx512 {
     return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(a, r, _mm512_set1_ps(1.0f)), r);
   }
   static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+  static T fma_exact(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
   static T max(T a, T b) { return _mm512_max_ps(a, b); }
   static T min(T a, T b) { return _mm512_min_ps(a, b); }
   static M lt(T a, T b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
@@ -388,8 +400,8 @@ inline void accumulate_block(const float* x, int64_t n, float c, float offset, d
   T s0 = V::set(0.0f), s1 = V::set(0.0f), t0 = V::set(0.0f), t1 = V::set(0.0f);
   int64_t i = 0;
   for (; i + 2 * V::W <= n; i += 2 * V::W) {
-    const T d0 = V::max(lo, V::fma(V::load(x + i), vc, vneg));
-    const T d1 = V::max(lo, V::fma(V::load(x + i + V::W), vc, vneg));
+    const T d0 = V::max(lo, V::fma_exact(V::load(x + i), vc, vneg));
+    const T d1 = V::max(lo, V::fma_exact(V::load(x + i + V::W), vc, vneg));
     const T e0 = exp2_clamped<V>(d0);
     const T e1 = exp2_clamped<V>(d1);
     s0 = V::add(s0, e0);
@@ -402,7 +414,7 @@ inline void accumulate_block(const float* x, int64_t n, float c, float offset, d
   double ss = V::hsum(V::add(s0, s1));
   double ts = kMoments ? V::hsum(V::add(t0, t1)) : 0.0f;
   for (; i < n; i++) {
-    const float d = Scalar::max(Scalar::kExp2Low, Scalar::fma(x[i], c, -offset));
+    const float d = Scalar::max(Scalar::kExp2Low, Scalar::fma_exact(x[i], c, -offset));
     const float e = exp2_clamped<Scalar>(d);
     ss += e;
     if (kMoments) ts += static_cast<double>(e) * d;
