@@ -1,5 +1,5 @@
 import type { SuiteResult } from './suite.js';
-import { PYTORCH_QUOTED } from './targets.js';
+import { BANDWIDTH_QUOTED, PYTORCH_QUOTED } from './targets.js';
 import type { BenchRecord } from './types.js';
 
 const shapeLabel = (shape: readonly number[]): string => `[${shape.join('×')}]`;
@@ -74,6 +74,13 @@ export const toMarkdown = (result: SuiteResult): string => {
     `- Copy (read + write bytes): **${fixed(bw.copyGBs, 1)} GB/s** with ${bw.threads} thread(s), ${fixed(bw.copyGBsOneThread, 1)} GB/s with one.`,
     `- Probes: ${result.bandwidthProbes.map((p, i) => `${i === 0 ? 'start' : 'end'} read ${fixed(p.readGBs, 1)} / copy ${fixed(p.copyGBs, 1)} GB/s`).join('; ')}.`,
     `- Method: ${bw.method}; buffer ${gib(bw.bufferBytes)}.`,
+    `- For reference (quoted from issue 3, not measured here): about ${BANDWIDTH_QUOTED.readGBs} GB/s read and ${BANDWIDTH_QUOTED.copyGBs} GB/s copy on two threads.`,
+    ...(bw.threads > 1 && bw.readGBs < 1.3 * bw.readGBsOneThread
+      ? [
+          `- **Warning**: ${bw.threads} threads read only ${fixed(bw.readGBs / bw.readGBsOneThread, 2)}× what one thread reads: ` +
+            'other work held the cores while probing, so this reference is low and the fractions below flatter the kernels.',
+        ]
+      : []),
     '',
     '## Method',
     '',

@@ -176,6 +176,11 @@ describe('the Markdown report', () => {
     const result = await runSuite({ filters: ['logprobs'], backends: ['js'], reps: 1, jsReps: 1, quick: true, memory: false });
     const md = toMarkdown(result);
     expect(md).toContain('**not measured**');
+    expect(md).toContain('about 57 GB/s read and 64 GB/s copy');
+    const contended = toMarkdown({ ...result, bandwidth: { ...result.bandwidth, threads: 2, readGBs: 30, readGBsOneThread: 29 } });
+    expect(contended).toContain('**Warning**: 2 threads read only 1.03×');
+    const quiet = toMarkdown({ ...result, bandwidth: { ...result.bandwidth, threads: 2, readGBs: 58, readGBsOneThread: 30 } });
+    expect(quiet).not.toContain('**Warning**');
     expect(md).toContain('| logprobs (log-probs + entropy forward) | [4096×32000] | 233 |');
   });
 });
