@@ -2,7 +2,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatTable, toJson, toMarkdown } from './report.js';
-import { BENCHES, runSuite, type SuiteOptions, type SuiteResult } from './suite.js';
+import { BENCHES, matchesFilter, runSuite, type SuiteOptions, type SuiteResult } from './suite.js';
 
 const USAGE = `usage: pnpm bench [filter…] [options]
 
@@ -78,6 +78,8 @@ const main = async (): Promise<void> => {
   const options = parseCli(process.argv.slice(2));
   if (options === 'help') return void console.log(USAGE);
   if (options === 'list') return void console.log(BENCHES.map((b) => `${b.op}: ${b.bytesCounted}`).join('\n'));
+  const unmatched = options.filters.filter((f) => !BENCHES.some(matchesFilter(f)));
+  if (unmatched.length > 0) throw new Error(`no benchmark matches ${unmatched.join(', ')}; ops: ${BENCHES.map((b) => b.op).join(', ')}`);
   const result = await runSuite({ ...options, log: (line) => console.error(line) });
   console.log(formatTable(result));
   if (options.outDir) {

@@ -109,8 +109,11 @@ const combineBandwidth = (a: BandwidthResult, b: BandwidthResult): BandwidthResu
 
 const errorMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
+/** A filter selects the ops whose name contains it (case-insensitive). */
+export const matchesFilter = (filter: string) => (bench: Bench): boolean => bench.op.toLowerCase().includes(filter.toLowerCase());
+
 const matches = (filters: readonly string[]) => (bench: Bench): boolean =>
-  filters.length === 0 || filters.some((f) => bench.op.toLowerCase().includes(f.toLowerCase()));
+  filters.length === 0 || filters.some((f) => matchesFilter(f)(bench));
 
 const selectKernels = (
   wanted: readonly string[] | undefined,
