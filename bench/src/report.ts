@@ -6,7 +6,7 @@ const shapeLabel = (shape: readonly number[]): string => `[${shape.join('×')}]`
 const fixed = (x: number, digits: number): string => (Number.isFinite(x) ? x.toFixed(digits) : '—');
 const ms = (x: number): string => (x >= 100 ? fixed(x, 0) : x >= 10 ? fixed(x, 1) : x >= 1 ? fixed(x, 2) : fixed(x, 3));
 
-const COLUMNS = ['op', 'backend', 'shape', 'median ms', 'GB/s', 'of bw', 'vs js', 'reps', 'cpu share'] as const;
+const COLUMNS = ['op', 'backend', 'shape', 'median ms', 'GB/s', 'of bw', 'vs js', 'reps', 'cpu share', 'others'] as const;
 
 const row = (r: BenchRecord): string[] => [
   r.op,
@@ -18,6 +18,7 @@ const row = (r: BenchRecord): string[] => [
   r.speedupOverJs === undefined ? '' : `${fixed(r.speedupOverJs, 1)}×`,
   String(r.reps),
   `${fixed(100 * r.cpuShare, 0)}%`,
+  r.otherBusyCores === undefined ? '' : fixed(r.otherBusyCores, 1),
 ];
 
 /** The console table: one line per case. */
@@ -88,7 +89,7 @@ export const toMarkdown = (result: SuiteResult): string => {
     '- GB/s counts the bytes a call must move (below); "of bw" divides it by the read bandwidth for kernels that only read ' +
       'big arrays and by the copy bandwidth for kernels that also write one; "vs js" is the js backend\'s median over this one; ' +
       '"cpu share" is the process\'s CPU time over wall time while timing, per thread the backend uses (1 on js): well below 100% ' +
-      'means either that other work took the cores (`otherBusyCores` in the JSON says how many) or that the kernel leaves its threads idle.',
+      'means either that other work took the cores ("others": cores that other processes kept busy meanwhile, from /proc/stat) or that the kernel leaves its threads idle.',
     '',
     ...Object.entries(result.bytesCounted).map(([op, bytes]) => `  - \`${op}\`: ${bytes}`),
     '',
