@@ -66,7 +66,14 @@ RLHF_API void* rlhf_cuda_stream_raw(void* stream);
    row over several multiprocessors (1 = never split; 0 = automatic, the default), and whether a
    row may be kept in shared memory between the statistics and the gradient pass (1, default). */
 RLHF_API void rlhf_cuda_set_row_tuning(int max_cluster, int cache_rows);
-/* How the last row kernel launched on this thread was laid out, e.g. "block512 cluster2 cached". */
+/* The same plus, for the layout that re-reads rows from global memory: threads per block and steps
+   loaded ahead per thread (512/2, 512/4 or 256/4; 0 = 512 and 2; other pairs run 512/2), the
+   evict-first hints on the gradient pass (-1 automatic = on, 0 off, 1 on), and a persistent grid of
+   blocks_per_sm blocks per multiprocessor (0 = a block per row). rlhf_cuda_last_launch says what ran. */
+RLHF_API void rlhf_cuda_set_row_schedule(int max_cluster, int cache_rows, int threads, int unroll, int streaming,
+                                         int blocks_per_sm);
+/* How the last row kernel launched on this thread was laid out, e.g.
+   "block512 unroll2 cluster2 cached streaming vec4 grid4096". */
 RLHF_API const char* rlhf_cuda_last_launch(void);
 
 /* ---- log-softmax family (SPEC section 2) ------------------------------------------------------ */

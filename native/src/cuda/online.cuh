@@ -86,4 +86,68 @@ struct Entropy {
   __device__ __forceinline__ float entropy() const { return kLn2 * (l.log2s() - t / l.s); }
 };
 
+// kl.full's statistics of a pair of rows (p from logits xp, q from logits xq), in raw-logit units.
+// kl = E_p[xp − xq]/T − (lse_p − lse_q) and the gradient's factor log p − log q − kl equals
+// ((xp − xq) − E_p[xp − xq])/T: the row constants lse_p − lse_q cancel exactly, so they are never
+// formed. xp − xq is not exact for logits of ±1e4 (and E_p[xp − xq] is a sum of such values), so
+// every difference is taken against a pivot: the pair (mp, Q) = (max xp, xq where xp is maximal):
+//   d = (xp − mp) − (xq − Q),  u = Σ 2^((xp − mp)·scale) · d,  mean = u / s = E_p[d].
+// Where p is not negligible, xp − mp is exact (nearby values) and xq − Q is rounded relative to its
+// own size, so d − mean keeps its precision even when kl ≈ 1e4 and the gradient ≈ 0.
+struct KlPair {
+  Lse p;
+  float u, pivot;  // pivot = Q; kept finite (0 when xq at the maximum is ±inf: then kl is ±inf anyway)
+  Lse q;
+  static __device__ __forceinline__ KlPair identity() { return {Lse::identity(), 0.f, 0.f, Lse::identity()}; }
+  static __device__ __forceinline__ float finiteOr0(float x) { return fabsf(x) <= FLT_MAX ? x : 0.f; }
+  // d (relative to the pivot (m, q)) of the entries summed in u, taken relative to (mNew, qNew) instead.
+  static __device__ __forceinline__ float shift(float m, float q, float mNew, float qNew) {
+    return (m - mNew) - (q - qNew);
+  }
+  __device__ __forceinline__ void add4(const float (&xp)[4], const float (&xq)[4], float scale) {
+    const float mc = max4(xp);
+    if (mc > p.m) {
+      float qc = xq[3];
+#pragma unroll
+      for (int j = 2; j >= 0; j--) qc = xp[j] == mc ? xq[j] : qc;  // the first position holding the maximum
+      qc = finiteOr0(qc);
+      const float s = p.s, delta = shift(p.m, pivot, mc, qc);
+      const float f = p.raise(mc, scale);
+      u = weighted(f, u + weighted(s, delta));
+      pivot = qc;
+    }
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const float a = xp[j] - p.m;
+      const float e = ex2(a * scale);
+      p.s += e;
+      u += weighted(e, a - (xq[j] - pivot));
+    }
+    q.add4(xq, scale);
+  }
+  static __device__ __forceinline__ KlPair combine(const KlPair& a, const KlPair& b, float scale) {
+    const float m = fmaxf(a.p.m, b.p.m);
+    const float pivot = a.p.m >= b.p.m ? a.pivot : b.pivot;
+    const float fa = ex2((a.p.m - m) * scale), fb = ex2((b.p.m - m) * scale);
+    const float ua = weighted(fa, a.u + weighted(a.p.s, shift(a.p.m, a.pivot, m, pivot)));
+    const float ub = weighted(fb, b.u + weighted(b.p.s, shift(b.p.m, b.pivot, m, pivot)));
+    return {{m, a.p.s * fa + b.p.s * fb}, ua + ub, pivot, Lse::combine(a.q, b.q, scale)};
+  }
+  // E_p[d] in raw-logit units.
+  __device__ __forceinline__ float mean() const { return u / p.s; }
+  // kl = (E_p[d] + mq − Q)/T − ln 2 · (log2 sp − log2 sq).
+  __device__ __forceinline__ float kl(float invT) const {
+    return (mean() + (q.m - pivot)) * invT - kLn2 * (p.log2s() - q.log2s());
+  }
+};
+
+// One element of kl.full's gradient without its factor gradKl/T: p · (d − mean)/T (= p · (log p − log q − kl)),
+// 0 where p = 0.
+__device__ __forceinline__ float klGradientTerm(float xp, float xq, float mp, float log2sp, float pivot, float mean,
+                                                float scale, float invT) {
+  const float a = xp - mp;
+  const float p = ex2(a * scale - log2sp);
+  return weighted(p, ((a - (xq - pivot)) - mean) * invT);
+}
+
 }  // namespace rlhf_cuda

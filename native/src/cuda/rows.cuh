@@ -7,13 +7,15 @@
 //            thread-block cluster through distributed shared memory, always in the same order;
 //   finish   the op turns the statistics into per-row values (and writes its per-row outputs);
 //   phase 2  (ops with an [n, v] output) each thread rewrites the very elements it read, from the
-//            copy it kept in shared memory (cached) or from global memory again (L1/L2 hits).
+//            copy it kept in shared memory (cached) or from global memory again (L2 hits; the re-read
+//            and the output stream with the evict-first hint).
 // Small rows (v <= 1024) take one warp each; larger ones a block of 512 threads, or a cluster of up
-// to 8 (16) blocks on as many multiprocessors when the row must fit in shared memory or there are
-// too few rows to fill the chip.
+// to 8 (16) blocks on as many multiprocessors when the row's part fits in shared memory or there are
+// too few rows to fill the chip. Benchmarks can pick the block size, the unroll depth, the hints and
+// a persistent grid (rlhf_cuda_set_row_schedule) to compare layouts in one run.
 //
 // The op interface (see logprobs.cu for an example):
-//   kIn, kWrites, Stats {identity}, combine(a, b), Row,
+//   kIn, kWrites, [kMaxCachedCluster], Stats {identity}, combine(a, b), Row,
 //   input(k), output(), pad(k), state(row), accumulate(Stats&, x[kIn][4]), finish(stats, row, state, leader),
 //   element(Row, x[kIn], col), fill(state)
 #pragma once
@@ -22,6 +24,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <type_traits>
 
 #include "online.cuh"
 #include "runtime.cuh"
@@ -73,16 +76,39 @@ __device__ __forceinline__ int64_t elementAt(int64_t begin, int it, int j, int t
   return kVec ? begin + 4 * (int64_t(it) * nthreads + tid) + j : begin + (int64_t(it) * 4 + j) * nthreads + tid;
 }
 
+// Global accesses of the gradient pass. With `streaming`, the re-read of an input (its last use) and
+// the [n, v] output carry the evict-first hint (ld/st.global.cs): they do not push the rows that other
+// blocks are still to re-read out of L2. Plain coherent accesses either way (never ld.global.nc: the
+// output may alias an input).
+__device__ __forceinline__ float4 loadVec(const float* p, bool streaming) {
+  return streaming ? __ldcs(reinterpret_cast<const float4*>(p)) : *reinterpret_cast<const float4*>(p);
+}
+__device__ __forceinline__ float loadScalar(const float* p, bool streaming) { return streaming ? __ldcs(p) : *p; }
+__device__ __forceinline__ void storeVec(float* p, float4 y, bool streaming) {
+  if (streaming) {
+    __stcs(reinterpret_cast<float4*>(p), y);
+  } else {
+    *reinterpret_cast<float4*>(p) = y;
+  }
+}
+__device__ __forceinline__ void storeScalar(float* p, float y, bool streaming) {
+  if (streaming) {
+    __stcs(p, y);
+  } else {
+    *p = y;
+  }
+}
+
 template <class Op, bool kVec>
 __device__ __forceinline__ void loadStep(const Op& op, int64_t rowBase, int64_t begin, int64_t end, int it, int tid,
-                                         int nthreads, float (&x)[Op::kIn][4]) {
+                                         int nthreads, bool streaming, float (&x)[Op::kIn][4]) {
 #pragma unroll
   for (int k = 0; k < Op::kIn; k++) {
     const float* in = op.input(k) + rowBase;
     if (kVec) {
       const int64_t e = elementAt<true>(begin, it, 0, tid, nthreads);
       if (e < end) {
-        const float4 q = *reinterpret_cast<const float4*>(in + e);
+        const float4 q = loadVec(in + e, streaming);
         x[k][0] = q.x, x[k][1] = q.y, x[k][2] = q.z, x[k][3] = q.w;
       } else {
         x[k][0] = x[k][1] = x[k][2] = x[k][3] = op.pad(k);
@@ -91,12 +117,14 @@ __device__ __forceinline__ void loadStep(const Op& op, int64_t rowBase, int64_t 
 #pragma unroll
       for (int j = 0; j < 4; j++) {
         const int64_t e = elementAt<false>(begin, it, j, tid, nthreads);
-        x[k][j] = e < end ? in[e] : op.pad(k);
+        x[k][j] = e < end ? loadScalar(in + e, streaming) : op.pad(k);
       }
     }
   }
 }
 
+// The shared-memory copy of a chunk: each thread stores and later loads only its own elements (the
+// same elementAt in both passes), so the copy needs no barrier between the passes or between rows.
 template <class Op, bool kVec>
 __device__ __forceinline__ void cacheStep(float* cache, int64_t cacheStride, int64_t begin, int64_t end, int it,
                                           int tid, int nthreads, const float (&x)[Op::kIn][4]) {
@@ -116,32 +144,30 @@ __device__ __forceinline__ void cacheStep(float* cache, int64_t cacheStride, int
   }
 }
 
-template <class Op, bool kVec, bool kCache>
-__device__ __forceinline__ void writeStep(const Op& op, const typename Op::Row& r, int state, int64_t rowBase,
-                                          const float* cache, int64_t cacheStride, int64_t begin, int64_t end,
-                                          int it, int tid, int nthreads) {
-  float x[Op::kIn][4];
-  if (state == kActive) {
-    if (kCache) {
+template <class Op, bool kVec>
+__device__ __forceinline__ void uncacheStep(const float* cache, int64_t cacheStride, int64_t begin, int64_t end,
+                                            int it, int tid, int nthreads, float (&x)[Op::kIn][4]) {
 #pragma unroll
-      for (int k = 0; k < Op::kIn; k++) {
-        const float* c = cache + k * cacheStride - begin;
-        if (kVec) {
-          const int64_t e = elementAt<true>(begin, it, 0, tid, nthreads);
-          const float4 q = e < end ? *reinterpret_cast<const float4*>(c + e) : make_float4(0.f, 0.f, 0.f, 0.f);
-          x[k][0] = q.x, x[k][1] = q.y, x[k][2] = q.z, x[k][3] = q.w;
-        } else {
-#pragma unroll
-          for (int j = 0; j < 4; j++) {
-            const int64_t e = elementAt<false>(begin, it, j, tid, nthreads);
-            x[k][j] = e < end ? c[e] : 0.f;
-          }
-        }
-      }
+  for (int k = 0; k < Op::kIn; k++) {
+    const float* c = cache + k * cacheStride - begin;
+    if (kVec) {
+      const int64_t e = elementAt<true>(begin, it, 0, tid, nthreads);
+      const float4 q = e < end ? *reinterpret_cast<const float4*>(c + e) : make_float4(0.f, 0.f, 0.f, 0.f);
+      x[k][0] = q.x, x[k][1] = q.y, x[k][2] = q.z, x[k][3] = q.w;
     } else {
-      loadStep<Op, kVec>(op, rowBase, begin, end, it, tid, nthreads, x);
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        const int64_t e = elementAt<false>(begin, it, j, tid, nthreads);
+        x[k][j] = e < end ? c[e] : 0.f;
+      }
     }
   }
+}
+
+template <class Op, bool kVec>
+__device__ __forceinline__ void writeStep(const Op& op, const typename Op::Row& r, int state, int64_t rowBase,
+                                          int64_t begin, int64_t end, int it, int tid, int nthreads, bool streaming,
+                                          const float (&x)[Op::kIn][4]) {
   float y[4];
   if (state == kActive) {
 #pragma unroll
@@ -157,27 +183,33 @@ __device__ __forceinline__ void writeStep(const Op& op, const typename Op::Row& 
   float* out = op.output() + rowBase;
   if (kVec) {
     const int64_t e = elementAt<true>(begin, it, 0, tid, nthreads);
-    if (e < end) *reinterpret_cast<float4*>(out + e) = make_float4(y[0], y[1], y[2], y[3]);
+    if (e < end) storeVec(out + e, make_float4(y[0], y[1], y[2], y[3]), streaming);
   } else {
 #pragma unroll
     for (int j = 0; j < 4; j++) {
       const int64_t e = elementAt<false>(begin, it, j, tid, nthreads);
-      if (e < end) out[e] = y[j];
+      if (e < end) storeScalar(out + e, y[j], streaming);
     }
   }
 }
 
 // kThreads == 32: one warp per row, kWarpRows rows per block. Otherwise a block (or a cluster of
-// gridDim.y blocks, each owning `chunk` elements) per row. Rows are visited grid-stride.
-template <class Op, int kThreads, bool kVec, bool kCache>
-__global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads)
-    rowKernel(const Op op, int64_t n, int64_t v, int64_t chunk) {
+// gridDim.y blocks, each owning `chunk` elements) per row. Rows are visited grid-stride. Both passes
+// load kUnroll steps (kUnroll · 16 bytes per input per thread) before using the first.
+// Blocks per multiprocessor each configuration must fit (a register cap): 512 threads with 2 steps in
+// flight: 3 (40 registers; 32 for 4 blocks made kl.full spill), 4 steps in flight: 1024 threads per
+// multiprocessor (64 registers).
+constexpr int minBlocksFor(int threads, int unroll) { return threads == 32 ? 1 : unroll >= 4 ? 1024 / threads : 3; }
+
+template <class Op, int kThreads, int kUnroll, bool kVec, bool kCache>
+__global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads, minBlocksFor(kThreads, kUnroll))
+    rowKernel(const Op op, int64_t n, int64_t v, int64_t chunk, int streaming) {
   using Stats = typename Op::Stats;
   constexpr bool kWarp = kThreads == 32;
   constexpr int kWarps = kWarp ? kWarpRows : kThreads / 32;
-  constexpr int kUnroll = 2;
-  __shared__ Stats scratch[kWarps];
-  __shared__ Stats clusterSlot;
+  // Double-buffered by row parity: the next row writes the other slot, so one barrier per row suffices.
+  __shared__ Stats scratch[2][kWarps];
+  __shared__ Stats clusterSlot[2];
   extern __shared__ float4 dynamicShared[];
   float* cache = reinterpret_cast<float*>(dynamicShared);
 
@@ -190,8 +222,9 @@ __global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads)
   const int steps = end > begin ? int((end - begin + 4 * kThreads - 1) / (4 * kThreads)) : 0;
   const int64_t rowStride = kWarp ? int64_t(gridDim.x) * kWarpRows : int64_t(gridDim.x);
   int64_t row = kWarp ? int64_t(blockIdx.x) * kWarpRows + warp : int64_t(blockIdx.x);
+  const bool stream = streaming != 0;
 
-  for (; row < n; row += rowStride) {
+  for (int parity = 0; row < n; row += rowStride, parity ^= 1) {
     const int64_t rowBase = row * v;
     const int state = op.state(row, v, tid == 0 && crank == 0);
     Stats st = Stats::identity();
@@ -199,7 +232,7 @@ __global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads)
       for (int it = 0; it < steps; it += kUnroll) {
         float x[kUnroll][Op::kIn][4];
 #pragma unroll
-        for (int u = 0; u < kUnroll; u++) loadStep<Op, kVec>(op, rowBase, begin, end, it + u, tid, kThreads, x[u]);
+        for (int u = 0; u < kUnroll; u++) loadStep<Op, kVec>(op, rowBase, begin, end, it + u, tid, kThreads, false, x[u]);
 #pragma unroll
         for (int u = 0; u < kUnroll; u++) {
           op.accumulate(st, x[u]);
@@ -209,30 +242,45 @@ __global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads)
     }
     st = warpAllReduce(op, st);
     if (!kWarp) {
-      if (lane == 0) scratch[warp] = st;
+      if (lane == 0) scratch[parity][warp] = st;
       __syncthreads();
-      st = scratch[0];
+      st = scratch[parity][0];
 #pragma unroll
-      for (int w = 1; w < kWarps; w++) st = op.combine(st, scratch[w]);
+      for (int w = 1; w < kWarps; w++) st = op.combine(st, scratch[parity][w]);
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
       if (csize > 1) {
         namespace cg = cooperative_groups;
         cg::cluster_group cluster = cg::this_cluster();
-        if (threadIdx.x == 0) clusterSlot = st;
+        if (threadIdx.x == 0) clusterSlot[parity] = st;
         cluster.sync();
-        st = *cluster.map_shared_rank(&clusterSlot, 0);
-        for (int r = 1; r < csize; r++) st = op.combine(st, *cluster.map_shared_rank(&clusterSlot, r));
-        cluster.sync();  // nobody overwrites (or exits with) its slot while another block reads it
+        st = *cluster.map_shared_rank(&clusterSlot[parity], 0);
+        for (int r = 1; r < csize; r++) st = op.combine(st, *cluster.map_shared_rank(&clusterSlot[parity], r));
       }
 #endif
     }
     const typename Op::Row r = op.finish(st, row, state, tid == 0 && crank == 0);
     if (Op::kWrites) {
-      for (int it = 0; it < steps; it++)
-        writeStep<Op, kVec, kCache>(op, r, state, rowBase, cache, chunk, begin, end, it, tid, kThreads);
+      for (int it = 0; it < steps; it += kUnroll) {
+        float x[kUnroll][Op::kIn][4];
+        if (state == kActive) {
+#pragma unroll
+          for (int u = 0; u < kUnroll; u++) {
+            if (kCache) {
+              uncacheStep<Op, kVec>(cache, chunk, begin, end, it + u, tid, kThreads, x[u]);
+            } else {
+              loadStep<Op, kVec>(op, rowBase, begin, end, it + u, tid, kThreads, stream, x[u]);
+            }
+          }
+        }
+#pragma unroll
+        for (int u = 0; u < kUnroll; u++) writeStep<Op, kVec>(op, r, state, rowBase, begin, end, it + u, tid, kThreads, stream, x[u]);
+      }
     }
-    if (!kWarp) __syncthreads();  // scratch and the cache are reused by the next row
   }
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  // No block leaves while another block of its cluster may still read its slot.
+  if (!kWarp && csize > 1) cooperative_groups::this_cluster().sync();
+#endif
   (void)csize;
   (void)clusterSlot;
 }
@@ -240,25 +288,53 @@ __global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads)
 inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t roundUp4(int64_t a) { return (a + 3) & ~int64_t(3); }
 
+// The largest cluster whose blocks keep the row in shared memory in the automatic layout
+// (Op::kMaxCachedCluster where an op declares it).
+template <class Op, class = void>
+struct MaxCachedCluster {
+  static constexpr int value = 4;
+};
+template <class Op>
+struct MaxCachedCluster<Op, std::void_t<decltype(Op::kMaxCachedCluster)>> {
+  static constexpr int value = Op::kMaxCachedCluster;
+};
+
 struct RowPlan {
   bool warp = false;
   int cluster = 1;
   bool cache = false;
   int64_t chunk = 0;
   size_t smem = 0;
+  int threads = kBlockThreads;
+  int unroll = 2;
+  bool streaming = false;
+  int64_t blocks = 0;  // grid.x (rows are visited grid-stride)
 };
 
+// The no-cache block configurations compiled for aligned rows (threads, unroll); everything else runs
+// 512 threads, unroll 2.
+inline bool compiledShape(int threads, int unroll) {
+  return (threads == 512 && (unroll == 2 || unroll == 4)) || (threads == 256 && unroll == 4);
+}
+
 // How a call with these sizes is laid out (see the file comment).
+//   automatic (tuning.maxCluster == 0): a row stays in shared memory only when each block's part fits
+//   kCacheBudget (3 blocks per multiprocessor) and the cluster is at most the op's kMaxCachedCluster;
+//   otherwise the gradient pass re-reads the row from global memory (L2), streaming its accesses.
+//   Run 1 (H200) measured both: bigger cached clusters lost to re-reading (bench/gpu/NOTES.md).
+//   explicit maxCluster (benchmarks): the previous rule, a cache wherever the row fits the multiprocessor.
 template <class Op>
-RowPlan planRows(int64_t n, int64_t v, const DeviceInfo& d, const RowTuning& tuning) {
+RowPlan planRows(int64_t n, int64_t v, bool vec, const DeviceInfo& d, const RowTuning& tuning) {
   RowPlan p;
   if (v <= kWarpMaxV) {
     p.warp = true;
     p.chunk = v;
+    p.blocks = std::min<int64_t>(ceilDiv(n, kWarpRows), int64_t(d.sms) * 64);
     return p;
   }
+  const bool automatic = tuning.maxCluster <= 0;
   const int hardMax = d.major >= 9 ? 16 : 1;
-  int maxCluster = tuning.maxCluster > 0 ? std::min(tuning.maxCluster, hardMax) : std::min(8, hardMax);
+  const int maxCluster = automatic ? std::min(8, hardMax) : std::min(tuning.maxCluster, hardMax);
   auto chunkFor = [&](int c) { return roundUp4(ceilDiv(v, c)); };
   auto bytesFor = [&](int c) { return size_t(Op::kIn) * size_t(chunkFor(c)) * sizeof(float); };
   int c = 1;
@@ -268,7 +344,9 @@ RowPlan planRows(int64_t n, int64_t v, const DeviceInfo& d, const RowTuning& tun
     int cc = c;
     while (cc * 2 <= maxCluster && bytesFor(cc) > kCacheBudget) cc *= 2;
     const size_t limit = d.smemOptin > 4096 ? size_t(d.smemOptin) - 2048 : 0;  // leave room for the static part
-    if (bytesFor(cc) <= limit) {
+    const bool fits = automatic ? bytesFor(cc) <= kCacheBudget && cc <= MaxCachedCluster<Op>::value
+                                : bytesFor(cc) <= limit;
+    if (fits) {
       c = cc;
       p.cache = true;
       p.smem = bytesFor(cc);
@@ -276,12 +354,19 @@ RowPlan planRows(int64_t n, int64_t v, const DeviceInfo& d, const RowTuning& tun
   }
   p.cluster = c;
   p.chunk = chunkFor(c);
+  if (!p.cache && vec && compiledShape(tuning.threads, tuning.unroll)) {
+    p.threads = tuning.threads;
+    p.unroll = tuning.unroll;
+  }
+  p.streaming = Op::kWrites && (tuning.streaming < 0 ? true : tuning.streaming > 0);
+  const int64_t rowsAtOnce = tuning.blocksPerSm > 0 ? std::max<int64_t>(1, int64_t(d.sms) * tuning.blocksPerSm / c) : n;
+  p.blocks = std::min<int64_t>({n, rowsAtOnce, int64_t(1) << 30});
   return p;
 }
 
-template <class Op, bool kVec, bool kCache>
+template <class Op, int kThreads, int kUnroll, bool kVec, bool kCache>
 cudaError_t launchBlocks(const Op& op, int64_t n, int64_t v, const RowPlan& p, cudaStream_t stream) {
-  auto kernel = rowKernel<Op, kBlockThreads, kVec, kCache>;
+  auto kernel = rowKernel<Op, kThreads, kUnroll, kVec, kCache>;
   if (p.smem > 48 * 1024) {
     const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(p.smem));
     if (err != cudaSuccess) return err;
@@ -291,8 +376,8 @@ cudaError_t launchBlocks(const Op& op, int64_t n, int64_t v, const RowPlan& p, c
     if (err != cudaSuccess) return err;
   }
   cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(unsigned(std::min<int64_t>(n, int64_t(1) << 30)), unsigned(p.cluster), 1);
-  cfg.blockDim = dim3(kBlockThreads, 1, 1);
+  cfg.gridDim = dim3(unsigned(p.blocks), unsigned(p.cluster), 1);
+  cfg.blockDim = dim3(kThreads, 1, 1);
   cfg.dynamicSmemBytes = p.smem;
   cfg.stream = stream;
   cudaLaunchAttribute attr[1];
@@ -308,20 +393,23 @@ cudaError_t launchBlocks(const Op& op, int64_t n, int64_t v, const RowPlan& p, c
     if (err != cudaSuccess) return err;
     if (clusters < 1) return cudaErrorLaunchOutOfResources;
   }
-  return cudaLaunchKernelEx(&cfg, kernel, op, n, v, p.chunk);
+  return cudaLaunchKernelEx(&cfg, kernel, op, n, v, p.chunk, p.streaming ? 1 : 0);
 }
 
 template <class Op, bool kVec>
-cudaError_t launchPlan(const Op& op, int64_t n, int64_t v, const RowPlan& p, const DeviceInfo& d, cudaStream_t stream) {
+cudaError_t launchPlan(const Op& op, int64_t n, int64_t v, const RowPlan& p, cudaStream_t stream) {
   if (p.warp) {
-    const int64_t blocks = std::min<int64_t>(ceilDiv(n, kWarpRows), int64_t(d.sms) * 64);
-    rowKernel<Op, 32, kVec, false><<<unsigned(blocks), 32 * kWarpRows, 0, stream>>>(op, n, v, v);
+    rowKernel<Op, 32, 2, kVec, false><<<unsigned(p.blocks), 32 * kWarpRows, 0, stream>>>(op, n, v, v, 0);
     return cudaGetLastError();
   }
   if constexpr (Op::kWrites) {
-    if (p.cache) return launchBlocks<Op, kVec, true>(op, n, v, p, stream);
+    if (p.cache) return launchBlocks<Op, kBlockThreads, 2, kVec, true>(op, n, v, p, stream);
   }
-  return launchBlocks<Op, kVec, false>(op, n, v, p, stream);
+  if constexpr (kVec) {
+    if (p.threads == 512 && p.unroll == 4) return launchBlocks<Op, 512, 4, true, false>(op, n, v, p, stream);
+    if (p.threads == 256) return launchBlocks<Op, 256, 4, true, false>(op, n, v, p, stream);
+  }
+  return launchBlocks<Op, kBlockThreads, 2, kVec, false>(op, n, v, p, stream);
 }
 
 // Launches `op` over n rows of v on the handle's stream, falling back to the plain one-block-per-row
@@ -330,21 +418,29 @@ template <class Op>
 rlhf_status launchRows(const Op& op, int64_t n, int64_t v, bool aligned, StreamHandle* h, const char* name) {
   if (n == 0) return RLHF_OK;
   const DeviceInfo& d = *deviceInfo();
-  RowPlan p = planRows<Op>(n, v, d, rowTuning());
   const bool vec = aligned && v % 4 == 0;
+  RowPlan p = planRows<Op>(n, v, vec, d, rowTuning());
   auto launch = [&](const RowPlan& plan) {
-    return vec ? launchPlan<Op, true>(op, n, v, plan, d, h->stream) : launchPlan<Op, false>(op, n, v, plan, d, h->stream);
+    return vec ? launchPlan<Op, true>(op, n, v, plan, h->stream) : launchPlan<Op, false>(op, n, v, plan, h->stream);
   };
   cudaError_t err = launch(p);
   if (err != cudaSuccess && !p.warp && (p.cluster > 1 || p.cache)) {
     cudaGetLastError();
-    p = RowPlan{};
-    p.chunk = v;
+    RowPlan plain;
+    plain.chunk = v;
+    plain.streaming = p.streaming;
+    plain.blocks = std::min<int64_t>(n, int64_t(1) << 30);
+    p = plain;
     err = launch(p);
   }
-  char desc[128];
-  std::snprintf(desc, sizeof desc, "%s: %s%s cluster%d%s%s", name, p.warp ? "warp" : "block",
-                p.warp ? "" : "512", p.cluster, p.cache ? " cached" : "", vec ? " vec4" : " scalar");
+  char desc[160];
+  if (p.warp) {
+    std::snprintf(desc, sizeof desc, "%s: warp %s", name, vec ? "vec4" : "scalar");
+  } else {
+    std::snprintf(desc, sizeof desc, "%s: block%d unroll%d cluster%d%s%s%s grid%lld", name, p.threads, p.unroll,
+                  p.cluster, p.cache ? " cached" : "", p.streaming ? " streaming" : "", vec ? " vec4" : " scalar",
+                  (long long)p.blocks);
+  }
   setLastLaunch(desc);
   return check(err, name);
 }

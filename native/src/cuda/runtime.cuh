@@ -29,6 +29,10 @@ struct DeviceInfo {
 struct RowTuning {
   int maxCluster = 0;  // 0: automatic
   bool cacheRows = true;
+  int threads = 512;    // block size of the no-cache layout (512 or 256)
+  int unroll = 2;       // steps loaded before the first is used (2 or 4)
+  int streaming = -1;   // evict-first hints on the gradient pass: -1 automatic (on), 0 off, 1 on
+  int blocksPerSm = 0;  // > 0: a persistent grid of that many blocks per multiprocessor; 0: a block per row
 };
 
 // Records the message for rlhf_cuda_last_error and returns the status.
