@@ -18,6 +18,8 @@ const reasonFile = join(buildDir, 'UNAVAILABLE');
 const fail = (reason) => {
   mkdirSync(buildDir, { recursive: true });
   writeFileSync(reasonFile, `${reason}\n`);
+  // An addon left from an earlier build would not match these sources: the reason is the truth now.
+  rmSync(join(buildDir, 'Release', 'rlhf_native.node'), { force: true });
   console.warn(`@rlhf/native: the native kernels were not built (${reason}); the js backend will be used.`);
   process.exit(strict ? 1 : 0);
 };
