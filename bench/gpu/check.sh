@@ -77,6 +77,7 @@ run_phase rows:auto 90
 run_phase time 200
 run_phase "rows:re-read,stream,u4,1/SM" 40
 run_phase "rows:cluster<=8,cached,1/SM" 40
+run_phase "rows:split4,re-read,stream" 40
 run_phase "rows:re-read,stream,256x4" 40
 run_phase "rows:no-split,no-cache" 40
 run_phase "rows:split,no-cache" 40

@@ -57,7 +57,7 @@ def load(path):
         "rlhf_cuda_stream_synchronize": (C.c_int, [P]),
         "rlhf_cuda_stream_destroy": (C.c_int, [P]),
         "rlhf_cuda_set_row_tuning": (None, [C.c_int, C.c_int]),
-        "rlhf_cuda_set_row_schedule": (None, [C.c_int] * 6),
+        "rlhf_cuda_set_row_schedule": (None, [C.c_int] * 7),
         "rlhf_cuda_malloc": (C.c_int, [C.POINTER(P), C.c_size_t]),
         "rlhf_cuda_free": (C.c_int, [P]),
         "rlhf_cuda_memcpy_htod": (C.c_int, [P, P, C.c_size_t, P]),
@@ -112,8 +112,8 @@ class Cuda:
     def sync(self):
         return self.lib.rlhf_cuda_stream_synchronize(self.stream)
 
-    def tuning(self, max_cluster, cache, threads=0, unroll=0, streaming=-1, blocks_per_sm=0):
-        self.lib.rlhf_cuda_set_row_schedule(max_cluster, cache, threads, unroll, streaming, blocks_per_sm)
+    def tuning(self, max_cluster, cache, threads=0, unroll=0, streaming=-1, blocks_per_sm=0, split=0):
+        self.lib.rlhf_cuda_set_row_schedule(max_cluster, cache, threads, unroll, streaming, blocks_per_sm, split)
 
     def last_launch(self):
         return self.lib.rlhf_cuda_last_launch().decode()
@@ -680,9 +680,10 @@ def measure_copy(dev, reps):
 
 
 # Timed layouts: name -> rlhf_cuda_set_row_schedule(max_cluster, cache_rows, threads, unroll, streaming,
-# blocks_per_sm). "run1-auto" is run 1's automatic layout (clusters of up to 8 with the row in shared
-# memory, no hints); "re-read" is one block per row whose gradient pass re-reads the row from global
-# memory (L2). Forward-only kernels (no [n,v] output) take FORWARD_VARIANTS.
+# blocks_per_sm, split_rows). "run1-auto" is run 1's automatic layout (clusters of up to 8 with the row
+# in shared memory, no hints); "re-read" is one block per row whose gradient pass re-reads the row from
+# global memory (L2); "splitN" splits every row over a cluster of N blocks without a shared-memory copy
+# (smaller parts: the rows still to be re-read fit L2). Forward-only kernels take FORWARD_VARIANTS.
 TIME_VARIANTS = {
     "auto": (0, 1, 0, 0, -1, 0),
     "run1-auto": (8, 1, 0, 0, 0, 0),
@@ -692,6 +693,8 @@ TIME_VARIANTS = {
     "re-read,stream,256x4": (1, 0, 256, 4, 1, 0),
     "re-read,stream,2/SM": (1, 0, 512, 2, 1, 2),
     "re-read,stream,1/SM": (1, 0, 512, 2, 1, 1),
+    "split4,re-read,stream": (4, 0, 512, 2, 1, 0, 4),
+    "split8,re-read,stream": (8, 0, 512, 2, 1, 0, 8),
 }
 FORWARD_VARIANTS = ("auto", "re-read,stream,u4", "re-read,stream,256x4")
 
@@ -851,7 +854,8 @@ def table():
 # ("/SM") give each block several rows: the double-buffered per-row slots, the cached row reused.
 ROW_VARIANTS = {"auto": (0, 1), "no-split,no-cache": (1, 0), "split,no-cache": (8, 0), "cluster<=16": (16, 1),
                 "cache,no-split": (1, 1), "re-read,stream,u4,1/SM": (1, 0, 512, 4, 1, 1),
-                "re-read,stream,256x4": (1, 0, 256, 4, 1, 0), "cluster<=8,cached,1/SM": (8, 1, 0, 0, -1, 1)}
+                "re-read,stream,256x4": (1, 0, 256, 4, 1, 0), "cluster<=8,cached,1/SM": (8, 1, 0, 0, -1, 1),
+                "split4,re-read,stream": (4, 0, 512, 2, 1, 0, 4)}
 ROW_SHAPES = [(5, 1, 1.0, {}), (33, 7, 0.7, {}), (17, 37, 1.3, {}), (64, 1000, 1.0, {}), (40, 1024, 0.8, {}),
               (40, 1025, 0.8, {}), (9, 4099, 1.0, {}), (300, 4096, 1.0, {"misalign": True}),
               (48, 32000, 0.9, {}), (3, 32003, 1.0, {}), (6, 128256, 1.0, {}), (200, 128256, 0.8, {}),

@@ -69,9 +69,11 @@ RLHF_API void rlhf_cuda_set_row_tuning(int max_cluster, int cache_rows);
 /* The same plus, for the layout that re-reads rows from global memory: threads per block and steps
    loaded ahead per thread (512/2, 512/4 or 256/4; 0 = 512 and 2; other pairs run 512/2), the
    evict-first hints on the gradient pass (-1 automatic = on, 0 off, 1 on), and a persistent grid of
-   blocks_per_sm blocks per multiprocessor (0 = a block per row). rlhf_cuda_last_launch says what ran. */
+   blocks_per_sm blocks per multiprocessor (0 = a block per row), and split_rows > 0 to split every row
+   over a cluster of that many blocks (at most 8, or 16 on sm_90; 0 = automatic: only when there are too
+   few rows to fill the chip). rlhf_cuda_last_launch says what ran. */
 RLHF_API void rlhf_cuda_set_row_schedule(int max_cluster, int cache_rows, int threads, int unroll, int streaming,
-                                         int blocks_per_sm);
+                                         int blocks_per_sm, int split_rows);
 /* How the last row kernel launched on this thread was laid out, e.g.
    "block512 unroll2 cluster2 cached streaming vec4 grid4096". */
 RLHF_API const char* rlhf_cuda_last_launch(void);

@@ -340,6 +340,8 @@ RowPlan planRows(int64_t n, int64_t v, bool vec, const DeviceInfo& d, const RowT
   int c = 1;
   // Too few rows to fill the chip: split rows (clusters must be a power of two here).
   while (c * 2 <= maxCluster && n * c < 4LL * d.sms && chunkFor(c * 2) >= 4 * kBlockThreads) c *= 2;
+  // A forced split (benchmarks): smaller parts per block keep the rows still to be re-read inside L2.
+  if (tuning.splitRows > 0) c = std::max(c, std::min<int>({tuning.splitRows, hardMax, int(std::max<int64_t>(1, v / 4))}));
   if (Op::kWrites && tuning.cacheRows) {
     int cc = c;
     while (cc * 2 <= maxCluster && bytesFor(cc) > kCacheBudget) cc *= 2;

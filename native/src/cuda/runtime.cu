@@ -191,11 +191,11 @@ const char* rlhf_cuda_last_error(void) { return lastError.c_str(); }
 const char* rlhf_cuda_last_launch(void) { return lastLaunch.c_str(); }
 
 void rlhf_cuda_set_row_tuning(int max_cluster, int cache_rows) {
-  rlhf_cuda_set_row_schedule(max_cluster, cache_rows, 0, 0, -1, 0);
+  rlhf_cuda_set_row_schedule(max_cluster, cache_rows, 0, 0, -1, 0, 0);
 }
 
 void rlhf_cuda_set_row_schedule(int max_cluster, int cache_rows, int threads, int unroll, int streaming,
-                                int blocks_per_sm) {
+                                int blocks_per_sm, int split_rows) {
   std::lock_guard<std::mutex> lock(registryMutex);
   tuning.maxCluster = max_cluster < 0 ? 0 : max_cluster;
   tuning.cacheRows = cache_rows != 0;
@@ -203,6 +203,7 @@ void rlhf_cuda_set_row_schedule(int max_cluster, int cache_rows, int threads, in
   tuning.unroll = unroll > 0 ? unroll : 2;
   tuning.streaming = streaming < 0 ? -1 : (streaming > 0 ? 1 : 0);
   tuning.blocksPerSm = blocks_per_sm > 0 ? blocks_per_sm : 0;
+  tuning.splitRows = split_rows > 0 ? split_rows : 0;
 }
 
 rlhf_status rlhf_cuda_malloc(void** ptr, size_t bytes) {

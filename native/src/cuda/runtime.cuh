@@ -33,6 +33,7 @@ struct RowTuning {
   int unroll = 2;       // steps loaded before the first is used (2 or 4)
   int streaming = -1;   // evict-first hints on the gradient pass: -1 automatic (on), 0 off, 1 on
   int blocksPerSm = 0;  // > 0: a persistent grid of that many blocks per multiprocessor; 0: a block per row
+  int splitRows = 0;    // > 0: every row split over a cluster of this many blocks; 0: automatic
 };
 
 // Records the message for rlhf_cuda_last_error and returns the status.
