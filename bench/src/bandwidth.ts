@@ -65,8 +65,15 @@ for (;;) {
 }
 `;
 
-/** Measures read and copy bandwidth with 1 and with `threads` threads over a `bufferBytes` buffer. */
-export const measureBandwidth = async (threads: number, bufferBytes: number, reps: number): Promise<BandwidthResult> => {
+/** A probe kept open through a run: its buffer stays touched and its workers wait, so probing again is cheap. */
+export interface BandwidthProbe {
+  /** Read and copy bandwidth with one and with `threads` threads, median of `reps`. */
+  readonly measure: (reps: number) => BandwidthResult;
+  readonly close: () => Promise<void>;
+}
+
+/** Starts `threads` workers over a `bufferBytes` buffer whose pages are touched once, here. */
+export const openBandwidthProbe = async (threads: number, bufferBytes: number): Promise<BandwidthProbe> => {
   const control = new SharedArrayBuffer(4 * Int32Array.BYTES_PER_ELEMENT);
   const ctl = new Int32Array(control);
   const memory = new SharedArrayBuffer(bufferBytes);
@@ -85,7 +92,18 @@ export const measureBandwidth = async (threads: number, bufferBytes: number, rep
     ),
   );
   failure.catch(() => undefined); // reported through `failed` once the race is over
-  await Promise.race([Promise.all(workers.map((w) => new Promise((resolve) => w.once('online', resolve)))), failure]);
+  const close = async (): Promise<void> => {
+    Atomics.store(ctl, TASK, Task.Exit);
+    Atomics.add(ctl, GENERATION, 1);
+    Atomics.notify(ctl, GENERATION);
+    await Promise.all(workers.map((w) => w.terminate()));
+  };
+  try {
+    await Promise.race([Promise.all(workers.map((w) => new Promise((resolve) => w.once('online', resolve)))), failure]);
+  } catch (e) {
+    await close();
+    throw e;
+  }
 
   const round = (task: Task, active: number): number => {
     Atomics.store(ctl, DONE, 0);
@@ -105,12 +123,13 @@ export const measureBandwidth = async (threads: number, bufferBytes: number, rep
     task === Task.Scan
       ? Math.floor(bufferBytes / active / 4096) * 4096 * active
       : 2 * Math.floor(bufferBytes / 2 / active / 4096) * 4096 * active;
-  const gbPerS = (task: Task, active: number): number => {
-    round(task, active); // warm-up
-    const ms = median(Array.from({ length: reps }, () => round(task, active)));
-    return moved(task, active) / (ms * 1e6);
-  };
-  try {
+
+  const measure = (reps: number): BandwidthResult => {
+    const gbPerS = (task: Task, active: number): number => {
+      round(task, active); // warm-up
+      const ms = median(Array.from({ length: reps }, () => round(task, active)));
+      return moved(task, active) / (ms * 1e6);
+    };
     const readGBsOneThread = Math.max(gbPerS(Task.Scan, 1), gbPerS(Task.Compare, 1));
     const copyGBsOneThread = gbPerS(Task.Copy, 1);
     const readByMethod = { memchr: gbPerS(Task.Scan, threads), memcmp: gbPerS(Task.Compare, threads) };
@@ -128,10 +147,16 @@ export const measureBandwidth = async (threads: number, bufferBytes: number, rep
         'glibc memchr and memcmp (read: the faster) and memmove (copy: read + write bytes counted) on warm pages, ' +
         `one worker thread per kernel thread, median of ${reps}`,
     };
+  };
+  return { measure, close };
+};
+
+/** Measures read and copy bandwidth once, with 1 and with `threads` threads over a `bufferBytes` buffer. */
+export const measureBandwidth = async (threads: number, bufferBytes: number, reps: number): Promise<BandwidthResult> => {
+  const probe = await openBandwidthProbe(threads, bufferBytes);
+  try {
+    return probe.measure(reps);
   } finally {
-    Atomics.store(ctl, TASK, Task.Exit);
-    Atomics.add(ctl, GENERATION, 1);
-    Atomics.notify(ctl, GENERATION);
-    await Promise.all(workers.map((w) => w.terminate()));
+    await probe.close();
   }
 };

@@ -73,7 +73,7 @@ export const toMarkdown = (result: SuiteResult): string => {
     '',
     `- Read: **${fixed(bw.readGBs, 1)} GB/s** with ${bw.threads} thread(s), ${fixed(bw.readGBsOneThread, 1)} GB/s with one.`,
     `- Copy (read + write bytes): **${fixed(bw.copyGBs, 1)} GB/s** with ${bw.threads} thread(s), ${fixed(bw.copyGBsOneThread, 1)} GB/s with one.`,
-    `- Probes: ${result.bandwidthProbes.map((p, i) => `${i === 0 ? 'start' : 'end'} read ${fixed(p.readGBs, 1)} / copy ${fixed(p.copyGBs, 1)} GB/s`).join('; ')}.`,
+    `- Probes (read / copy GB/s, ${bw.threads} threads): ${result.bandwidthProbes.map((p) => `${fixed(p.readGBs, 1)} / ${fixed(p.copyGBs, 1)}`).join(', ')}.`,
     `- Method: ${bw.method}; buffer ${gib(bw.bufferBytes)}.`,
     `- For reference (quoted from issue 3, not measured here): about ${BANDWIDTH_QUOTED.readGBs} GB/s read and ${BANDWIDTH_QUOTED.copyGBs} GB/s copy on two threads.`,
     ...(bw.threads > 1 && bw.readGBs < 1.3 * bw.readGBsOneThread

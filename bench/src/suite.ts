@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { backend, backendStatus, type Kernels } from '@rlhf/kernels';
 import * as E from 'fp-ts/lib/Either.js';
-import { measureBandwidth, type BandwidthResult } from './bandwidth.js';
+import { openBandwidthProbe, type BandwidthResult } from './bandwidth.js';
 import { dpoBench } from './dpo.bench.js';
 import { gaeBench, whitenBench } from './gae.bench.js';
 import { klFullBench, klFullForwardBench } from './klFull.bench.js';
@@ -76,9 +76,9 @@ export interface SuiteResult {
   readonly generatedAt: string;
   readonly quick: boolean;
   readonly machine: MachineInfo;
-  /** The higher of the two probes, figure by figure: the reference for `fractionOfBandwidth`. */
+  /** The best figures over the probes: the reference for `fractionOfBandwidth`. */
   readonly bandwidth: BandwidthResult;
-  /** The probes at the start and at the end of the run. */
+  /** Every probe of the run: at the start and after each benchmark. */
   readonly bandwidthProbes: readonly BandwidthResult[];
   readonly records: readonly BenchRecord[];
   readonly skipped: readonly SkippedCase[];
@@ -97,15 +97,25 @@ export interface SuiteResult {
 /** A record before the bandwidth it is compared with is known. */
 type Measured = Omit<BenchRecord, 'fractionOfBandwidth'>;
 
-const combineBandwidth = (a: BandwidthResult, b: BandwidthResult): BandwidthResult => ({
-  ...a,
-  readGBs: Math.max(a.readGBs, b.readGBs),
-  readByMethod: { memchr: Math.max(a.readByMethod.memchr, b.readByMethod.memchr), memcmp: Math.max(a.readByMethod.memcmp, b.readByMethod.memcmp) },
-  copyGBs: Math.max(a.copyGBs, b.copyGBs),
-  readGBsOneThread: Math.max(a.readGBsOneThread, b.readGBsOneThread),
-  copyGBsOneThread: Math.max(a.copyGBsOneThread, b.copyGBsOneThread),
-  method: `${a.method}; the higher of a probe at the start and one at the end of the run`,
-});
+/**
+ * The best figures over every probe of the run. With several threads the figure is at least the
+ * one-thread figure: several threads can always do what one does, so a lower reading means the
+ * probe itself was contended.
+ */
+const bestBandwidth = (probes: readonly BandwidthResult[]): BandwidthResult => {
+  const best = (f: (b: BandwidthResult) => number): number => Math.max(...probes.map(f));
+  const readGBsOneThread = best((b) => b.readGBsOneThread);
+  const copyGBsOneThread = best((b) => b.copyGBsOneThread);
+  return {
+    ...probes[0]!,
+    readGBs: Math.max(best((b) => b.readGBs), readGBsOneThread),
+    readByMethod: { memchr: best((b) => b.readByMethod.memchr), memcmp: best((b) => b.readByMethod.memcmp) },
+    copyGBs: Math.max(best((b) => b.copyGBs), copyGBsOneThread),
+    readGBsOneThread,
+    copyGBsOneThread,
+    method: `${probes[0]!.method}; the best of ${probes.length} probes spread over the run (one after each benchmark)`,
+  };
+};
 
 const errorMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
@@ -169,29 +179,35 @@ export const runSuite = async (options: SuiteOptions): Promise<SuiteResult> => {
   const env = { kernels, modules };
   for (const s of skippedBackends) log(`skipping backend ${s.backend}: ${s.reason}`);
 
-  const probe = async (when: string): Promise<BandwidthResult> => {
-    log(`measuring memory bandwidth with ${threads} thread(s) (${when})…`);
-    const bw = await measureBandwidth(threads, options.quick ? 8 * 2 ** 20 : 512 * 2 ** 20, options.quick ? 3 : 9);
-    log(`read ${bw.readGBs.toFixed(1)} GB/s, copy ${bw.copyGBs.toFixed(1)} GB/s`);
-    return bw;
+  // The probe stays open through the run and measures again after every benchmark: on a shared
+  // machine one probe can land in a busy moment, and the best figures seen are the reference, so
+  // that the fractions below are never flattered by a low probe.
+  log(`measuring memory bandwidth with ${threads} thread(s)…`);
+  const probe = await openBandwidthProbe(threads, options.quick ? 8 * 2 ** 20 : 512 * 2 ** 20);
+  const probes: BandwidthResult[] = [];
+  const measureBandwidthNow = (reps: number): void => {
+    const bw = probe.measure(options.quick ? 2 : reps);
+    probes.push(bw);
+    log(`bandwidth: read ${bw.readGBs.toFixed(1)} GB/s, copy ${bw.copyGBs.toFixed(1)} GB/s`);
   };
-  const bandwidthAtStart = await probe('start');
-
   const measuredRecords: Measured[] = [];
   const skipped: SkippedCase[] = [];
   const benches = BENCHES.filter(matches(options.filters));
-  for (const bench of benches) {
-    for (const shape of bench.shapes(options.quick)) {
-      const measured = await runShape(bench, shape, env, options, threads, log);
-      measuredRecords.push(...measured.records);
-      skipped.push(...measured.skipped);
+  try {
+    measureBandwidthNow(9);
+    for (const bench of benches) {
+      for (const shape of bench.shapes(options.quick)) {
+        const measured = await runShape(bench, shape, env, options, threads, log);
+        measuredRecords.push(...measured.records);
+        skipped.push(...measured.skipped);
+      }
+      measureBandwidthNow(5);
     }
+  } finally {
+    await probe.close();
   }
 
-  // Probed again at the end: on a shared machine one probe can land in a busy moment. The
-  // higher figures are kept, so the fractions below are never flattered by a low probe.
-  const bandwidthAtEnd = await probe('end');
-  const bandwidth = combineBandwidth(bandwidthAtStart, bandwidthAtEnd);
+  const bandwidth = bestBandwidth(probes);
   const records = measuredRecords.map((r) => {
     const reference = r.reference === 'read' ? bandwidth.readGBs : bandwidth.copyGBs;
     return { ...r, fractionOfBandwidth: r.gbPerS / reference };
@@ -215,7 +231,7 @@ export const runSuite = async (options: SuiteOptions): Promise<SuiteResult> => {
     quick: options.quick,
     machine: describeMachine(modules, threads, loadAverageAtStart),
     bandwidth,
-    bandwidthProbes: [bandwidthAtStart, bandwidthAtEnd],
+    bandwidthProbes: probes,
     records,
     skipped,
     skippedBackends,
