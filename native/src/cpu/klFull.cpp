@@ -1,52 +1,64 @@
 // SPEC §2 kl.full: kl[n] = sum_v p (log p - log q) and grad_logits_p = (grad_kl / T) p (log p - log q - kl).
 // The forward is one pass over both rows with an online log-sum-exp for p and for q at once (base 2,
-// simd.h), plus a = sum 2^{dp} (dp - dq), dp = up - Op, dq = uq - Oq (O: the running maxima), so
-// that kl = k (a / sp - log2 sp + log2 sq). The gradient is a second pass that writes.
+// simd.h: dp = up - Op, dq = uq - Oq with O the running maxima), plus
+//   a = sum 2^{dp} (dp - dr),  dr = uq - R,  R = uq at the argmax of p,
+// so that kl = k (a / sp - log2 sp + (Oq - R) + log2 sq), and the gradient is a second pass writing
+//   p (log p - log q - kl) = p k (dp - dr - a / sp).
+// Measuring q against its value where p peaks keeps the digits when log p - log q is large and close
+// to kl (a sharp temperature, q peaked elsewhere): at p's peak dp - dr is 0, and a / sp is the sum of
+// the small terms only, where the difference of separately rounded logs (~1e3 each) would lose them all.
 #include "simd.h"
 
 namespace rlhf {
 namespace RLHF_ISA_NS {
 namespace {
 
-// Adds one block of both rows to sp, sq and a (base-2 units: dp = x_p c - Op, dq = x_q c - Oq).
-// An entry with p = 0 adds 0 to a even where q = 0 (dq = -inf): the term is selected away, never
-// multiplied by 0.
+// Adds one block of both rows to sp, sq and a. An entry with p = 0 adds 0 to a even where q = 0
+// (dr = -inf): the term is selected away, never multiplied by 0.
 template <class V>
-void accumulate_kl(const float* xp, const float* xq, int64_t n, float c, float op, float oq, double* sp, double* sq,
-                   double* a) {
+void accumulate_kl(const float* xp, const float* xq, int64_t n, float c, float op, float oq, float ref, double* sp,
+                   double* sq, double* a) {
   using T = typename V::T;
-  const T vc = V::set(c), vneg_p = V::set(-op), vneg_q = V::set(-oq), lo = V::set(V::kExp2Low), zero = V::set(0.0f);
+  const T vc = V::set(c), vneg_p = V::set(-op), vneg_q = V::set(-oq), vneg_r = V::set(-ref);
+  const T lo = V::set(V::kExp2Low), zero = V::set(0.0f);
   T vsp = zero, vsq = zero, va = zero;
   int64_t i = 0;
   for (; i + V::W <= n; i += V::W) {
+    const T x_q = V::load(xq + i);
     const T dp = V::max(lo, V::fma_exact(V::load(xp + i), vc, vneg_p));
-    const T dq = V::fma_exact(V::load(xq + i), vc, vneg_q);
     const T ep = exp2_clamped<V>(dp);
     vsp = V::add(vsp, ep);
-    vsq = V::add(vsq, exp2_clamped<V>(V::max(lo, dq)));
-    va = V::add(va, V::select(V::eq(ep, zero), zero, V::mul(ep, V::sub(dp, dq))));
+    vsq = V::add(vsq, exp2_clamped<V>(V::max(lo, V::fma_exact(x_q, vc, vneg_q))));
+    va = V::add(va, V::select(V::eq(ep, zero), zero, V::mul(ep, V::sub(dp, V::fma_exact(x_q, vc, vneg_r)))));
   }
   *sp += V::hsum(vsp);
   *sq += V::hsum(vsq);
   *a += V::hsum(va);
-  if constexpr (V::W > 1) accumulate_kl<Scalar>(xp + i, xq + i, n - i, c, op, oq, sp, sq, a);
+  if constexpr (V::W > 1) accumulate_kl<Scalar>(xp + i, xq + i, n - i, c, op, oq, ref, sp, sq, a);
 }
 
-// grad = scale p (ln p - ln q - kl), ln p = k log2 p. Where p = 0 the gradient is 0 even where q = 0.
+// grad = scale p k (dp - dr - a / sp). Where p = 0 the gradient is 0 even where q = 0.
 struct GradientRow {
   const float *xp, *xq;
-  float c, op, oq, log2_sp, log2_sq, k, kl, scale;
+  float c, op, ref, log2_sp, k, mean_d, scale;  // mean_d = a / sp
   template <class L>
   typename L::T at(int64_t i) const {
     using T = typename L::T;
-    const T log2_p = L::sub(L::fma_exact(L::load(xp + i), L::set(c), L::set(-op)), L::set(log2_sp));
-    const T log2_q = L::sub(L::fma_exact(L::load(xq + i), L::set(c), L::set(-oq)), L::set(log2_sq));
-    const T p = exp2_clamped<L>(L::max(L::set(L::kExp2Low), log2_p));
+    const T dp = L::fma_exact(L::load(xp + i), L::set(c), L::set(-op));
+    const T dr = L::fma_exact(L::load(xq + i), L::set(c), L::set(-ref));
+    const T p = exp2_clamped<L>(L::max(L::set(L::kExp2Low), L::sub(dp, L::set(log2_sp))));
     const T zero = L::set(0.0f);
-    const T g = L::select(L::eq(p, zero), zero, L::mul(p, L::fma(L::sub(log2_p, log2_q), L::set(k), L::set(-kl))));
-    return L::mul(L::set(scale), g);
+    const T g = L::select(L::eq(p, zero), zero, L::mul(p, L::sub(L::sub(dp, dr), L::set(mean_d))));
+    return L::mul(L::set(scale * k), g);
   }
 };
+
+// The index of the first entry equal to m (the block's maximum, known to be there).
+inline int64_t index_of(const float* x, int64_t n, float m) {
+  for (int64_t i = 0; i < n; i++)
+    if (x[i] == m) return i;
+  return 0;
+}
 
 }  // namespace
 
@@ -56,19 +68,27 @@ void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
     const float* xp = a.logits_p + r * a.v;
     const float* xq = a.logits_q + r * a.v;
     Lse p, q;
-    double cross = 0;  // a = sum 2^{dp} (dp - dq)
+    double cross = 0;  // a = sum 2^{dp} (dp - dr)
+    float ref = 0.0f;  // R (any finite value is exact; q at p's argmax is accurate)
     for (int64_t b0 = 0; b0 < a.v; b0 += kBlock) {
       const int64_t len = a.v - b0 < kBlock ? a.v - b0 : kBlock;
       const double sp_before = p.s;
-      const double shift_p = p.raise(block_max<Native>(xp + b0, len) * sc.c);
-      const double shift_q = q.raise(block_max<Native>(xq + b0, len) * sc.c);
-      // dp and dq grow by the shifts; 2^{dp} shrinks by 2^{shift_p}.
-      if (sp_before > 0 && (shift_p != 0 || shift_q != 0))
-        cross = std::exp2(shift_p) * (cross + (shift_p - shift_q) * sp_before);
-      accumulate_kl<Native>(xp + b0, xq + b0, len, sc.c, p.offset, q.offset, &p.s, &q.s, &cross);
+      const float max_before = p.max;
+      const float block_p = block_max<Native>(xp + b0, len);
+      const double shift_p = p.raise(block_p * sc.c);
+      q.raise(block_max<Native>(xq + b0, len) * sc.c);
+      double shift_r = 0;
+      if (p.max != max_before && p.max != -kInf) {  // p peaks in this block now: measure q there
+        const float at_peak = xq[b0 + index_of(xp + b0, len, block_p)] * sc.c;
+        if (std::isfinite(at_peak)) shift_r = static_cast<double>(ref) - at_peak, ref = at_peak;
+      }
+      // dp grows by shift_p and dr by shift_r; 2^{dp} shrinks by 2^{shift_p}.
+      if (sp_before > 0 && (shift_p != 0 || shift_r != 0))
+        cross = std::exp2(shift_p) * (cross + (shift_p - shift_r) * sp_before);
+      accumulate_kl<Native>(xp + b0, xq + b0, len, sc.c, p.offset, q.offset, ref, &p.s, &q.s, &cross);
     }
-    const double log2_sp = p.log2_s(), log2_sq = q.log2_s();
-    const double kl = sc.k * (cross / p.s - log2_sp + log2_sq);
+    const double log2_sp = p.log2_s(), log2_sq = q.log2_s(), mean_d = cross / p.s;
+    const double kl = sc.k * (mean_d - log2_sp + (static_cast<double>(q.offset) - ref) + log2_sq);
     a.kl[r] = static_cast<float>(kl);
     if (a.grad_logits_p == nullptr) continue;
     float* out = a.grad_logits_p + r * a.v;
@@ -77,8 +97,8 @@ void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
       for (int64_t i = 0; i < a.v; i++) out[i] = 0.0f;
       continue;
     }
-    const GradientRow row{xp, xq, sc.c, p.offset, q.offset, static_cast<float>(log2_sp), static_cast<float>(log2_sq),
-                          static_cast<float>(sc.k), static_cast<float>(kl), scale};
+    const GradientRow row{xp, xq, sc.c, p.offset, ref, static_cast<float>(log2_sp), static_cast<float>(sc.k),
+                          static_cast<float>(mean_d), scale};
     write_row<Native>(out, a.v, a.stream, row);
   }
   if (a.stream) Native::fence();

@@ -1,0 +1,47 @@
+import { describe, it } from 'vitest';
+import fc from 'fast-check';
+import { expectClose, onEveryIsa, reference, requireNative } from './helpers.js';
+
+const raw = requireNative();
+
+// Random shapes, temperatures and logits (some −∞): every row kernel of cpu agrees with js.
+const rowsCase = fc
+  .record({ N: fc.integer({ min: 1, max: 6 }), V: fc.integer({ min: 1, max: 300 }), temperature: fc.double({ min: 0.05, max: 20, noNaN: true }) })
+  .chain(({ N, V, temperature }) =>
+    fc.record({
+      N: fc.constant(N),
+      V: fc.constant(V),
+      temperature: fc.constant(temperature),
+      x: fc.array(fc.oneof({ weight: 12, arbitrary: fc.float({ min: -60, max: 60, noNaN: true }) }, { weight: 1, arbitrary: fc.constant(-Infinity) }), { minLength: N * V, maxLength: N * V }),
+      q: fc.array(fc.float({ min: -60, max: 60, noNaN: true }), { minLength: N * V, maxLength: N * V }),
+      labels: fc.array(fc.integer({ min: -1, max: V - 1 }), { minLength: N, maxLength: N }),
+      g: fc.array(fc.float({ min: -3, max: 3, noNaN: true }), { minLength: N, maxLength: N }),
+    }),
+  );
+
+describe('properties: cpu = js on random shapes', () => {
+  it('logprobs (forward and backward), logsoftmax and kl.full', () => {
+    onEveryIsa((isa) => {
+      fc.assert(
+        fc.property(rowsCase, ({ N, V, temperature, x, q, labels, g }) => {
+          const logits = Float32Array.from(x);
+          for (let n = 0; n < N; n++) if (logits.subarray(n * V, (n + 1) * V).every((v) => v === -Infinity)) logits[n * V] = 0;
+          const y = Int32Array.from(labels, (l, n) => (l >= 0 && logits[n * V + l] === -Infinity ? -1 : l));
+          const gl = Float32Array.from(g);
+          const run = (k: typeof raw) => {
+            const o = { logprobs: new Float32Array(N), entropy: new Float32Array(N), grad: new Float32Array(N * V), ls: new Float32Array(N * V), kl: new Float32Array(N), klGrad: new Float32Array(N * V) };
+            k.logprobs({ logits, labels: y, N, V, temperature, ignoreIndex: -1, logprobs: o.logprobs, entropy: o.entropy });
+            k.logprobsBackward({ logits, labels: y, gradLogprobs: gl, gradEntropy: gl, N, V, temperature, ignoreIndex: -1, gradLogits: o.grad });
+            k.logsoftmax({ logits, N, V, temperature, logsoftmax: o.ls });
+            k.klFull({ logitsP: logits, logitsQ: Float32Array.from(q), gradKl: gl, N, V, temperature, kl: o.kl, gradLogitsP: o.klGrad });
+            return o;
+          };
+          const got = run(raw), want = run(reference);
+          for (const name of ['logprobs', 'entropy', 'grad', 'ls', 'kl', 'klGrad'] as const)
+            expectClose(got[name], want[name], { label: `${isa} ${name} N=${N} V=${V} T=${temperature}` });
+        }),
+        { numRuns: 40, seed: 20261127 },
+      );
+    });
+  });
+});
