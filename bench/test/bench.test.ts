@@ -100,6 +100,7 @@ describe('targets', () => {
     ]);
     const status = (prefix: string) => targets.find((t) => t.target.startsWith(prefix))!;
     expect(status('logprobs + entropy forward [4096×32000] ≥ 70%').status).toBe('met');
+    expect(status('logprobs + entropy forward [4096×32000] ≥ 70%').figure).toContain('fastest repetition 14.00 ms = 75%');
     expect(status('logprobs + entropy forward [4096×32000] ≥ 25×').status).toBe('met');
     expect(status('logprobs + entropy forward [4096×32000] ≥ 15× PyTorch').status).toBe('met');
     const backward = status('logprobs backward');
