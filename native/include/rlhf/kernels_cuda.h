@@ -63,15 +63,17 @@ RLHF_API rlhf_status rlhf_cuda_stream_destroy(void* stream);
 RLHF_API void* rlhf_cuda_stream_raw(void* stream);
 
 /* Row-kernel tuning, for benchmarks and tests: the largest thread-block cluster used to split one
-   row over several multiprocessors (1 = never split; 0 = automatic, the default), and whether a
-   row may be kept in shared memory between the statistics and the gradient pass (1, default). */
+   row over several multiprocessors (1 = never split; 0 = automatic, the default: the layout of the
+   per-op table kAutoLayouts in src/cuda/rows.cuh, measured on an H200), and whether a row may be
+   kept in shared memory between the statistics and the gradient pass (1, default). */
 RLHF_API void rlhf_cuda_set_row_tuning(int max_cluster, int cache_rows);
 /* The same plus, for the layout that re-reads rows from global memory: threads per block and steps
    loaded ahead per thread (512/2, 512/4 or 256/4; 0 = 512 and 2; other pairs run 512/2), the
-   evict-first hints on the gradient pass (-1 automatic = on, 0 off, 1 on), and a persistent grid of
+   evict-first hints on the gradient pass (-1 = on, 0 off, 1 on), and a persistent grid of
    blocks_per_sm blocks per multiprocessor (0 = a block per row), and split_rows > 0 to split every row
-   over a cluster of that many blocks (at most 8, or 16 on sm_90; 0 = automatic: only when there are too
-   few rows to fill the chip). rlhf_cuda_last_launch says what ran. */
+   over a cluster of that many blocks (at most 8, or 16 on sm_90; 0 = only when there are too few rows
+   to fill the chip). With max_cluster 0 (automatic) the table decides and these are ignored.
+   rlhf_cuda_last_launch says what ran. */
 RLHF_API void rlhf_cuda_set_row_schedule(int max_cluster, int cache_rows, int threads, int unroll, int streaming,
                                          int blocks_per_sm, int split_rows);
 /* How the last row kernel launched on this thread was laid out, e.g.

@@ -8,6 +8,7 @@ namespace {
 struct LogprobsOp : LabelledRows {
   static constexpr int kIn = 1;
   static constexpr bool kWrites = false;
+  static constexpr RowOp kOp = RowOp::kLogprobs;
   using Stats = Entropy;
   struct Row {};
 

@@ -10,7 +10,7 @@ namespace {
 struct LogprobsBackwardOp : LabelledRows {
   static constexpr int kIn = 1;
   static constexpr bool kWrites = true;
-  static constexpr int kMaxCachedCluster = 4;  // run 1 (H200, v=128256): cluster 8 cached 442 µs, re-read 402 µs
+  static constexpr RowOp kOp = RowOp::kLogprobsBackward;
   using Stats = Entropy;
   struct Row {
     float m, log2s, entropy, gLp, gH;  // gLp, gH already divided by T

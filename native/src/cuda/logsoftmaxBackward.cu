@@ -17,7 +17,7 @@ struct LseAndSum {
 struct LogsoftmaxBackwardOp {
   static constexpr int kIn = 2;  // logits, grad_output
   static constexpr bool kWrites = true;
-  static constexpr int kMaxCachedCluster = 4;  // run 1 (H200, v=128256): cluster 8 cached 949 µs, re-read 637 µs
+  static constexpr RowOp kOp = RowOp::kLogsoftmaxBackward;
   using Stats = LseAndSum;
   struct Row {
     float m, log2s, sumG;

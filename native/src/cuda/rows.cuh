@@ -9,13 +9,14 @@
 //   phase 2  (ops with an [n, v] output) each thread rewrites the very elements it read, from the
 //            copy it kept in shared memory (cached) or from global memory again (L2 hits; the re-read
 //            and the output stream with the evict-first hint).
-// Small rows (v <= 1024) take one warp each; larger ones a block of 512 threads, or a cluster of up
-// to 8 (16) blocks on as many multiprocessors when the row's part fits in shared memory or there are
-// too few rows to fill the chip. Benchmarks can pick the block size, the unroll depth, the hints and
-// a persistent grid (rlhf_cuda_set_row_schedule) to compare layouts in one run.
+// Small rows (v <= 1024) take one warp each; larger ones a block (256 or 512 threads, 2 or 4 steps
+// in flight) or a cluster of blocks on as many multiprocessors, as the per-op table kAutoLayouts says
+// (the layouts an H200 ran fastest); too few rows to fill the chip are split over a cluster.
+// Benchmarks can pick the block size, the unroll depth, the hints, the split, the cache and a
+// persistent grid (rlhf_cuda_set_row_schedule) to compare layouts in one run.
 //
 // The op interface (see logprobs.cu for an example):
-//   kIn, kWrites, [kMaxCachedCluster], Stats {identity}, combine(a, b), Row,
+//   kIn, kWrites, kOp (its row in kAutoLayouts), Stats {identity}, combine(a, b), Row,
 //   input(k), output(), pad(k), state(row), accumulate(Stats&, x[kIn][4]), finish(stats, row, state, leader),
 //   element(Row, x[kIn], col), fill(state)
 #pragma once
@@ -24,7 +25,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <type_traits>
 
 #include "online.cuh"
 #include "runtime.cuh"
@@ -285,19 +285,86 @@ __global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads, mi
   (void)clusterSlot;
 }
 
+// The row ops, each with its own entry in the automatic layout table.
+enum class RowOp { kLogprobs, kLogprobsBackward, kLogsoftmax, kLogsoftmaxBackward, kKl, kKlGradient };
+
+// How the blocks of a row kernel share the rows (phase 1 and 2 as in the file comment).
+struct RowLayout {
+  int threads;       // block size where a row is re-read: 512 or 256 (cached and misaligned rows run 512)
+  int unroll;        // steps loaded before the first is used: 2 or 4 (256 threads: 4)
+  int split;         // > 1: every row split over a cluster of this many blocks, re-read (no copy)
+  int cacheCluster;  // > 0: the row kept in shared memory, over a cluster of at most this many blocks
+  bool streaming;    // evict-first hints on the gradient pass (the re-read and the [n, v] output)
+  int blocksPerSm;   // > 0: a persistent grid of that many blocks per multiprocessor; 0: a block per row
+};
+
+// The layouts run 2 timed (bench/gpu/harness.py TIME_VARIANTS of the same names).
+constexpr RowLayout kReReadPlain{512, 2, 0, 0, false, 0};  // "re-read,plain": a block per row, no hints
+constexpr RowLayout kReReadU4{512, 4, 0, 0, true, 0};      // "re-read,stream,u4"
+constexpr RowLayout kReRead256x4{256, 4, 0, 0, true, 0};   // "re-read,stream,256x4"
+constexpr RowLayout kSplit8{512, 2, 8, 0, true, 0};        // "split8,re-read,stream": parts of v/8
+constexpr RowLayout kCached4{512, 2, 0, 4, true, 0};       // run 2's auto: parts of <= 64 KB over <= 4 blocks
+
+// The automatic layout per op and row length: the fastest correct layout of run 2 (H200, 2026-11-27,
+// bench/results/gpu/h200-check-run2.log; times in µs at 4096×32000 and 1024×128256, the layout chosen
+// vs run 2's automatic one), and the fastest of the one-block-per-row layouts for devices without
+// thread-block clusters (sm_80) and for rows whose cached parts would not fit 64 KB.
+// Rows of 32000 and 128256 were measured; the boundary between the two ranges sits between them.
+constexpr int64_t kShortRowMax = 65536;
+constexpr int64_t kAnyRow = INT64_MAX;
+struct AutoLayout {
+  RowOp op;
+  int64_t maxV;
+  RowLayout best;
+  RowLayout withoutClusters;
+};
+constexpr AutoLayout kAutoLayouts[] = {
+    // forward only (no [n, v] output): more loads in flight
+    {RowOp::kLogprobs, kShortRowMax, kReRead256x4, kReRead256x4},  // 126.5 vs 142.6
+    {RowOp::kLogprobs, kAnyRow, kReReadU4, kReReadU4},             // 126.6 vs 129.1 (256×4: 151.0)
+    {RowOp::kKl, kShortRowMax, kReRead256x4, kReRead256x4},        // 237.5 vs 263.4
+    {RowOp::kKl, kAnyRow, kReRead256x4, kReRead256x4},             // 237.6 vs 241.0
+    // an [n, v] output
+    {RowOp::kLogprobsBackward, kShortRowMax, kReReadU4, kReReadU4},  // 339.1 vs 378.0 (cached over 2)
+    {RowOp::kLogprobsBackward, kAnyRow, kReReadU4, kReReadU4},       // 389.5 vs 412.5
+    {RowOp::kKlGradient, kShortRowMax, kReReadU4, kReReadU4},        // 544.6 vs 675.3 (cached over 4)
+    {RowOp::kKlGradient, kAnyRow, kSplit8, kReReadPlain},            // 589.8 vs 640.8 (plain 622.7)
+    {RowOp::kLogsoftmax, kShortRowMax, kReReadU4, kReReadU4},        // 271.2 vs 289.3 (cached over 2)
+    {RowOp::kLogsoftmax, kAnyRow, kSplit8, kReReadU4},               // 313.9 vs 318.1 (cached over 8; u4 382.3)
+    {RowOp::kLogsoftmaxBackward, kShortRowMax, kCached4, kReReadU4},  // 417.1, run 2's auto (u4 528.5)
+    {RowOp::kLogsoftmaxBackward, kAnyRow, kSplit8, kReReadPlain},     // 544.5 vs 637.9 (plain 618.7)
+};
+
 inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t roundUp4(int64_t a) { return (a + 3) & ~int64_t(3); }
 
-// The largest cluster whose blocks keep the row in shared memory in the automatic layout
-// (Op::kMaxCachedCluster where an op declares it).
-template <class Op, class = void>
-struct MaxCachedCluster {
-  static constexpr int value = 4;
-};
-template <class Op>
-struct MaxCachedCluster<Op, std::void_t<decltype(Op::kMaxCachedCluster)>> {
-  static constexpr int value = Op::kMaxCachedCluster;
-};
+// Shared memory per block for a row of v elements of kIn inputs cached over `parts` blocks.
+inline size_t cachedPartBytes(int kIn, int64_t v, int parts) {
+  return size_t(kIn) * size_t(roundUp4(ceilDiv(v, parts))) * sizeof(float);
+}
+
+// The table's layout for an op with kIn inputs: the best one, unless it needs a cluster the device
+// lacks, or a cached part over 64 KB; then the best with a block per row.
+inline RowLayout autoLayout(RowOp op, int kIn, int64_t v, bool clusters) {
+  for (const AutoLayout& e : kAutoLayouts) {
+    if (e.op != op || v > e.maxV) continue;
+    const RowLayout& best = e.best;
+    int parts = std::max(best.split, 1);  // the blocks per row this layout needs
+    if (best.cacheCluster > 0) {
+      parts = 1;
+      while (parts < best.cacheCluster && cachedPartBytes(kIn, v, parts) > kCacheBudget) parts *= 2;
+      if (cachedPartBytes(kIn, v, parts) > kCacheBudget) return e.withoutClusters;
+    }
+    return parts > 1 && !clusters ? e.withoutClusters : best;
+  }
+  return kReReadU4;  // not reached: every op has a kAnyRow entry
+}
+
+// The layout a benchmark asked for with rlhf_cuda_set_row_schedule (explicit max_cluster).
+inline RowLayout requestedLayout(const RowTuning& t) {
+  return {t.threads, t.unroll, t.splitRows, t.cacheRows ? 16 : 0, t.streaming < 0 ? true : t.streaming > 0,
+          t.blocksPerSm};
+}
 
 struct RowPlan {
   bool warp = false;
@@ -318,11 +385,11 @@ inline bool compiledShape(int threads, int unroll) {
 }
 
 // How a call with these sizes is laid out (see the file comment).
-//   automatic (tuning.maxCluster == 0): a row stays in shared memory only when each block's part fits
-//   kCacheBudget (3 blocks per multiprocessor) and the cluster is at most the op's kMaxCachedCluster;
-//   otherwise the gradient pass re-reads the row from global memory (L2), streaming its accesses.
-//   Run 1 (H200) measured both: bigger cached clusters lost to re-reading (bench/gpu/NOTES.md).
-//   explicit maxCluster (benchmarks): the previous rule, a cache wherever the row fits the multiprocessor.
+//   automatic (tuning.maxCluster == 0): the layout of kAutoLayouts for the op and row length; a cached
+//   row needs its parts to fit kCacheBudget (3 blocks per multiprocessor).
+//   explicit maxCluster (benchmarks): the tuning's layout; a row is cached wherever its part fits the
+//   multiprocessor, over at most maxCluster blocks.
+//   Either way, too few rows to fill the chip are split over a cluster (sm_90).
 template <class Op>
 RowPlan planRows(int64_t n, int64_t v, bool vec, const DeviceInfo& d, const RowTuning& tuning) {
   RowPlan p;
@@ -335,20 +402,21 @@ RowPlan planRows(int64_t n, int64_t v, bool vec, const DeviceInfo& d, const RowT
   const bool automatic = tuning.maxCluster <= 0;
   const int hardMax = d.major >= 9 ? 16 : 1;
   const int maxCluster = automatic ? std::min(8, hardMax) : std::min(tuning.maxCluster, hardMax);
+  const RowLayout layout = automatic ? autoLayout(Op::kOp, Op::kIn, v, hardMax > 1) : requestedLayout(tuning);
+  const size_t optinLimit = d.smemOptin > 4096 ? size_t(d.smemOptin) - 2048 : 0;  // room for the static part
+  const size_t cacheLimit = automatic ? kCacheBudget : optinLimit;
   auto chunkFor = [&](int c) { return roundUp4(ceilDiv(v, c)); };
-  auto bytesFor = [&](int c) { return size_t(Op::kIn) * size_t(chunkFor(c)) * sizeof(float); };
+  auto bytesFor = [&](int c) { return cachedPartBytes(Op::kIn, v, c); };
   int c = 1;
   // Too few rows to fill the chip: split rows (clusters must be a power of two here).
   while (c * 2 <= maxCluster && n * c < 4LL * d.sms && chunkFor(c * 2) >= 4 * kBlockThreads) c *= 2;
-  // A forced split (benchmarks): smaller parts per block keep the rows still to be re-read inside L2.
-  if (tuning.splitRows > 0) c = std::max(c, std::min<int>({tuning.splitRows, hardMax, int(std::max<int64_t>(1, v / 4))}));
-  if (Op::kWrites && tuning.cacheRows) {
+  // A split layout: smaller parts per block keep the rows still to be re-read inside L2.
+  if (layout.split > 1) c = std::max(c, std::min<int>({layout.split, hardMax, int(std::max<int64_t>(1, v / 4))}));
+  if (Op::kWrites && layout.cacheCluster > 0) {
+    const int cacheMax = std::min(maxCluster, layout.cacheCluster);
     int cc = c;
-    while (cc * 2 <= maxCluster && bytesFor(cc) > kCacheBudget) cc *= 2;
-    const size_t limit = d.smemOptin > 4096 ? size_t(d.smemOptin) - 2048 : 0;  // leave room for the static part
-    const bool fits = automatic ? bytesFor(cc) <= kCacheBudget && cc <= MaxCachedCluster<Op>::value
-                                : bytesFor(cc) <= limit;
-    if (fits) {
+    while (cc * 2 <= cacheMax && bytesFor(cc) > kCacheBudget) cc *= 2;
+    if (cc <= layout.cacheCluster && bytesFor(cc) <= cacheLimit) {
       c = cc;
       p.cache = true;
       p.smem = bytesFor(cc);
@@ -356,12 +424,12 @@ RowPlan planRows(int64_t n, int64_t v, bool vec, const DeviceInfo& d, const RowT
   }
   p.cluster = c;
   p.chunk = chunkFor(c);
-  if (!p.cache && vec && compiledShape(tuning.threads, tuning.unroll)) {
-    p.threads = tuning.threads;
-    p.unroll = tuning.unroll;
+  if (!p.cache && vec && compiledShape(layout.threads, layout.unroll)) {
+    p.threads = layout.threads;
+    p.unroll = layout.unroll;
   }
-  p.streaming = Op::kWrites && (tuning.streaming < 0 ? true : tuning.streaming > 0);
-  const int64_t rowsAtOnce = tuning.blocksPerSm > 0 ? std::max<int64_t>(1, int64_t(d.sms) * tuning.blocksPerSm / c) : n;
+  p.streaming = Op::kWrites && layout.streaming;
+  const int64_t rowsAtOnce = layout.blocksPerSm > 0 ? std::max<int64_t>(1, int64_t(d.sms) * layout.blocksPerSm / c) : n;
   p.blocks = std::min<int64_t>({n, rowsAtOnce, int64_t(1) << 30});
   return p;
 }

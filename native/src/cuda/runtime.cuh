@@ -27,11 +27,11 @@ struct DeviceInfo {
 };
 
 struct RowTuning {
-  int maxCluster = 0;  // 0: automatic
+  int maxCluster = 0;  // 0: automatic (kAutoLayouts in rows.cuh; the fields below are ignored)
   bool cacheRows = true;
   int threads = 512;    // block size of the no-cache layout (512 or 256)
   int unroll = 2;       // steps loaded before the first is used (2 or 4)
-  int streaming = -1;   // evict-first hints on the gradient pass: -1 automatic (on), 0 off, 1 on
+  int streaming = -1;   // evict-first hints on the gradient pass: -1 or 1 on, 0 off
   int blocksPerSm = 0;  // > 0: a persistent grid of that many blocks per multiprocessor; 0: a block per row
   int splitRows = 0;    // > 0: every row split over a cluster of this many blocks; 0: automatic
 };
