@@ -7,7 +7,7 @@
    the same library on the same inputs; in-place backward; a bad label reported as RLHF_ERR_INDEX.
 2. timing: each kernel (median of CUDA-event timings after warm-up) against a device-to-device copy
    measured in the same run, and against PyTorch eager doing the same computation.
-3. one table on stdout; results.json and results.md in --out.
+3. one table on stdout; results.json and results.md in --out (each phase's part-*.json in --parts).
 
 Run by bench/gpu/check.sh; needs python3 with torch (CUDA) and numpy.
 """
@@ -680,13 +680,12 @@ def measure_copy(dev, reps):
 
 
 # Timed layouts: name -> rlhf_cuda_set_row_schedule(max_cluster, cache_rows, threads, unroll, streaming,
-# blocks_per_sm, split_rows). "run1-auto" is run 1's automatic layout (clusters of up to 8 with the row
-# in shared memory, no hints); "re-read" is one block per row whose gradient pass re-reads the row from
-# global memory (L2); "splitN" splits every row over a cluster of N blocks without a shared-memory copy
-# (smaller parts: the rows still to be re-read fit L2). Forward-only kernels take FORWARD_VARIANTS.
+# blocks_per_sm, split_rows). "auto" is the library's automatic layout (kAutoLayouts in
+# native/src/cuda/rows.cuh); "re-read" is one block per row whose gradient pass re-reads the row from
+# global memory (L2); "splitN" splits every row over a cluster of N blocks without a shared-memory copy.
+# Run 2 (H200) timed all of these; run 3 times only auto, run2-auto and run 2's fastest per kernel.
 TIME_VARIANTS = {
     "auto": (0, 1, 0, 0, -1, 0),
-    "run1-auto": (8, 1, 0, 0, 0, 0),
     "re-read,plain": (1, 0, 512, 2, 0, 0),
     "re-read,stream": (1, 0, 512, 2, 1, 0),
     "re-read,stream,u4": (1, 0, 512, 4, 1, 0),
@@ -696,7 +695,42 @@ TIME_VARIANTS = {
     "split4,re-read,stream": (4, 0, 512, 2, 1, 0, 4),
     "split8,re-read,stream": (8, 0, 512, 2, 1, 0, 8),
 }
-FORWARD_VARIANTS = ("auto", "re-read,stream,u4", "re-read,stream,256x4")
+# Run 2's automatic layout, per kernel, as explicit schedules (the planner before kAutoLayouts): a block
+# per row with 512 threads and 2 steps in flight, or the row cached in shared memory over the smallest
+# cluster (at most max_cluster) whose parts fit 64 KB, re-read where that does not fit the multiprocessor.
+RUN2_AUTO = {
+    "logprobs+entropy fwd": (1, 0, 512, 2, -1, 0),
+    "kl.full fwd only": (1, 0, 512, 2, -1, 0),
+    "logprobs backward": (2, 1, 0, 0, -1, 0),    # 32000: cached over 2; 128256: re-read
+    "kl.full fwd+grad": (4, 1, 0, 0, -1, 0),     # 32000: cached over 4; 128256: re-read
+    "logsoftmax fwd": (8, 1, 0, 0, -1, 0),       # cached over 2 / 8
+    "logsoftmax backward": (4, 1, 0, 0, -1, 0),  # 32000: cached over 4; 128256: re-read
+}
+# Run 2's fastest correct variant per kernel and shape (bench/results/gpu/h200-check-run2.log), which
+# the new auto should now launch: same layout, same time within noise.
+RUN2_BEST = {
+    ("logprobs+entropy fwd", "4096x32000"): "re-read,stream,256x4",
+    ("logprobs backward", "4096x32000"): "re-read,stream,u4",
+    ("kl.full fwd+grad", "4096x32000"): "re-read,stream,u4",
+    ("kl.full fwd only", "4096x32000"): "re-read,stream,256x4",
+    ("logsoftmax fwd", "4096x32000"): "re-read,stream,u4",
+    ("logsoftmax backward", "4096x32000"): "run2-auto",
+    ("logprobs+entropy fwd", "1024x128256"): "re-read,stream,u4",
+    ("logprobs backward", "1024x128256"): "re-read,stream,u4",
+    ("kl.full fwd+grad", "1024x128256"): "split8,re-read,stream",
+    ("kl.full fwd only", "1024x128256"): "re-read,stream,256x4",
+    ("logsoftmax fwd", "1024x128256"): "split8,re-read,stream",
+    ("logsoftmax backward", "1024x128256"): "split8,re-read,stream",
+}
+
+
+def timed_variants(kernel, shape):
+    """(name, schedule) pairs to time for one kernel and shape: auto, run2-auto, run 2's fastest."""
+    names = ["auto", "run2-auto"]
+    best = RUN2_BEST.get((kernel, shape))
+    if best and best not in names:
+        names.append(best)
+    return [(name, RUN2_AUTO[kernel] if name == "run2-auto" else TIME_VARIANTS[name]) for name in names]
 
 
 def time_kernels(cu, gen, dev, copy_bw, reps, shapes):
@@ -766,8 +800,8 @@ def time_kernels(cu, gen, dev, copy_bw, reps, shapes):
             except Exception as e:  # a baseline that does not run is reported, not fatal
                 log(f"  torch baseline for {name} failed: {e}")
                 t_ms = float("nan")
-            for vname in (TIME_VARIANTS if writes else FORWARD_VARIANTS):
-                cu.tuning(*TIME_VARIANTS[vname])
+            for vname, schedule in timed_variants(name, f"{n}x{v}"):
+                cu.tuning(*schedule)
                 try:
                     g.fill_(float("nan"))
                     fn()
@@ -833,18 +867,23 @@ def table():
         t = max(r["ms"], r.get("ms_again", r["ms"]))  # the slower of the two measurements: noise-robust
         if key not in best or t < best[key][1]:
             best[key] = (r["variant"], t)
-    auto = {(r["kernel"], r["shape"]): max(r["ms"], r.get("ms_again", r["ms"])) for r in RESULTS["timings"]
-            if r["variant"] == "auto"}
+    slower = lambda r: max(r["ms"], r.get("ms_again", r["ms"]))
+    auto = {(r["kernel"], r["shape"]): r for r in RESULTS["timings"] if r["variant"] == "auto"}
+    run2 = {(r["kernel"], r["shape"]): slower(r) for r in RESULTS["timings"] if r["variant"] == "run2-auto"}
     if best:
-        lines.append("fastest correct variant (slower of its two timings) and auto's time relative to it:")
+        lines.append("fastest correct variant (slower of its two timings), auto's time relative to it, auto's gain "
+                     "over run 2's auto (run2-auto time / auto time), and the layout auto launched:")
         for (k, shape), (vname, t) in best.items():
             a = auto.get((k, shape))
-            lines.append(f"  {k:<22} {shape:<11} {vname:<22} {t*1e3:8.1f} us   auto x{(a / t if a else float('nan')):.2f}")
+            r2 = run2.get((k, shape))
+            ta = slower(a) if a else float("nan")
+            lines.append(f"  {k:<22} {shape:<11} {vname:<22} {t*1e3:8.1f} us   auto x{ta / t:.2f}   "
+                         f"gain over run2-auto x{(r2 / ta if r2 else float('nan')):.2f}   ({a['launch'] if a else '-'})")
         lines.append("")
     lines.append("bytes counted: fwd N·V·4 read; logprobs backward read+write N·V·4 each; kl.full+grad 2 reads + "
                  "1 write; kl fwd 2 reads; logsoftmax 1 read + 1 write; its backward 2 reads + 1 write.")
     lines.append("'<' marks an auto-variant row under its target. torch = PyTorch eager, same GPU, same run. "
-                 "Variants: TIME_VARIANTS in bench/gpu/harness.py.")
+                 "Variants: TIME_VARIANTS, RUN2_AUTO, RUN2_BEST in bench/gpu/harness.py.")
     if RESULTS["failures"]:
         lines.append(f"FAILURES: {len(RESULTS['failures'])} (see results.json)")
     return "\n".join(lines)
@@ -894,11 +933,11 @@ def run_phase(phase, lib, cu, gen, dev, reps):
         torch.cuda.empty_cache()
 
 
-def report(out):
-    """Merges the part-*.json files of the phases and prints the table."""
-    parts = sorted(f for f in os.listdir(out) if f.startswith("part-") and f.endswith(".json"))
+def report(out, parts_dir):
+    """Merges the part-*.json files of the phases (in parts_dir) and prints the table."""
+    parts = sorted(f for f in os.listdir(parts_dir) if f.startswith("part-") and f.endswith(".json"))
     for f in parts:
-        with open(os.path.join(out, f)) as fh:
+        with open(os.path.join(parts_dir, f)) as fh:
             part = json.load(fh)
         for key in ("checks", "timings", "failures"):
             RESULTS[key].extend(part.get(key, []))
@@ -912,19 +951,24 @@ def report(out):
     with open(os.path.join(out, "results.md"), "w") as fh:
         fh.write(text + "\n")
     log(text)
-    return 1 if RESULTS["failures"] else 0
+    if not RESULTS["checks"]:
+        log("FAILED: no phase recorded a check (see harness.log)")
+    return 1 if RESULTS["failures"] or not RESULTS["checks"] else 0
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib", help="path of librlhf.so")
-    ap.add_argument("--out", required=True, help="folder for part-<phase>.json, results.json, results.md")
+    ap.add_argument("--out", required=True, help="folder for results.json and results.md")
+    ap.add_argument("--parts", help="folder for part-<phase>.json (default: --out)")
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--phase", required=True, help="basic | rows:<variant> | time | cpu | report")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    parts_dir = args.parts or args.out
+    os.makedirs(parts_dir, exist_ok=True)
     if args.phase == "report":
-        return report(args.out)
+        return report(args.out, parts_dir)
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", args.phase.replace(":", "-").replace("<=", "le").replace("/", "per"))
     if args.phase == "cpu":  # librlhf.so's CPU kernels against numpy float64: no torch, no GPU
         t0 = time.time()
@@ -935,7 +979,7 @@ def main():
             traceback.print_exc()
             RESULTS["failures"].append({"case": "cpu: exception", "error": repr(e)})
         log(f"== cpu took {time.time() - t0:.1f} s ==")
-        with open(os.path.join(args.out, f"part-{safe}.json"), "w") as fh:
+        with open(os.path.join(parts_dir, f"part-{safe}.json"), "w") as fh:
             json.dump(RESULTS, fh, indent=1, default=str)
         return 1 if RESULTS["failures"] else 0
     if torch is None:
@@ -958,7 +1002,7 @@ def main():
         t0 = time.time()
         run_phase(args.phase, lib, cu, gen, dev, args.reps)
         log(f"== {args.phase} took {time.time() - t0:.1f} s ==")
-    with open(os.path.join(args.out, f"part-{safe}.json"), "w") as fh:
+    with open(os.path.join(parts_dir, f"part-{safe}.json"), "w") as fh:
         json.dump(RESULTS, fh, indent=1, default=str)
     return 1 if RESULTS["failures"] else 0
 
