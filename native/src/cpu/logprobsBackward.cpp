@@ -1,6 +1,8 @@
 // SPEC §2 logprobs.backward: grad_logits = (1/T) [g_lp (onehot(y) - p) - g_H p (log p + H)].
 // One pass over the row for its statistics, one pass writing the gradient. Every element is read
 // before it is written, so grad_logits may be the logits buffer itself (in-place, opt-in).
+#include <vector>
+
 #include "simd.h"
 
 namespace rlhf {
@@ -25,10 +27,37 @@ struct GradientRow {
   }
 };
 
+// The same from p kept by the statistics pass (kept 2^{u - O_b} times the
+// block's scale): no exp2 per entry. log2 p is still formed from x where the entropy term needs it.
+template <bool kEntropy>
+struct KeptGradientRow {
+  const float* x;
+  const float* kept;
+  float scale, c, offset, log2_s, a, b;
+  template <class L>
+  typename L::T at(int64_t i) const {
+    using T = typename L::T;
+    const T p = L::mul(L::load(kept + i), L::set(scale));
+    if (!kEntropy) return L::mul(p, L::set(a));
+    const T log2_p = L::max(L::set(L::kExp2Low), L::sub(L::fma_exact(L::load(x + i), L::set(c), L::set(-offset)), L::set(log2_s)));
+    return L::mul(p, L::fma(L::set(b), log2_p, L::set(a)));
+  }
+};
+
 }  // namespace
 
 void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r1) {
   const Scale sc(a.inv_t);
+  // The statistics pass keeps 2^{u - O_b} of a row here (it stays in cache for the write pass, which
+  // then needs no exp2 per entry); without the memory the kernel recomputes it.
+  std::vector<float> kept_row, block_offsets;
+  try {
+    kept_row.resize(static_cast<size_t>(a.v));
+    block_offsets.resize(static_cast<size_t>(row_blocks(a.v)));
+  } catch (...) {
+    kept_row.clear();
+  }
+  const bool keep = !kept_row.empty();
   for (int64_t r = r0; r < r1; r++) {
     const int32_t y = a.labels[r];
     float* out = a.grad_logits + r * a.v;
@@ -40,7 +69,9 @@ void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r
     }
     const float* x = a.logits + r * a.v;
     const bool with_h = g_h != 0.0f;
-    const Lse st = with_h ? row_lse<Native, true>(x, a.v, sc.c) : row_lse<Native, false>(x, a.v, sc.c);
+    float* const kept = keep ? kept_row.data() : nullptr;
+    const Lse st = with_h ? row_lse<Native, true>(x, a.v, sc.c, kept, block_offsets.data())
+                          : row_lse<Native, false>(x, a.v, sc.c, kept, block_offsets.data());
     const double log2_s = st.log2_s();
     const double h = with_h ? st.entropy(sc.k) : 0.0;
     // The label's entry, from its logit read before the pass below may overwrite it.
@@ -52,10 +83,20 @@ void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r
     const double coef_a = -(static_cast<double>(g_lp) + (with_h ? g_h * h : 0.0)) * a.inv_t;
     const double coef_b = -static_cast<double>(g_h) * sc.k * a.inv_t;
     const auto fa = static_cast<float>(coef_a), fb = static_cast<float>(coef_b);
-    if (with_h)
+    if (keep) {
+      for (int64_t b0 = 0; b0 < a.v; b0 += kBlock) {
+        const int64_t len = a.v - b0 < kBlock ? a.v - b0 : kBlock;
+        const float scale = block_scale(block_offsets[b0 / kBlock], st, log2_s);
+        if (with_h)
+          write_row<Native>(out + b0, len, a.stream, KeptGradientRow<true>{x + b0, kept + b0, scale, sc.c, st.offset, l2, fa, fb});
+        else
+          write_row<Native>(out + b0, len, a.stream, KeptGradientRow<false>{x + b0, kept + b0, scale, sc.c, st.offset, l2, fa, fb});
+      }
+    } else if (with_h) {
       write_row<Native>(out, a.v, a.stream, GradientRow<true>{x, sc.c, st.offset, l2, fa, fb});
-    else
+    } else {
       write_row<Native>(out, a.v, a.stream, GradientRow<false>{x, sc.c, st.offset, l2, fa, fb});
+    }
     out[y] = static_cast<float>(a.inv_t * (lp_term - h_term));
   }
   if (a.stream) Native::fence();

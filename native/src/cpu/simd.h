@@ -407,9 +407,11 @@ struct Lse {
   double entropy(double k) const { return k * (std::log2(s) - t / s); }
 };
 
-// Adds 2^d and (with moments) 2^d d over one block, d = x c - O clamped at the exp2 floor.
+// Adds 2^d and (with moments) 2^d d over one block, d = x c - O clamped at the exp2 floor. With
+// `kept` non-null, 2^d is also stored there (a write pass can then scale it instead of recomputing it).
 template <class V, bool kMoments>
-inline void accumulate_block(const float* x, int64_t n, float c, float offset, double* s, double* t) {
+inline void accumulate_block(const float* x, int64_t n, float c, float offset, double* s, double* t,
+                             float* kept = nullptr) {
   using T = typename V::T;
   const T vc = V::set(c), vneg = V::set(-offset), lo = V::set(V::kExp2Low);
   T s0 = V::set(0.0f), s1 = V::set(0.0f), t0 = V::set(0.0f), t1 = V::set(0.0f);
@@ -419,6 +421,7 @@ inline void accumulate_block(const float* x, int64_t n, float c, float offset, d
     const T d1 = V::max(lo, V::fma_exact(V::load(x + i + V::W), vc, vneg));
     const T e0 = exp2_clamped<V>(d0);
     const T e1 = exp2_clamped<V>(d1);
+    if (kept != nullptr) V::store(kept + i, e0), V::store(kept + i + V::W, e1);
     s0 = V::add(s0, e0);
     s1 = V::add(s1, e1);
     if (kMoments) {
@@ -431,6 +434,7 @@ inline void accumulate_block(const float* x, int64_t n, float c, float offset, d
   for (; i < n; i++) {
     const float d = Scalar::max(Scalar::kExp2Low, Scalar::fma_exact(x[i], c, -offset));
     const float e = exp2_clamped<Scalar>(d);
+    if (kept != nullptr) kept[i] = e;
     ss += e;
     if (kMoments) ts += static_cast<double>(e) * d;
   }
@@ -438,16 +442,26 @@ inline void accumulate_block(const float* x, int64_t n, float c, float offset, d
   if (kMoments) *t += ts;
 }
 
-// The statistics of u = x * c over one row of v entries: one pass over memory.
+// The statistics of u = x * c over one row of v entries: one pass over memory. With `kept`
+// non-null, 2^{u - O_b} is stored there and each block's offset O_b in block_offsets[b0 / kBlock]:
+// then p = kept * 2^{O_b - O - log2 s} (see block_scale).
 template <class V, bool kMoments>
-inline Lse row_lse(const float* x, int64_t v, float c) {
+inline Lse row_lse(const float* x, int64_t v, float c, float* kept = nullptr, float* block_offsets = nullptr) {
   Lse st;
   for (int64_t b0 = 0; b0 < v; b0 += kBlock) {
     const int64_t len = v - b0 < kBlock ? v - b0 : kBlock;
     st.raise(block_max<V>(x + b0, len) * c);
-    accumulate_block<V, kMoments>(x + b0, len, c, st.offset, &st.s, &st.t);
+    if (kept != nullptr) block_offsets[b0 / kBlock] = st.offset;
+    accumulate_block<V, kMoments>(x + b0, len, c, st.offset, &st.s, &st.t, kept != nullptr ? kept + b0 : nullptr);
   }
   return st;
+}
+
+inline int64_t row_blocks(int64_t v) { return (v + kBlock - 1) / kBlock; }
+
+// The factor taking a block's kept 2^{u - O_b} to p = 2^{u - O - log2 s} (0 where it underflows).
+inline float block_scale(float block_offset, const Lse& st, double log2_s) {
+  return static_cast<float>(std::exp2(static_cast<double>(block_offset) - st.offset - log2_s));
 }
 
 }  // namespace
