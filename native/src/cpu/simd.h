@@ -247,20 +247,33 @@ inline typename V::T vexp(typename V::T x) {
 
 // 2^u for u already in [V::kExp2Low, ~0] (or NaN, which stays NaN), where it is 0 at the floor (so
 // a -inf input clamped there gives exactly 0). u = n + f with n = floor(u), f in [0, 1) (exact), and
-// 2^f by a degree-5 polynomial fitted for relative error over [0, 1] with p(0) = 1 exactly
-// (approximation error 8e-8, 1.4e-7 with float Horner rounding). On AVX-512 f is one VREDUCEPS and
-// the scaling one VSCALEFPS on u itself (it floors its exponent), so n is never formed. The row
-// kernels work in this base-2 domain: u = x * log2(e)/T needs one FMA per entry and the reduction is
-// exact, where e^z needs a multiply and a two-constant reduction more.
-template <class V>
+// 2^f by a polynomial fitted for relative error over [0, 1] with p(0) = 1 exactly: degree 5
+// (approximation error 8e-8, 1.4e-7 with float Horner rounding) by default, degree 6 (2e-9, below
+// float rounding) where a kernel multiplies the error by large log-ratios (kl.full at a sharp
+// temperature). On AVX-512 f is one VREDUCEPS and the scaling one VSCALEFPS on u itself (it floors
+// its exponent), so n is never formed. The row kernels work in this base-2 domain: u = x * log2(e)/T
+// needs one FMA per entry and the reduction is exact, where e^z needs a multiply and a two-constant
+// reduction more.
+template <class V, int kDegree = 5>
 inline typename V::T exp2_clamped(typename V::T u) {
+  static_assert(kDegree == 5 || kDegree == 6, "exp2: degree 5 or 6");
   using T = typename V::T;
   const T f = V::frac(u);
-  T p = V::set(1.8671263242140412e-3f);
-  p = V::fma(p, f, V::set(9.0170381590724e-3f));
-  p = V::fma(p, f, V::set(5.579990893602371e-2f));
-  p = V::fma(p, f, V::set(2.4016445875167847e-1f));
-  p = V::fma(p, f, V::set(6.931512951850891e-1f));
+  T p;
+  if constexpr (kDegree == 5) {
+    p = V::set(1.8671263242140412e-3f);
+    p = V::fma(p, f, V::set(9.0170381590724e-3f));
+    p = V::fma(p, f, V::set(5.579990893602371e-2f));
+    p = V::fma(p, f, V::set(2.4016445875167847e-1f));
+    p = V::fma(p, f, V::set(6.931512951850891e-1f));
+  } else {
+    p = V::set(2.1612914861179888e-4f);
+    p = V::fma(p, f, V::set(1.2467846972867846e-3f));
+    p = V::fma(p, f, V::set(9.675451554358006e-3f));
+    p = V::fma(p, f, V::set(5.5485282093286514e-2f));
+    p = V::fma(p, f, V::set(2.402293086051941e-1f));
+    p = V::fma(p, f, V::set(6.931470632553101e-1f));
+  }
   p = V::fma(p, f, V::set(1.0f));
   return V::scale2_floor(p, u);
 }
