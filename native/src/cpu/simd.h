@@ -91,6 +91,7 @@ struct Scalar {
   static T frac(T u) { return u - floor(u); }
   static T scale2_floor(T y, T u) { return scale2(y, floor(u)); }
   static constexpr float kExp2Low = -127.0f;
+  static constexpr bool kExp2TakesInf = false;
 };
 
 #if RLHF_ISA == 1
@@ -148,6 +149,7 @@ struct Avx2 {
   static T frac(T u) { return _mm256_sub_ps(u, floor(u)); }
   static T scale2_floor(T y, T u) { return scale2(y, floor(u)); }
   static constexpr float kExp2Low = -127.0f;
+  static constexpr bool kExp2TakesInf = false;
 };
 using Native = Avx2;
 #elif RLHF_ISA == 2
@@ -210,6 +212,8 @@ struct Avx512 {
   // VSCALEFPS takes the floor of its exponent operand itself: no rounding instruction.
   static T scale2_floor(T y, T u) { return _mm512_scalef_ps(y, u); }
   static constexpr float kExp2Low = -151.0f;
+  // exp2_clamped needs no clamp here: VREDUCEPS gives 0 for -inf and VSCALEFPS then 2^-inf = 0.
+  static constexpr bool kExp2TakesInf = true;
 };
 using Native = Avx512;
 #else
@@ -420,18 +424,20 @@ struct Lse {
   double entropy(double k) const { return k * (std::log2(s) - t / s); }
 };
 
-// Adds 2^d and (with moments) 2^d d over one block, d = x c - O clamped at the exp2 floor. With
-// `kept` non-null, 2^d is also stored there (a write pass can then scale it instead of recomputing it).
-template <class V, bool kMoments>
-inline void accumulate_block(const float* x, int64_t n, float c, float offset, double* s, double* t,
-                             float* kept = nullptr) {
+// Adds 2^d and (with moments) 2^d d over one block, d = x c - O clamped at the exp2 floor (the clamp
+// is skipped where exp2 takes -inf: kClamp false). With `kept` non-null, 2^d is also stored there (a
+// write pass can then scale it instead of recomputing it).
+template <class V, bool kMoments, bool kClamp = true>
+inline void accumulate_block_once(const float* x, int64_t n, float c, float offset, double* s, double* t,
+                                  float* kept) {
   using T = typename V::T;
   const T vc = V::set(c), vneg = V::set(-offset), lo = V::set(V::kExp2Low);
   T s0 = V::set(0.0f), s1 = V::set(0.0f), t0 = V::set(0.0f), t1 = V::set(0.0f);
   int64_t i = 0;
   for (; i + 2 * V::W <= n; i += 2 * V::W) {
-    const T d0 = V::max(lo, V::fma_exact(V::load(x + i), vc, vneg));
-    const T d1 = V::max(lo, V::fma_exact(V::load(x + i + V::W), vc, vneg));
+    T d0 = V::fma_exact(V::load(x + i), vc, vneg);
+    T d1 = V::fma_exact(V::load(x + i + V::W), vc, vneg);
+    if (kClamp) d0 = V::max(lo, d0), d1 = V::max(lo, d1);
     const T e0 = exp2_clamped<V>(d0);
     const T e1 = exp2_clamped<V>(d1);
     if (kept != nullptr) V::store(kept + i, e0), V::store(kept + i + V::W, e1);
@@ -453,6 +459,25 @@ inline void accumulate_block(const float* x, int64_t n, float c, float offset, d
   }
   *s += ss;
   if (kMoments) *t += ts;
+}
+
+template <class V, bool kMoments>
+inline void accumulate_block(const float* x, int64_t n, float c, float offset, double* s, double* t,
+                             float* kept = nullptr) {
+  if constexpr (V::kExp2TakesInf) {
+    // Without the clamp a -inf logit makes 2^d d = 0 * -inf: NaN in t alone (a NaN logit makes s NaN
+    // too). Such a block, rare, is summed again with the clamp.
+    double s_block = 0, t_block = 0;
+    accumulate_block_once<V, kMoments, false>(x, n, c, offset, &s_block, &t_block, kept);
+    if (kMoments && t_block != t_block && s_block == s_block) {
+      s_block = 0, t_block = 0;
+      accumulate_block_once<V, kMoments, true>(x, n, c, offset, &s_block, &t_block, kept);
+    }
+    *s += s_block;
+    if (kMoments) *t += t_block;
+  } else {
+    accumulate_block_once<V, kMoments, true>(x, n, c, offset, s, t, kept);
+  }
 }
 
 // The statistics of u = x * c over one row of v entries: one pass over memory. With `kept`
