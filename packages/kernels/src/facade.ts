@@ -72,6 +72,13 @@ import {
 
 type Result<A> = E.Either<RlhfError, A>;
 
+/** What a backend does itself, so that validation is not done twice. */
+interface Context {
+  readonly checksIndices: (dtype: FloatTensor['dtype']) => boolean;
+}
+const checkedHere = (ctx: Context, dtype: FloatTensor['dtype'], check: () => Result<void>): Result<void> =>
+  ctx.checksIndices(dtype) ? E.right(undefined) : check();
+
 /** Validated arguments for a raw kernel, and how to build the public result from what it returned. */
 interface Prepared<A, R, O> {
   readonly args: A;
@@ -105,6 +112,7 @@ const ok = <O>(o: O) => (): Result<O> => E.right(o);
 // ---- row kernels (SPEC §2) ---------------------------------------------------------------------
 
 const prepareLogprobs =
+  (ctx: Context) =>
   (params: LogprobsParams = {}, out: LogprobsOut = {}) =>
   (inputs: LogprobsInputs): Result<Prepared<RawLogprobs, void, LogprobsOutputs>> =>
     pipe(
@@ -113,7 +121,7 @@ const prepareLogprobs =
       E.bind('labels', ({ rows }) => int32Shaped([rows.N])('labels', inputs.labels)),
       E.bind('temperature', () => positive('temperature', params?.temperature, 1)),
       E.bind('ignoreIndex', () => integerParam('ignoreIndex', params?.ignoreIndex, -100)),
-      E.chainFirst(({ rows, labels, ignoreIndex }) => checkLabels(labels.data, rows.V, ignoreIndex)),
+      E.chainFirst(({ rows, labels, ignoreIndex }) => checkedHere(ctx, rows.t.dtype, () => checkLabels(labels.data, rows.V, ignoreIndex))),
       E.bind('logprobs', ({ rows }) => outputBuffer('logprobs', rows.t.dtype, rows.N, out?.logprobs)),
       E.bind('entropy', ({ rows }) => outputBuffer('entropy', rows.t.dtype, rows.N, out?.entropy)),
       E.map(({ rows, labels, temperature, ignoreIndex, logprobs, entropy }) => ({
@@ -126,6 +134,7 @@ const prepareLogprobs =
     );
 
 const prepareLogprobsBackward =
+  (ctx: Context) =>
   (params: LogprobsBackwardParams = {}, out: GradLogitsOut = {}) =>
   (inputs: LogprobsBackwardInputs): Result<Prepared<RawLogprobsBackward, void, GradLogitsOutputs>> =>
     pipe(
@@ -136,7 +145,7 @@ const prepareLogprobsBackward =
       E.bind('gradEntropy', ({ rows }) => optionalFloatLike([rows.N], rows.t.dtype)('gradEntropy', inputs.gradEntropy)),
       E.bind('temperature', () => positive('temperature', params?.temperature, 1)),
       E.bind('ignoreIndex', () => integerParam('ignoreIndex', params?.ignoreIndex, -100)),
-      E.chainFirst(({ rows, labels, ignoreIndex }) => checkLabels(labels.data, rows.V, ignoreIndex)),
+      E.chainFirst(({ rows, labels, ignoreIndex }) => checkedHere(ctx, rows.t.dtype, () => checkLabels(labels.data, rows.V, ignoreIndex))),
       E.bind('gradLogits', ({ rows }) =>
         outputBuffer('gradLogits', rows.t.dtype, rows.N * rows.V, params?.inPlace ? rows.t.data : out?.gradLogits),
       ),
@@ -262,6 +271,7 @@ const preparePairwise =
     );
 
 const prepareRanking =
+  (ctx: Context) =>
   (_params?: void, out: RankingOut = {}) =>
   (inputs: RankingInputs): Result<Prepared<RawRanking, { loss: number; accuracy: number; pairs: number }, RankingOutputs>> =>
     pipe(
@@ -274,7 +284,7 @@ const prepareRanking =
         ),
       ),
       E.bind('ranks', ({ rewards }) => int32Shaped(rewards.shape)('ranks', inputs.ranks)),
-      E.chainFirst(({ rewards, ranks }) => checkRanks(ranks.data, rewards.shape[1]!)),
+      E.chainFirst(({ rewards, ranks }) => checkedHere(ctx, rewards.dtype, () => checkRanks(ranks.data, rewards.shape[1]!))),
       E.bind('grad', ({ rewards }) => outputBuffer('grad', rewards.dtype, rewards.data.length, out?.grad)),
       E.map(({ rewards, ranks, grad }) => ({
         args: { B: rewards.shape[0]!, K: rewards.shape[1]!, rewards: rewards.data, ranks: ranks.data, grad },
@@ -356,19 +366,22 @@ const offload =
 /** Wraps a backend's raw kernels with validation, output allocation and typed errors. */
 export const makeKernels = (name: BackendName, raw: RawKernels): Kernels => {
   const a: Partial<AsyncRawKernels> = raw.async ?? {};
+  const ctx: Context = { checksIndices: raw.checksIndices ?? (() => false) };
+  const prepareLogprobsHere = prepareLogprobs(ctx);
+  const prepareLogprobsBackwardHere = prepareLogprobsBackward(ctx);
   return {
     name,
-    logprobs: sync(prepareLogprobs, raw.logprobs),
-    logprobsBackward: sync(prepareLogprobsBackward, raw.logprobsBackward),
+    logprobs: sync(prepareLogprobsHere, raw.logprobs),
+    logprobsBackward: sync(prepareLogprobsBackwardHere, raw.logprobsBackward),
     logsoftmax: sync(prepareLogsoftmax, raw.logsoftmax),
     logsoftmaxBackward: sync(prepareLogsoftmaxBackward, raw.logsoftmaxBackward),
     klFull: sync(prepareKlFull, raw.klFull),
     pairwise: sync(preparePairwise, raw.pairwise),
-    ranking: sync(prepareRanking, raw.ranking),
+    ranking: sync(prepareRanking(ctx), raw.ranking),
     dpo: sync(prepareDpo, raw.dpo),
     async: {
-      logprobs: offload(prepareLogprobs, a.logprobs, raw.logprobs),
-      logprobsBackward: offload(prepareLogprobsBackward, a.logprobsBackward, raw.logprobsBackward),
+      logprobs: offload(prepareLogprobsHere, a.logprobs, raw.logprobs),
+      logprobsBackward: offload(prepareLogprobsBackwardHere, a.logprobsBackward, raw.logprobsBackward),
       logsoftmax: offload(prepareLogsoftmax, a.logsoftmax, raw.logsoftmax),
       logsoftmaxBackward: offload(prepareLogsoftmaxBackward, a.logsoftmaxBackward, raw.logsoftmaxBackward),
       klFull: offload(prepareKlFull, a.klFull, raw.klFull),

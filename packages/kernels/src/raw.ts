@@ -1,4 +1,4 @@
-import type { FloatArray } from '@rlhf/tensor';
+import type { FloatArray, FloatDType } from '@rlhf/tensor';
 
 /**
  * What a backend implements: one function per heavy operation, on flat row-major arrays whose
@@ -19,6 +19,12 @@ export interface RawKernels {
   readonly dpo: (a: RawDpo) => LossStats;
   /** Optional off-event-loop versions of the row kernels (native backends run them on a worker thread). */
   readonly async?: Partial<AsyncRawKernels>;
+  /**
+   * True for the float dtypes whose kernels re-check every label and rank themselves and throw an
+   * `index` RlhfError: the facade then skips its own O(N) scan (a ranking batch of 800 000 ranks
+   * costs ~1 ms of JavaScript, a third of the native kernel). Absent: the facade checks everything.
+   */
+  readonly checksIndices?: (dtype: FloatDType) => boolean;
 }
 
 export interface AsyncRawKernels {

@@ -88,5 +88,6 @@ export const makeCpuRaw = (addon: NativeAddon): RawKernels => {
     ),
     klFull: offload((a) => isF32(a.logitsP), (a) => addon.klFullAsync(...klFullArgs(a)), raw.klFull),
   };
-  return { ...raw, async };
+  // The C kernels re-check every label and rank (float32); float64 calls run js, which trusts the facade's check.
+  return { ...raw, async, checksIndices: (dtype) => dtype === 'float32' };
 };

@@ -102,3 +102,22 @@ describe('the addon rejects bad input with typed errors, never a crash', () => {
     expect(E.isLeft(gone) && gone.left.kind).toBe('shape');
   });
 });
+
+describe('index checks through the cpu backend (the facade leaves float32 scans to the C kernels)', () => {
+  const labels = unsafeTensor('int32', [N], Int32Array.of(0, V, -100));
+  const ranks = unsafeTensor('int32', [2, 2], Int32Array.of(0, 2, 1, 0));
+  it('float32: the native check gives the index error', () => {
+    const lp = cpu!.logprobs()({ logits: unsafeTensor('float32', [N, V], x()), labels });
+    expect(E.isLeft(lp) && lp.left.kind).toBe('index');
+    const bw = cpu!.logprobsBackward()({ logits: unsafeTensor('float32', [N, V], x()), labels, gradLogprobs: unsafeTensor('float32', [N], f()) });
+    expect(E.isLeft(bw) && bw.left.kind).toBe('index');
+    const rk = cpu!.ranking()({ rewards: unsafeTensor('float32', [2, 2], f(4)), ranks });
+    expect(E.isLeft(rk) && rk.left.kind).toBe('index');
+  });
+  it('float64 runs the js kernels, so the facade still checks', () => {
+    const lp = cpu!.logprobs()({ logits: unsafeTensor('float64', [N, V], new Float64Array(N * V)), labels });
+    expect(E.isLeft(lp) && lp.left.kind).toBe('index');
+    const rk = cpu!.ranking()({ rewards: unsafeTensor('float64', [2, 2], new Float64Array(4)), ranks });
+    expect(E.isLeft(rk) && rk.left.kind).toBe('index');
+  });
+});
