@@ -4,7 +4,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { defaultBackend, type Kernels } from '@rlhf/kernels';
-import { unsafeTensor, type IntTensor, type MaskTensor, type RlhfError } from '@rlhf/tensor';
+import { paramError, unsafeTensor, type IntTensor, type MaskTensor, type RlhfError } from '@rlhf/tensor';
 import {
   adam,
   copyParameters,
@@ -32,8 +32,10 @@ import {
   type RewardModel,
   type Rng,
   type WindowMlpConfig,
+  type Checkpoint,
 } from '@rlhf/trainers';
 import { lineChartSvg } from './plot.js';
+import { checkpointPath, metricsPath, parameterHash, writeRunFile, type PpoRunName, type ResumedRun, type RunFile } from './resume.js';
 import { annotate, corpus, GOOD_TOKENS, hiddenUtility, makeWorld, samplePrompts, VOCAB, type World } from './world.js';
 
 type Result<A> = E.Either<RlhfError, A>;
@@ -94,8 +96,33 @@ export interface JobOptions {
   /** The adaptive controller's initial β and horizon (defaults 1.5, near where it settles on this problem, and 256 samples). */
   readonly klInit?: number;
   readonly klHorizon?: number;
+  /** PPO checkpoints are saved every this many steps and at the end of each run (default 20). */
+  readonly checkpointEvery?: number;
+  /** Continue this interrupted run (from `readRun(outDir)`) instead of starting afresh; see `resumeOptions`. */
+  readonly resume?: ResumedRun;
+  /**
+   * Simulates a kill, for tests: the job stops right after logging this many PPO steps (counted in
+   * this invocation, before that step's checkpoint is saved) and fails with an 'interrupted' message.
+   */
+  readonly stopAfterSteps?: number;
   readonly log?: (line: string) => void;
 }
+
+/** The options of the run `resume` continues: everything from its run.json. */
+export const resumeOptions = (resume: ResumedRun, extra: Pick<JobOptions, 'log' | 'stopAfterSteps'> = {}): JobOptions => ({
+  seed: resume.run.seed,
+  outDir: resume.dir,
+  size: resume.run.size,
+  klTarget: resume.run.klTarget,
+  klInit: resume.run.klInit,
+  klHorizon: resume.run.klHorizon,
+  checkpointEvery: resume.run.checkpointEvery,
+  resume,
+  ...extra,
+});
+
+/** Thrown inside the PPO loop by `stopAfterSteps` and turned into a Left right outside it. */
+class Interrupted extends Error {}
 
 export interface RunReport {
   readonly controller: KlControl;
@@ -340,9 +367,17 @@ const runPpo = (
   metrics: MetricsLog,
   evalPrompts: IntTensor,
   before: Evaluation,
-  checkpointDir: string,
+  loop: {
+    readonly outDir: string;
+    readonly checkpointEvery: number;
+    /** Where an interrupted run stopped: its checkpoint, and its statistics up to it. */
+    readonly resumeFrom?: Checkpoint;
+    readonly past: { readonly history: readonly PpoStats[]; readonly utility: readonly number[] };
+    /** Called after each step is logged; throws `Interrupted` to simulate a kill. */
+    readonly afterStep: () => void;
+  },
 ): TE.TaskEither<RlhfError, { report: RunReport; history: PpoStats[]; utility: number[] }> => {
-  const utility: number[] = [];
+  const utility: number[] = [...loop.past.utility];
   return pipe(
     E.Do,
     E.bind('policy', () => windowMlpPolicy(POLICY, makeRng(0))),
@@ -372,21 +407,31 @@ const runPpo = (
         backend: kernels,
       }),
     ),
+    E.chainFirst(({ trainer }) => (loop.resumeFrom ? trainer.restore(loop.resumeFrom) : E.right(undefined))),
     fromEither,
     TE.chain(({ policy, trainer }) => {
-      const bar = progressBar(`PPO ${name}`, size.ppoSteps);
+      const bar = progressBar(`PPO ${name}`, size.ppoSteps - trainer.stepCount());
+      const loopTask = trainPpo(trainer, {
+        steps: size.ppoSteps,
+        checkpointPath: checkpointPath(loop.outDir, name),
+        checkpointEvery: loop.checkpointEvery,
+        onStep: ({ stats, rollout }) => {
+          const u = meanStd(hiddenUtility(rollout.tokens, rollout.mask)).mean;
+          utility.push(u);
+          metrics.log({ phase: 'ppo', run: name, ...stats, utility: u });
+          bar.tick({ score: stats.meanScore, kl: stats.kl, utility: u });
+          loop.afterStep();
+        },
+      });
+      const interruptible: TE.TaskEither<RlhfError, PpoStats[]> = () =>
+        loopTask().catch((e: unknown) => {
+          if (!(e instanceof Interrupted)) throw e;
+          bar.stop();
+          return E.left(paramError(e.message));
+        });
       return pipe(
-        trainPpo(trainer, {
-          steps: size.ppoSteps,
-          checkpointPath: join(checkpointDir, `ppo-${name}.json`),
-          checkpointEvery: 20,
-          onStep: ({ stats, rollout }) => {
-            const u = meanStd(hiddenUtility(rollout.tokens, rollout.mask)).mean;
-            utility.push(u);
-            metrics.log({ phase: 'ppo', run: name, ...stats, utility: u });
-            bar.tick({ score: stats.meanScore, kl: stats.kl, utility: u });
-          },
-        }),
+        interruptible,
+        TE.map((fresh) => [...loop.past.history, ...fresh]),
         TE.chainFirst(() => TE.fromIO(() => bar.stop())),
         TE.chain((history) =>
           fromEither(
@@ -454,9 +499,45 @@ export const runJob = (options: JobOptions): TE.TaskEither<RlhfError, Report> =>
   const log = options.log ?? (() => {});
   const say = (line: string) => log(`[${((performance.now() - started) / 1000).toFixed(1)} s] ${line}`);
   const klTarget = options.klTarget ?? 2;
-  mkdirSync(outDir, { recursive: true });
-  const metrics = jsonlMetrics(join(outDir, 'metrics.jsonl'));
+  const klInit = options.klInit ?? 1.5;
+  const klHorizon = options.klHorizon ?? 256;
+  const checkpointEvery = options.checkpointEvery ?? 20;
+  const { resume } = options;
   const kernels = defaultBackend();
+  mkdirSync(outDir, { recursive: true });
+  const runFile: RunFile = resume?.run ?? { format: 'rlhf-ts/demo-run', version: 1, seed, klTarget, klInit, klHorizon, checkpointEvery, size, backend: kernels.name };
+  if (resume) {
+    // Keep what the interrupted run logged up to its checkpoints; the rest is redone and appended.
+    writeFileSync(metricsPath(outDir), resume.keptMetrics.map((l) => `${l}\n`).join(''));
+  } else writeRunFile(outDir, runFile);
+  const metrics = jsonlMetrics(metricsPath(outDir));
+  // A resumed job recomputes pretraining and the reward model; their records are already in metrics.jsonl.
+  const prefixMetrics: MetricsLog = resume?.run.prefix ? { path: metrics.path, log: () => {} } : metrics;
+  let ppoStepsHere = 0;
+  const afterStep = () => {
+    if (++ppoStepsHere === options.stopAfterSteps) throw new Interrupted(`interrupted after ${ppoStepsHere} PPO steps (stopAfterSteps)`);
+  };
+  const ppoLoop = (name: PpoRunName) => {
+    const from = resume?.checkpoints[name];
+    if (from) say(`resuming PPO ${name} from its checkpoint at step ${from.step} of ${size.ppoSteps}`);
+    return { outDir, checkpointEvery, resumeFrom: from, past: resume?.past[name] ?? { history: [], utility: [] }, afterStep };
+  };
+  /** Checks that a resumed job rebuilt the interrupted run's models bit for bit; records them in run.json on a first pass. */
+  const checkPrefix = (policy: Policy, rm: RewardModel): Result<void> => {
+    const prefix = { policySha256: parameterHash(policy), rewardModelSha256: parameterHash(rm) };
+    const saved = runFile.prefix;
+    if (saved === undefined) {
+      writeRunFile(outDir, { ...runFile, prefix });
+      return E.right(undefined);
+    }
+    if (saved.policySha256 === prefix.policySha256 && saved.rewardModelSha256 === prefix.rewardModelSha256) return E.right(undefined);
+    return E.left(
+      paramError(
+        `cannot resume ${outDir}: the recomputed ${saved.policySha256 === prefix.policySha256 ? 'reward model' : 'pretrained policy'} differs from the interrupted run's ` +
+          `(backend now ${kernels.name}, then ${runFile.backend})`,
+      ),
+    );
+  };
   const master = makeRng(seed);
   const child = () => makeRng(master.int(2 ** 31));
   const world = makeWorld(child());
@@ -468,15 +549,16 @@ export const runJob = (options: JobOptions): TE.TaskEither<RlhfError, Report> =>
     E.bind('data', () => E.right(corpus(world, child(), size.corpusSize, world.promptLength + world.responseLength))),
     E.bind('pretrainLoss', ({ policy, data }) => {
       say(`pretraining a ${parameterCount(policy)}-parameter policy on ${size.corpusSize} sequences …`);
-      return pretrain(policy, kernels, data, size, child(), metrics);
+      return pretrain(policy, kernels, data, size, child(), prefixMetrics);
     }),
     E.bind('train', ({ policy }) => comparisons(world, policy, size.rmPrompts, size.rmK, child())),
     E.bind('heldOut', ({ policy }) => comparisons(world, policy, size.rmHeldOut, size.rmK, child())),
     fromEither,
     TE.bind('rmReport', ({ rm, train, heldOut }) => {
       say(`training the reward model on ${size.rmPrompts} prompts × ${size.rmK} ranked responses …`);
-      return trainRewardModel(rm, kernels, train, heldOut, size, child(), metrics);
+      return trainRewardModel(rm, kernels, train, heldOut, size, child(), prefixMetrics);
     }),
+    TE.chainFirst(({ policy, rm }) => fromEither(checkPrefix(policy, rm))),
     TE.bind('evalPrompts', () => TE.right(samplePrompts(world)(child(), size.evalPrompts))),
     TE.bind('before', ({ policy, rm, evalPrompts }) =>
       fromEither(evaluate(policy, policy, rm, kernels, world, evalPrompts, seed + 99)),
@@ -484,11 +566,11 @@ export const runJob = (options: JobOptions): TE.TaskEither<RlhfError, Report> =>
     TE.bind('ppoSeed', () => TE.right(master.int(2 ** 31))),
     TE.bind('klRun', ({ policy, rm, evalPrompts, before, ppoSeed }) => {
       say(`PPO with the adaptive KL controller (target ${klTarget} nats) …`);
-      return runPpo('kl', { kind: 'adaptive', initKlCoef: options.klInit ?? 1.5, target: klTarget, horizon: options.klHorizon ?? 256 }, policy, rm, kernels, world, size, ppoSeed, metrics, evalPrompts, before, join(outDir, 'checkpoints'));
+      return runPpo('kl', { kind: 'adaptive', initKlCoef: klInit, target: klTarget, horizon: klHorizon }, policy, rm, kernels, world, size, ppoSeed, metrics, evalPrompts, before, ppoLoop('kl'));
     }),
     TE.bind('noKlRun', ({ policy, rm, evalPrompts, before, ppoSeed }) => {
       say('PPO with β = 0 (no KL penalty) …');
-      return runPpo('noKl', { kind: 'fixed', beta: 0 }, policy, rm, kernels, world, size, ppoSeed, metrics, evalPrompts, before, join(outDir, 'checkpoints'));
+      return runPpo('noKl', { kind: 'fixed', beta: 0 }, policy, rm, kernels, world, size, ppoSeed, metrics, evalPrompts, before, ppoLoop('noKl'));
     }),
     TE.map(({ policy, data, pretrainLoss, rmReport, klRun, noKlRun }) => {
       const report: Report = {

@@ -3,30 +3,45 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as E from 'fp-ts/lib/Either.js';
 import { backendStatus, defaultBackend } from '@rlhf/kernels';
-import { runJob, SIZES, type Report } from './job.js';
+import { resumeOptions, runJob, SIZES, type JobOptions, type Report } from './job.js';
+import { readRun } from './resume.js';
 
 const usage = `usage: pnpm demo [--seed N] [--out DIR] [--quick] [--kl-target NATS]
+       pnpm demo --resume DIR
 
 Learns a reward model from a simulated annotator's rankings, then optimises a policy against it
-with PPO, once with the adaptive KL controller and once with β = 0. Writes report.json,
-metrics.jsonl and plot.svg into DIR (default runs/<timestamp>/).`;
+with PPO, once with the adaptive KL controller and once with β = 0. Writes run.json (the run's
+options), checkpoints/, metrics.jsonl, report.json and plot.svg into DIR (default runs/<timestamp>/).
 
-const parse = () => {
+--resume DIR continues an interrupted run in DIR with the options in DIR/run.json: it recomputes
+pretraining and the reward model (checked bit for bit against the run), restores each PPO run from
+its latest checkpoint, appends to metrics.jsonl and writes the same report as an uninterrupted run.`;
+
+type Args = { help: true } | { help: false; resume: string } | { help: false; resume?: undefined; seed: number; klTarget: number; quick: boolean; out: string };
+
+const parse = (): Args => {
   const { values } = parseArgs({
     options: {
-      seed: { type: 'string', default: '1' },
+      seed: { type: 'string' },
       out: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      'kl-target': { type: 'string', default: '2' },
+      quick: { type: 'boolean' },
+      'kl-target': { type: 'string' },
+      resume: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  const seed = Number(values.seed);
-  const klTarget = Number(values['kl-target']);
+  if (values.help) return { help: true };
+  if (values.resume !== undefined) {
+    const given = (['seed', 'out', 'quick', 'kl-target'] as const).filter((k) => values[k] !== undefined);
+    if (given.length > 0) throw new Error(`--resume takes the run's options from DIR/run.json; drop ${given.map((k) => `--${k}`).join(', ')}`);
+    return { help: false, resume: values.resume };
+  }
+  const seed = Number(values.seed ?? '1');
+  const klTarget = Number(values['kl-target'] ?? '2');
   if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`--seed must be an integer ≥ 0, got ${values.seed}`);
   if (!(klTarget > 0)) throw new Error(`--kl-target must be > 0, got ${values['kl-target']}`);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  return { help: values.help, seed, klTarget, quick: values.quick, out: values.out ?? join('runs', stamp) };
+  return { help: false, seed, klTarget, quick: values.quick ?? false, out: values.out ?? join('runs', stamp) };
 };
 
 /** Loads the native kernels when they were built; the js backend runs otherwise. Returns why not, if not. */
@@ -59,7 +74,7 @@ const summary = (r: Report, out: string): string =>
   ].join('\n');
 
 const main = async (): Promise<number> => {
-  let args;
+  let args: Args;
   try {
     args = parse();
   } catch (e) {
@@ -70,23 +85,27 @@ const main = async (): Promise<number> => {
     console.log(usage);
     return 0;
   }
+  const log = (line: string) => console.log(line);
+  let options: JobOptions;
+  if (args.resume !== undefined) {
+    const resumed = await readRun(args.resume)();
+    if (E.isLeft(resumed)) {
+      console.error(`cannot resume: ${resumed.left.message}`);
+      return 2;
+    }
+    options = resumeOptions(resumed.right, { log });
+  } else options = { seed: args.seed, outDir: args.out, size: args.quick ? SIZES.quick : SIZES.full, klTarget: args.klTarget, log };
   const loadError = await loadNative();
   const native = backendStatus().find((b) => b.name === 'cpu');
   console.log(
     `kernels: ${defaultBackend().name}${native && !native.available ? ` (native cpu unavailable: ${loadError ?? native.reason})` : ''}`,
   );
-  const result = await runJob({
-    seed: args.seed,
-    outDir: args.out,
-    size: args.quick ? SIZES.quick : SIZES.full,
-    klTarget: args.klTarget,
-    log: (line) => console.log(line),
-  })();
+  const result = await runJob(options)();
   if (E.isLeft(result)) {
     console.error(`demo failed: ${result.left.message}`);
     return 1;
   }
-  console.log(summary(result.right, args.out));
+  console.log(summary(result.right, options.outDir));
   return 0;
 };
 

@@ -18,6 +18,24 @@ describe.skipIf(!existsSync(main))('pnpm demo (built CLI)', () => {
     expect(r.stdout).toContain('PPO, β = 0');
     for (const f of ['report.json', 'metrics.jsonl', 'plot.svg']) expect(existsSync(join(out, f)), f).toBe(true);
     expect(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')).seed).toBe(5);
+
+    // The finished run resumes to the same report.
+    const again = spawnSync(process.execPath, [main, '--resume', out], { encoding: 'utf8', env: { ...process.env, CI: '1' } });
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stdout).toContain('PPO, β = 0');
+    expect(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')).seed).toBe(5);
+  });
+
+  it('refuses --resume on a folder that holds no run, and --resume with run options, with exit code 2', () => {
+    const empty = mkdtempSync(join(tmpdir(), 'demo-cli-empty-'));
+    const r = spawnSync(process.execPath, [main, '--resume', empty], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('cannot resume:');
+    expect(r.stderr).toContain(`${empty} is not a demo run folder`);
+    const mixed = spawnSync(process.execPath, [main, '--resume', empty, '--seed', '3'], { encoding: 'utf8' });
+    expect(mixed.status).toBe(2);
+    expect(mixed.stderr).toContain('drop --seed');
+    expect(mixed.stderr).toContain('pnpm demo --resume DIR');
   });
 
   it('rejects a bad option with a usage message and exit code 2', () => {
