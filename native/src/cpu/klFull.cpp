@@ -7,6 +7,8 @@
 // Measuring q against its value where p peaks keeps the digits when log p - log q is large and close
 // to kl (a sharp temperature, q peaked elsewhere): at p's peak dp - dr is 0, and a / sp is the sum of
 // the small terms only, where the difference of separately rounded logs (~1e3 each) would lose them all.
+#include <vector>
+
 #include "simd.h"
 
 namespace rlhf {
@@ -18,10 +20,11 @@ namespace {
 constexpr int kKlDegree = 6;
 
 // Adds one block of both rows to sp, sq and a. An entry with p = 0 adds 0 to a even where q = 0
-// (dr = -inf): the term is selected away, never multiplied by 0.
+// (dr = -inf): the term is selected away, never multiplied by 0. With `kept` non-null, 2^{dp} is
+// also stored there (the gradient pass then scales it instead of recomputing it).
 template <class V>
 void accumulate_kl(const float* xp, const float* xq, int64_t n, float c, float op, float oq, float ref, double* sp,
-                   double* sq, double* a) {
+                   double* sq, double* a, float* kept) {
   using T = typename V::T;
   const T vc = V::set(c), vneg_p = V::set(-op), vneg_q = V::set(-oq), vneg_r = V::set(-ref);
   const T lo = V::set(V::kExp2Low), zero = V::set(0.0f);
@@ -31,6 +34,7 @@ void accumulate_kl(const float* xp, const float* xq, int64_t n, float c, float o
     const T x_q = V::load(xq + i);
     const T dp = V::max(lo, V::fma_exact(V::load(xp + i), vc, vneg_p));
     const T ep = exp2_clamped<V, kKlDegree>(dp);
+    if (kept != nullptr) V::store(kept + i, ep);
     vsp = V::add(vsp, ep);
     vsq = V::add(vsq, exp2_clamped<V, kKlDegree>(V::max(lo, V::fma_exact(x_q, vc, vneg_q))));
     va = V::add(va, V::select(V::eq(ep, zero), zero, V::mul(ep, V::sub(dp, V::fma_exact(x_q, vc, vneg_r)))));
@@ -38,7 +42,7 @@ void accumulate_kl(const float* xp, const float* xq, int64_t n, float c, float o
   *sp += V::hsum(vsp);
   *sq += V::hsum(vsq);
   *a += V::hsum(va);
-  if constexpr (V::W > 1) accumulate_kl<Scalar>(xp + i, xq + i, n - i, c, op, oq, ref, sp, sq, a);
+  if constexpr (V::W > 1) accumulate_kl<Scalar>(xp + i, xq + i, n - i, c, op, oq, ref, sp, sq, a, kept != nullptr ? kept + i : nullptr);
 }
 
 // grad = scale p k (dp - dr - a / sp). Where p = 0 the gradient is 0 even where q = 0.
@@ -57,6 +61,22 @@ struct GradientRow {
   }
 };
 
+// The same from p kept by the statistics pass: no exp2 per entry. kept 2^{dp} of its block times
+// factor = (block's scale to p) scale k is the first product; where it is 0 the gradient is 0.
+struct KeptGradientRow {
+  const float *xp, *xq, *kept;
+  float factor, c, op, ref, mean_d;
+  template <class L>
+  typename L::T at(int64_t i) const {
+    using T = typename L::T;
+    const T dp = L::fma_exact(L::load(xp + i), L::set(c), L::set(-op));
+    const T dr = L::fma_exact(L::load(xq + i), L::set(c), L::set(-ref));
+    const T pk = L::mul(L::load(kept + i), L::set(factor));
+    const T zero = L::set(0.0f);
+    return L::select(L::eq(pk, zero), zero, L::mul(pk, L::sub(L::sub(dp, dr), L::set(mean_d))));
+  }
+};
+
 // The index of the first entry equal to m (the block's maximum, known to be there).
 inline int64_t index_of(const float* x, int64_t n, float m) {
   for (int64_t i = 0; i < n; i++)
@@ -68,6 +88,19 @@ inline int64_t index_of(const float* x, int64_t n, float m) {
 
 void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
   const Scale sc(a.inv_t);
+  // With a gradient to write, the statistics pass keeps 2^{dp} of a row here (in cache for the write
+  // pass, which then needs no exp2 per entry) and each block's offset; without the memory the
+  // gradient pass recomputes it.
+  std::vector<float> kept_row, block_offsets;
+  if (a.grad_logits_p != nullptr) {
+    try {
+      kept_row.resize(static_cast<size_t>(a.v));
+      block_offsets.resize(static_cast<size_t>(row_blocks(a.v)));
+    } catch (...) {
+      kept_row.clear();
+    }
+  }
+  float* const kept = kept_row.empty() ? nullptr : kept_row.data();
   for (int64_t r = r0; r < r1; r++) {
     const float* xp = a.logits_p + r * a.v;
     const float* xq = a.logits_q + r * a.v;
@@ -89,7 +122,9 @@ void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
       // dp grows by shift_p and dr by shift_r; 2^{dp} shrinks by 2^{shift_p}.
       if (sp_before > 0 && (shift_p != 0 || shift_r != 0))
         cross = std::exp2(shift_p) * (cross + (shift_p - shift_r) * sp_before);
-      accumulate_kl<Native>(xp + b0, xq + b0, len, sc.c, p.offset, q.offset, ref, &p.s, &q.s, &cross);
+      if (kept != nullptr) block_offsets[b0 / kBlock] = p.offset;
+      accumulate_kl<Native>(xp + b0, xq + b0, len, sc.c, p.offset, q.offset, ref, &p.s, &q.s, &cross,
+                            kept != nullptr ? kept + b0 : nullptr);
     }
     const double log2_sp = p.log2_s(), log2_sq = q.log2_s(), mean_d = cross / p.s;
     const double kl = sc.k * (mean_d - log2_sp + (static_cast<double>(q.offset) - ref) + log2_sq);
@@ -101,9 +136,19 @@ void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
       for (int64_t i = 0; i < a.v; i++) out[i] = 0.0f;
       continue;
     }
-    const GradientRow row{xp, xq, sc.c, p.offset, ref, static_cast<float>(log2_sp), static_cast<float>(sc.k),
-                          static_cast<float>(mean_d), scale};
-    write_row<Native>(out, a.v, a.stream, row);
+    const auto k = static_cast<float>(sc.k), md = static_cast<float>(mean_d);
+    if (kept != nullptr) {
+      for (int64_t b0 = 0; b0 < a.v; b0 += kBlock) {
+        const int64_t len = a.v - b0 < kBlock ? a.v - b0 : kBlock;
+        const double to_p = std::exp2(static_cast<double>(block_offsets[b0 / kBlock]) - p.offset - log2_sp);
+        const KeptGradientRow row{xp + b0, xq + b0, kept + b0, static_cast<float>(to_p * scale * sc.k), sc.c,
+                                  p.offset, ref, md};
+        write_row<Native>(out + b0, len, a.stream, row);
+      }
+    } else {
+      const GradientRow row{xp, xq, sc.c, p.offset, ref, static_cast<float>(log2_sp), k, md, scale};
+      write_row<Native>(out, a.v, a.stream, row);
+    }
   }
   if (a.stream) Native::fence();
 }
