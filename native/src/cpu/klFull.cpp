@@ -32,11 +32,15 @@ void accumulate_kl(const float* xp, const float* xq, int64_t n, float c, float o
   int64_t i = 0;
   for (; i + V::W <= n; i += V::W) {
     const T x_q = V::load(xq + i);
-    const T dp = V::max(lo, V::fma_exact(V::load(xp + i), vc, vneg_p));
+    // Where exp2 takes -inf (AVX-512) the floor clamps are skipped: below the floor both give 0, and
+    // the a term is selected by ep = 0, never formed from dp = -inf.
+    T dp = V::fma_exact(V::load(xp + i), vc, vneg_p);
+    T dq = V::fma_exact(x_q, vc, vneg_q);
+    if constexpr (!V::kExp2TakesInf) dp = V::max(lo, dp), dq = V::max(lo, dq);
     const T ep = exp2_clamped<V, kKlDegree>(dp);
     if (kept != nullptr) V::store(kept + i, ep);
     vsp = V::add(vsp, ep);
-    vsq = V::add(vsq, exp2_clamped<V, kKlDegree>(V::max(lo, V::fma_exact(x_q, vc, vneg_q))));
+    vsq = V::add(vsq, exp2_clamped<V, kKlDegree>(dq));
     va = V::add(va, V::select(V::eq(ep, zero), zero, V::mul(ep, V::sub(dp, V::fma_exact(x_q, vc, vneg_r)))));
   }
   *sp += V::hsum(vsp);
