@@ -41,7 +41,7 @@ void accumulate_kl(const float* xp, const float* xq, int64_t n, float c, float o
     if (kept != nullptr) V::store(kept + i, ep);
     vsp = V::add(vsp, ep);
     vsq = V::add(vsq, exp2_clamped<V, kKlDegree>(dq));
-    va = V::add(va, V::select(V::eq(ep, zero), zero, V::mul(ep, V::sub(dp, V::fma_exact(x_q, vc, vneg_r)))));
+    va = V::fma_where(V::ne(ep, zero), ep, V::sub(dp, V::fma_exact(x_q, vc, vneg_r)), va);
   }
   *sp += V::hsum(vsp);
   *sq += V::hsum(vsq);

@@ -67,6 +67,8 @@ struct Scalar {
   static M ne(T a, T b) { return a != b; }
   static M land(M a, M b) { return a && b; }
   static T select(M m, T a, T b) { return m ? a : b; }
+  // m ? fma(a, b, c) : c (an accumulation that skips the lanes m leaves out).
+  static T fma_where(M m, T a, T b, T c) { return m ? fma(a, b, c) : c; }
   static int count(M m) { return m ? 1 : 0; }
   static float hsum(T x) { return x; }
   static float hmax(T x) { return x; }
@@ -125,6 +127,7 @@ struct Avx2 {
   static M ne(T a, T b) { return _mm256_cmp_ps(a, b, _CMP_NEQ_UQ); }
   static M land(M a, M b) { return _mm256_and_ps(a, b); }
   static T select(M m, T a, T b) { return _mm256_blendv_ps(b, a, m); }
+  static T fma_where(M m, T a, T b, T c) { return select(m, fma(a, b, c), c); }
   static int count(M m) { return __builtin_popcount(static_cast<unsigned>(_mm256_movemask_ps(m))); }
   static float hsum(T x) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
@@ -183,6 +186,8 @@ struct Avx512 {
   static M ne(T a, T b) { return _mm512_cmp_ps_mask(a, b, _CMP_NEQ_UQ); }
   static M land(M a, M b) { return static_cast<M>(a & b); }
   static T select(M m, T a, T b) { return _mm512_mask_blend_ps(m, b, a); }
+  // One masked FMA: lanes outside m keep c.
+  static T fma_where(M m, T a, T b, T c) { return _mm512_mask3_fmadd_ps(a, b, c, m); }
   static int count(M m) { return __builtin_popcount(static_cast<unsigned>(m)); }
   static float hsum(T x) {
     const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(x),
