@@ -15,9 +15,9 @@ import {
   type FloatTensor,
   type RlhfError,
 } from '@rlhf/tensor';
+import { DPO_LOSS_TYPES } from './raw.js';
 import type {
   AsyncRawKernels,
-  DpoLossType,
   RawDpo,
   RawKlFull,
   RawKernels,
@@ -295,8 +295,6 @@ const prepareRanking =
       })),
     );
 
-const DPO_LOSSES: readonly DpoLossType[] = ['sigmoid', 'hinge', 'ipo'];
-
 const prepareDpo =
   (params: DpoParams = {}, out: DpoOut = {}) =>
   (inputs: DpoInputs): Result<Prepared<RawDpo, { loss: number; accuracy: number }, DpoOutputs>> =>
@@ -307,7 +305,7 @@ const prepareDpo =
       E.bind('rc', ({ pc }) => floatLike(pc.shape, pc.dtype)('refChosen', inputs.refChosen)),
       E.bind('rr', ({ pc }) => floatLike(pc.shape, pc.dtype)('refRejected', inputs.refRejected)),
       E.bind('beta', () => positive('beta', params?.beta, 0.1)),
-      E.bind('lossType', () => oneOf('lossType', params?.lossType, 'sigmoid', DPO_LOSSES)),
+      E.bind('lossType', () => oneOf('lossType', params?.lossType, 'sigmoid', DPO_LOSS_TYPES)),
       E.bind('labelSmoothing', () => labelSmoothingParam(params?.labelSmoothing)),
       E.chainFirst(({ pc }) => (pc.data.length > 0 ? E.right(0) : E.left(emptyError('dpo: the batch is empty')))),
       E.bind('buffers', ({ pc }) =>

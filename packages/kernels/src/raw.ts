@@ -100,6 +100,7 @@ export interface RawRanking {
 }
 
 export type DpoLossType = 'sigmoid' | 'hinge' | 'ipo';
+export const DPO_LOSS_TYPES: readonly DpoLossType[] = ['sigmoid', 'hinge', 'ipo'];
 
 export interface RawDpo {
   readonly B: number;

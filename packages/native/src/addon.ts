@@ -95,3 +95,6 @@ export const loadAddon = (): AddonLoad => {
     return { path, error: `the native addon at ${path} failed to load: ${e instanceof Error ? e.message : String(e)}` };
   }
 };
+
+/** The C ABI's rlhf_dpo_loss values (native/include/rlhf/kernels.h). */
+export const DPO_LOSS_CODE = { sigmoid: 0, hinge: 1, ipo: 2 } as const;

@@ -1,7 +1,6 @@
 import {
   jsRaw,
   type AsyncRawKernels,
-  type DpoLossType,
   type RawKernels,
   type RawKlFull,
   type RawLogprobs,
@@ -10,7 +9,7 @@ import {
   type RawLogsoftmaxBackward,
 } from '@rlhf/kernels';
 import type { FloatArray } from '@rlhf/tensor';
-import type { NativeAddon } from './addon.js';
+import { DPO_LOSS_CODE, type NativeAddon } from './addon.js';
 
 // The native kernels are float32; a float64 call (all float arrays of a call share one dtype, the facade
 // checks it) runs the js kernels. Arrays are passed as they are: zero-copy, outputs written in place.
@@ -18,7 +17,6 @@ const isF32 = (a: FloatArray): a is Float32Array => a instanceof Float32Array;
 const f32 = (a: FloatArray): Float32Array => a as Float32Array;
 const optF32 = (a: FloatArray | null): Float32Array | null => a as Float32Array | null;
 
-const DPO_LOSS: Record<DpoLossType, number> = { sigmoid: 0, hinge: 1, ipo: 2 };
 
 /**
  * Below this many elements an async call runs on the calling thread (inside the Promise): handing
@@ -58,7 +56,7 @@ export const makeCpuRaw = (addon: NativeAddon): RawKernels => {
     dpo: (a) =>
       isF32(a.policyChosen)
         ? addon.dpo(f32(a.policyChosen), f32(a.policyRejected), f32(a.refChosen), f32(a.refRejected), a.B, a.beta,
-            DPO_LOSS[a.lossType], a.labelSmoothing, f32(a.gradPolicyChosen), f32(a.gradPolicyRejected),
+            DPO_LOSS_CODE[a.lossType], a.labelSmoothing, f32(a.gradPolicyChosen), f32(a.gradPolicyRejected),
             f32(a.rewardsChosen), f32(a.rewardsRejected))
         : jsRaw.dpo(a),
   };

@@ -16,10 +16,10 @@ import {
   type RawKernels,
 } from '@rlhf/kernels';
 import type { FloatArray } from '@rlhf/tensor';
+import { DPO_LOSS_CODE } from './addon.js';
 import { DeviceBuffer, int32IgnoreIndex, makeCudaDevice, type CudaBinding, type CudaDevice } from './device.js';
 
 const isF32 = (a: FloatArray): a is Float32Array => a instanceof Float32Array;
-const DPO_LOSS = { sigmoid: 0, hinge: 1, ipo: 2 } as const;
 
 /** Device buffers reused across calls, one per argument slot, grown when a call needs more. */
 class Scratch {
@@ -116,7 +116,7 @@ export const makeCudaRaw = (cuda: CudaBinding): RawKernels => {
       if (!isF32(a.policyChosen)) return jsRaw.dpo(a);
       const s = scalarSlot(8);
       cuda.dpo(sc.put(0, a.policyChosen), sc.put(1, a.policyRejected), sc.put(2, a.refChosen), sc.put(3, a.refRejected),
-        a.B, a.beta, DPO_LOSS[a.lossType], a.labelSmoothing, sc.take(4, 4 * a.B), sc.take(5, 4 * a.B),
+        a.B, a.beta, DPO_LOSS_CODE[a.lossType], a.labelSmoothing, sc.take(4, 4 * a.B), sc.take(5, 4 * a.B),
         sc.take(6, 4 * a.B), sc.take(7, 4 * a.B), s, s + 8n, 0n);
       sc.get(a.gradPolicyChosen, 4);
       sc.get(a.gradPolicyRejected, 5);

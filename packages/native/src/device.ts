@@ -20,7 +20,6 @@ import {
   nonNegative,
   numel,
   oneOf,
-  paramError,
   positive,
   shapeError,
   toRlhfError,
@@ -29,7 +28,8 @@ import {
   type RlhfError,
   type Tensor,
 } from '@rlhf/tensor';
-import type { DpoLossType } from '@rlhf/kernels';
+import { DPO_LOSS_TYPES, labelSmoothingParam, type DpoLossType } from '@rlhf/kernels';
+import { DPO_LOSS_CODE } from './addon.js';
 
 type Result<A> = E.Either<RlhfError, A>;
 type Address = bigint;
@@ -253,17 +253,9 @@ export interface CudaDevice {
   lastLaunch(): string;
 }
 
-const DPO_LOSS: Record<DpoLossType, number> = { sigmoid: 0, hinge: 1, ipo: 2 };
-const DPO_LOSSES: readonly DpoLossType[] = ['sigmoid', 'hinge', 'ipo'];
 
 /** ignoreIndex is any integer; one outside int32 can never equal a label, and INT32_MIN never does either. */
 export const int32IgnoreIndex = (i: number): number => (i < -2147483648 || i > 2147483647 ? -2147483648 : i);
-
-const labelSmoothing = (value: unknown): Result<number> =>
-  pipe(
-    nonNegative('labelSmoothing', value, 0),
-    E.chain((e) => (e < 0.5 ? E.right(e) : E.left(paramError(`labelSmoothing must be in [0, 0.5), got ${e}`)))),
-  );
 
 export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
   const defaultStream = new CudaStream(cuda, 0n);
@@ -392,7 +384,7 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
         E.bind('chosen', () => vector('chosen', i?.chosen)),
         E.bind('rejected', ({ chosen }) => expectDevice('float32', chosen.shape)('rejected', i.rejected)),
         E.bind('margin', ({ chosen }) => optionalDevice('float32', chosen.shape)('margin', i.margin)),
-        E.bind('eps', () => labelSmoothing(p.labelSmoothing)),
+        E.bind('eps', () => labelSmoothingParam(p.labelSmoothing)),
         E.bind('c', () => nonNegative('centerCoef', p.centerCoef, 0)),
         E.bind('gradChosen', ({ chosen }) => output(chosen.shape, out.gradChosen)('gradChosen')),
         E.bind('gradRejected', ({ chosen }) => output(chosen.shape, out.gradRejected)('gradRejected')),
@@ -433,8 +425,8 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
         E.bind('rc', ({ pc }) => expectDevice('float32', pc.shape)('refChosen', i.refChosen)),
         E.bind('rr', ({ pc }) => expectDevice('float32', pc.shape)('refRejected', i.refRejected)),
         E.bind('beta', () => positive('beta', p.beta, 0.1)),
-        E.bind('lossType', () => oneOf('lossType', p.lossType, 'sigmoid', DPO_LOSSES)),
-        E.bind('eps', () => labelSmoothing(p.labelSmoothing)),
+        E.bind('lossType', () => oneOf('lossType', p.lossType, 'sigmoid', DPO_LOSS_TYPES)),
+        E.bind('eps', () => labelSmoothingParam(p.labelSmoothing)),
         E.bind('gradPolicyChosen', ({ pc }) => output(pc.shape, out.gradPolicyChosen)('gradPolicyChosen')),
         E.bind('gradPolicyRejected', ({ pc }) => output(pc.shape, out.gradPolicyRejected)('gradPolicyRejected')),
         E.bind('rewardsChosen', ({ pc }) => output(pc.shape, out.rewardsChosen)('rewardsChosen')),
@@ -442,7 +434,7 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
         E.bind('scalars', (v) =>
           attempt(() =>
             readScalars(2, (at) =>
-              cuda.dpo(a(v.pc), a(v.pr), a(v.rc), a(v.rr), v.pc.shape[0]!, v.beta, DPO_LOSS[v.lossType], v.eps,
+              cuda.dpo(a(v.pc), a(v.pr), a(v.rc), a(v.rr), v.pc.shape[0]!, v.beta, DPO_LOSS_CODE[v.lossType], v.eps,
                 a(v.gradPolicyChosen), a(v.gradPolicyRejected), a(v.rewardsChosen), a(v.rewardsRejected), at(0), at(1), s(p)),
             s(p)),
           ),
