@@ -31,6 +31,7 @@ void accumulate_kl(const float* xp, const float* xq, int64_t n, float c, float o
   T vsp = zero, vsq = zero, va = zero;
   int64_t i = 0;
   for (; i + V::W <= n; i += V::W) {
+    if constexpr (V::W > 1) prefetch_ahead(xp + i, V::W), prefetch_ahead(xq + i, V::W);
     const T x_q = V::load(xq + i);
     // Where exp2 takes -inf (AVX-512) the floor clamps are skipped: below the floor both give 0, and
     // the a term is selected by ep = 0, never formed from dp = -inf.

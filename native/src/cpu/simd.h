@@ -338,6 +338,28 @@ inline void write_row(float* out, int64_t v, bool stream, const F& f) {
   for (; i < v; i++) out[i] = f.template at<Scalar>(i);
 }
 
+// ---- reading rows from memory ------------------------------------------------------------------------
+
+// A pass that streams a row in from memory asks for the line kPrefetchBytes ahead of the one it reads.
+// The hardware prefetcher alone keeps too few lines in flight behind ~10 vector operations per line:
+// a thread then alternates between waiting for memory and computing. 12 KiB ahead (about 200 ns of one
+// thread's share of the bandwidth) measured best among 8-32 KiB on the 2-core EPYC this was tuned on
+// (logprobs [4096x32000]: 16.6 -> 11.6 ms). Near a row's end the lines asked for are the next row's,
+// which the same thread usually reads next; past the end of the input a prefetch is dropped, never a
+// fault (the address is formed as an integer, never dereferenced).
+constexpr uintptr_t kPrefetchBytes = 12 << 10;
+constexpr int64_t kLineFloats = 16;
+
+// Prefetches the lines kPrefetchBytes ahead of x[0, n) (n a multiple of kLineFloats, or any n below).
+inline void prefetch_ahead(const float* x, int64_t n) {
+#if defined(__GNUC__)
+  const uintptr_t at = reinterpret_cast<uintptr_t>(x) + kPrefetchBytes;
+  for (int64_t j = 0; j < n; j += kLineFloats) __builtin_prefetch(reinterpret_cast<const void*>(at + j * sizeof(float)), 0, 3);
+#else
+  (void)x, (void)n;
+#endif
+}
+
 // ---- row statistics: the online log-sum-exp -----------------------------------------------------------
 
 // Row kernels work in base 2: u = x * c with c = log2(e) / T, so that p is proportional to 2^u. The
@@ -354,8 +376,8 @@ struct Scale {
   }
 };
 
-// Rows are processed in blocks that stay in L1: the block's maximum is taken while it streams in
-// from memory, then 2^{u - O} is summed over the same (now cached) block. O, the running maximum,
+// Rows are processed in blocks that stay in L1: the block's maximum is taken (its lines were asked
+// for by the previous block's summing pass, prefetch_ahead), then 2^{u - O} is summed over it. O, the running maximum,
 // only grows; when it does, the sums so far are rescaled once (in double, per block, not per element).
 constexpr int64_t kBlock = 2048;
 
@@ -392,6 +414,7 @@ inline double row_sum(const float* x, int64_t n) {
   for (; i + kStretch <= n; i += kStretch) {
     T s0 = V::set(0.0f), s1 = V::set(0.0f);
     for (int64_t j = 0; j < kStretch; j += 2 * V::W) {
+      if constexpr (V::W > 1) prefetch_ahead(x + i + j, 2 * V::W);
       s0 = V::add(s0, V::load(x + i + j));
       s1 = V::add(s1, V::load(x + i + j + V::W));
     }
@@ -440,6 +463,7 @@ inline void accumulate_block_once(const float* x, int64_t n, float c, float offs
   T s0 = V::set(0.0f), s1 = V::set(0.0f), t0 = V::set(0.0f), t1 = V::set(0.0f);
   int64_t i = 0;
   for (; i + 2 * V::W <= n; i += 2 * V::W) {
+    if constexpr (V::W > 1) prefetch_ahead(x + i, 2 * V::W);
     T d0 = V::fma_exact(V::load(x + i), vc, vneg);
     T d1 = V::fma_exact(V::load(x + i + V::W), vc, vneg);
     if (kClamp) d0 = V::max(lo, d0), d1 = V::max(lo, d1);
