@@ -55,7 +55,10 @@ const build = (defines) => {
 };
 
 const noCuda = process.env.RLHF_NO_CUDA === '1';
-let failure = build(noCuda ? ['RLHF_CUDA=OFF'] : ['RLHF_CUDA=ON', 'RLHF_CUDA_OFF_REASON=']);
+// Every configure sets RLHF_CUDA_OFF_REASON ("none": cmake-js drops empty values): a reason cached by an
+// earlier failed CUDA build must not outlive it, or nativeStatus() reports that failure for a build
+// that never tried CUDA.
+let failure = build(noCuda ? ['RLHF_CUDA=OFF', 'RLHF_CUDA_OFF_REASON=none'] : ['RLHF_CUDA=ON', 'RLHF_CUDA_OFF_REASON=none']);
 if (failure && !noCuda) {
   // The CPU kernels must not depend on the CUDA build: retry without it and keep the reason.
   console.warn(`@rlhf/native: the build with CUDA failed (${failure}); building the CPU kernels without CUDA.`);
