@@ -83,17 +83,27 @@ RowRef row_ref(const float* x, int64_t v, double inv_t) {
   return {m + std::log(s), std::log(s) - t / s};
 }
 
+// Logit styles: 0 normal, 1 wide (+-1e4), 2 with -inf entries (and a finite entry 0 per row), 3 a
+// row whose maximum keeps growing (a ramp over 120 natural units plus noise: every block is above the
+// offset of the blocks before), 4 normal with a spike of +40 late in the row (a block summed before
+// its maximum is taken must be redone). Styles 3 and 4 exercise row_lse's blocks summed at the offset
+// so far.
+constexpr int kStyles = 5;
 std::vector<float> random_logits(std::mt19937& g, int64_t n, int64_t v, int style) {
   std::normal_distribution<float> normal(0.0f, 2.0f);
   std::uniform_real_distribution<float> wide(-1e4f, 1e4f);
   std::uniform_real_distribution<float> unit(0.0f, 1.0f);
   std::vector<float> x(static_cast<size_t>(n * v));
-  for (auto& e : x) {
+  for (size_t j = 0; j < x.size(); j++) {
+    float& e = x[j];
     e = style == 1 ? wide(g) : normal(g);
     if (style == 2 && unit(g) < 0.3f) e = -kInf;
+    if (style == 3) e += 120.0f * static_cast<float>(j % v) / static_cast<float>(v) - 60.0f;
   }
   if (style == 2)
     for (int64_t r = 0; r < n; r++) x[static_cast<size_t>(r * v)] = 0.5f;  // one finite entry per row
+  if (style == 4)
+    for (int64_t r = 0; r < n; r++) x[static_cast<size_t>(r * v + (v * 4) / 5)] = 40.0f;
   return x;
 }
 
@@ -146,7 +156,7 @@ void test_math(const rlhf::RowKernels& k) {
 
 void test_logprobs(std::mt19937& g) {
   for (int64_t v : {1, 7, 33, 1031, 50257}) {
-    for (int style = 0; style < 3; style++) {
+    for (int style = 0; style < kStyles; style++) {
       for (float temperature : {1.0f, 0.7f}) {
         const int64_t n = v > 10000 ? 3 : 11;
         std::vector<float> x = random_logits(g, n, v, style);
@@ -202,9 +212,23 @@ void test_logprobs(std::mt19937& g) {
   }
 }
 
+// A NaN late in a row (a block that row_lse sums before taking its maximum) reaches the row's results;
+// +inf there is no undefined behaviour (UBSan) on any path.
+void test_late_non_finite(std::mt19937& g) {
+  const int64_t v = 50257;
+  std::vector<float> x = random_logits(g, 2, v, 0);
+  x[static_cast<size_t>(v * 9 / 10)] = kNaN;
+  x[static_cast<size_t>(v + v * 9 / 10)] = kInf;
+  const int32_t y[2] = {3, 3};
+  float lp[2], h[2];
+  CHECK(rlhf_logprobs_f32(x.data(), y, 2, v, 1.0f, -100, lp, h) == RLHF_OK, "%s", rlhf_last_error());
+  CHECK(std::isnan(lp[0]) && std::isnan(h[0]), "NaN logit: logprob %g entropy %g", lp[0], h[0]);
+  CHECK(!std::isfinite(lp[1]) || std::isnan(h[1]), "+inf logit: logprob %g entropy %g", lp[1], h[1]);
+}
+
 void test_logsoftmax_and_kl(std::mt19937& g) {
   for (int64_t v : {1, 7, 33, 1031, 50257}) {
-    for (int style = 0; style < 3; style++) {
+    for (int style = 0; style < kStyles; style++) {
       const int64_t n = v > 10000 ? 2 : 5;
       const float temperature = 1.3f;
       const double inv_t = 1.0 / temperature;
@@ -384,6 +408,7 @@ int main() {
     std::mt19937 g(1234);
     test_math(*k);
     test_logprobs(g);
+    test_late_non_finite(g);
     test_logsoftmax_and_kl(g);
     test_preference(g);
     test_bad_input();

@@ -376,9 +376,10 @@ struct Scale {
   }
 };
 
-// Rows are processed in blocks that stay in L1: the block's maximum is taken (its lines were asked
-// for by the previous block's summing pass, prefetch_ahead), then 2^{u - O} is summed over it. O, the running maximum,
-// only grows; when it does, the sums so far are rescaled once (in double, per block, not per element).
+// Rows are processed in blocks that stay in L1 (their lines were asked for by the previous block's
+// summing pass, prefetch_ahead): 2^{u - O} is summed over a block, O the running maximum of u (see
+// row_lse for the blocks summed before their maximum is taken). O only grows; when it does, the sums
+// so far are rescaled once (in double, per block, not per element).
 constexpr int64_t kBlock = 2048;
 
 // Until a finite maximum is seen the offset is 0: entries so far were all -inf (they add exactly 0,
@@ -425,7 +426,8 @@ inline double row_sum(const float* x, int64_t n) {
 }
 
 // The online state of one distribution over a row, in base-2 units: offset O (the running max of u,
-// or 0 before a finite one), s = sum 2^{u - O} and, with moments, t = sum 2^{u - O} (u - O).
+// or 0 before a finite one; row_lse may leave entries up to log2(kLazySum) above it), s = sum 2^{u - O}
+// and, with moments, t = sum 2^{u - O} (u - O).
 struct Lse {
   float max = -kInf;
   float offset = 0.0f;
@@ -452,21 +454,25 @@ struct Lse {
   double entropy(double k) const { return k * (std::log2(s) - t / s); }
 };
 
-// Adds 2^d and (with moments) 2^d d over one block, d = x c - O clamped at the exp2 floor (the clamp
-// is skipped where exp2 takes -inf: kClamp false). With `kept` non-null, 2^d is also stored there (a
-// write pass can then scale it instead of recomputing it).
+// d above this is taken as this: 2^d stays finite where exp2 forms the exponent as an integer (the
+// scalar and AVX2 paths), and a sum with such a term is far above kLazySum (row_lse), so it is redone.
+constexpr float kExp2Ceiling = 64.0f;
+
+// Adds 2^d and (with moments) 2^d d over one block, d = x c - O clamped to [exp2 floor, kExp2Ceiling]
+// (the clamps are skipped where exp2 takes -inf and +inf: kClamp false). With `kept` non-null, 2^d is
+// also stored there (a write pass can then scale it instead of recomputing it).
 template <class V, bool kMoments, bool kClamp = true>
 inline void accumulate_block_once(const float* x, int64_t n, float c, float offset, double* s, double* t,
                                   float* kept) {
   using T = typename V::T;
-  const T vc = V::set(c), vneg = V::set(-offset), lo = V::set(V::kExp2Low);
+  const T vc = V::set(c), vneg = V::set(-offset), lo = V::set(V::kExp2Low), hi = V::set(kExp2Ceiling);
   T s0 = V::set(0.0f), s1 = V::set(0.0f), t0 = V::set(0.0f), t1 = V::set(0.0f);
   int64_t i = 0;
   for (; i + 2 * V::W <= n; i += 2 * V::W) {
     if constexpr (V::W > 1) prefetch_ahead(x + i, 2 * V::W);
     T d0 = V::fma_exact(V::load(x + i), vc, vneg);
     T d1 = V::fma_exact(V::load(x + i + V::W), vc, vneg);
-    if (kClamp) d0 = V::max(lo, d0), d1 = V::max(lo, d1);
+    if (kClamp) d0 = V::min(hi, V::max(lo, d0)), d1 = V::min(hi, V::max(lo, d1));
     const T e0 = exp2_clamped<V>(d0);
     const T e1 = exp2_clamped<V>(d1);
     if (kept != nullptr) V::store(kept + i, e0), V::store(kept + i + V::W, e1);
@@ -480,7 +486,7 @@ inline void accumulate_block_once(const float* x, int64_t n, float c, float offs
   double ss = V::hsum(V::add(s0, s1));
   double ts = kMoments ? V::hsum(V::add(t0, t1)) : 0.0f;
   for (; i < n; i++) {
-    const float d = Scalar::max(Scalar::kExp2Low, Scalar::fma_exact(x[i], c, -offset));
+    const float d = Scalar::min(kExp2Ceiling, Scalar::max(Scalar::kExp2Low, Scalar::fma_exact(x[i], c, -offset)));
     const float e = exp2_clamped<Scalar>(d);
     if (kept != nullptr) kept[i] = e;
     ss += e;
@@ -512,14 +518,37 @@ inline void accumulate_block(const float* x, int64_t n, float c, float offset, d
 // The statistics of u = x * c over one row of v entries: one pass over memory. With `kept`
 // non-null, 2^{u - O_b} is stored there and each block's offset O_b in block_offsets[b0 / kBlock]:
 // then p = kept * 2^{O_b - O - log2 s} (see block_scale).
+//
+// Once the offset is finite, a block is first summed at the offset so far, without taking its
+// maximum: it is kept when its sum is at most kLazySum, which bounds every entry of it to at most
+// log2(kLazySum) above the offset (all terms are positive), so no sum overflows and the moments keep
+// their digits. Otherwise (a larger maximum, NaN or +inf) the block is summed again after its
+// maximum raises the offset, and the next block too is summed that way, so rows whose maximum keeps
+// growing cost at most 1.5 summing passes. This saves the maximum pass where the offset settles early.
+constexpr double kLazySum = 4096.0;
+
 template <class V, bool kMoments>
 inline Lse row_lse(const float* x, int64_t v, float c, float* kept = nullptr, float* block_offsets = nullptr) {
   Lse st;
+  int exact = 0;  // blocks still to sum only after their maximum
   for (int64_t b0 = 0; b0 < v; b0 += kBlock) {
     const int64_t len = v - b0 < kBlock ? v - b0 : kBlock;
+    float* const kept_block = kept != nullptr ? kept + b0 : nullptr;
+    if (exact == 0 && st.max > -kInf) {
+      double s = 0, t = 0;
+      accumulate_block<V, kMoments>(x + b0, len, c, st.offset, &s, &t, kept_block);
+      if (s <= kLazySum) {
+        st.s += s;
+        st.t += t;
+        if (kept != nullptr) block_offsets[b0 / kBlock] = st.offset;
+        continue;
+      }
+      exact = 2;
+    }
     st.raise(block_max<V>(x + b0, len) * c);
     if (kept != nullptr) block_offsets[b0 / kBlock] = st.offset;
-    accumulate_block<V, kMoments>(x + b0, len, c, st.offset, &st.s, &st.t, kept != nullptr ? kept + b0 : nullptr);
+    accumulate_block<V, kMoments>(x + b0, len, c, st.offset, &st.s, &st.t, kept_block);
+    if (exact > 0) exact--;
   }
   return st;
 }
