@@ -392,6 +392,34 @@ void test_threads(std::mt19937& g) {
   rlhf_set_num_threads(0);
   CHECK(rlhf_get_num_threads() >= 1, "default threads");
   CHECK(std::memcmp(a.data(), b.data(), sizeof(float) * n) == 0, "results depend on the thread count");
+
+  // The per-element losses sum fixed blocks in order: the same loss bits on 1 and 4 threads, over a
+  // batch of several blocks (and enough elements to fork).
+  const int64_t batch = 300007;
+  std::vector<float> c = random_logits(g, 1, batch, 0), r = random_logits(g, 1, batch, 0);
+  std::vector<float> gc(static_cast<size_t>(batch)), gr(static_cast<size_t>(batch)), gc4(gc), gr4(gr);
+  std::vector<float> rc(static_cast<size_t>(batch)), rr(rc);
+  double loss1 = 0, loss4 = 0, acc1 = 0, acc4 = 0;
+  for (int threads : {1, 4}) {
+    rlhf_set_num_threads(threads);
+    double* loss = threads == 1 ? &loss1 : &loss4;
+    double* acc = threads == 1 ? &acc1 : &acc4;
+    float* g_c = threads == 1 ? gc.data() : gc4.data();
+    float* g_r = threads == 1 ? gr.data() : gr4.data();
+    CHECK(rlhf_pairwise_f32(c.data(), r.data(), nullptr, batch, 0.1f, 0.01f, g_c, g_r, loss, acc) == RLHF_OK, "%s",
+          rlhf_last_error());
+  }
+  CHECK(loss1 == loss4 && acc1 == acc4, "pairwise loss depends on the thread count: %.17g vs %.17g", loss1, loss4);
+  CHECK(std::memcmp(gc.data(), gc4.data(), sizeof(float) * batch) == 0, "pairwise gradient depends on the thread count");
+  for (int threads : {1, 4}) {
+    rlhf_set_num_threads(threads);
+    CHECK(rlhf_dpo_f32(c.data(), r.data(), r.data(), c.data(), batch, 0.1f, RLHF_DPO_SIGMOID, 0.1f, gc.data(),
+                       gr.data(), rc.data(), rr.data(), threads == 1 ? &loss1 : &loss4, threads == 1 ? &acc1 : &acc4) ==
+              RLHF_OK,
+          "%s", rlhf_last_error());
+  }
+  CHECK(loss1 == loss4 && acc1 == acc4, "dpo loss depends on the thread count: %.17g vs %.17g", loss1, loss4);
+  rlhf_set_num_threads(0);
 }
 
 }  // namespace

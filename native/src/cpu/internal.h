@@ -214,4 +214,23 @@ void parallel_rows(int64_t rows, int threads, Body&& body) {
 #endif
 }
 
+// Runs body(i0, i1, block) over [0, n) cut into blocks of `block` elements (the last one shorter),
+// taken dynamically by `threads` threads. Per-block results combined in block order give the same bits
+// whatever the thread count (the per-element losses sum their blocks this way). `body` must not throw.
+template <class Body>
+void parallel_blocks(int64_t n, int64_t block, int threads, Body&& body) {
+  const int64_t blocks = (n + block - 1) / block;
+  const auto run = [&](int64_t j) { body(j * block, n - j * block < block ? n : (j + 1) * block, j); };
+#if defined(_OPENMP)
+  if (threads > 1 && blocks > 1) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (int64_t j = 0; j < blocks; j++) run(j);
+    return;
+  }
+#else
+  (void)threads;
+#endif
+  for (int64_t j = 0; j < blocks; j++) run(j);
+}
+
 }  // namespace rlhf
