@@ -39,7 +39,14 @@ typedef enum rlhf_status {
   RLHF_ERR_DEVICE = 6 /* a CUDA call failed */
 } rlhf_status;
 
-typedef enum rlhf_dpo_loss { RLHF_DPO_SIGMOID = 0, RLHF_DPO_HINGE = 1, RLHF_DPO_IPO = 2 } rlhf_dpo_loss;
+/* In C++ the enum is fixed to int32_t (the size of a C enum here), so that any value a caller passes,
+   such as an unknown loss type, is a valid value the library can reject with RLHF_ERR_PARAM. */
+#ifdef __cplusplus
+#define RLHF_ENUM_INT32 : int32_t
+#else
+#define RLHF_ENUM_INT32
+#endif
+typedef enum rlhf_dpo_loss RLHF_ENUM_INT32 { RLHF_DPO_SIGMOID = 0, RLHF_DPO_HINGE = 1, RLHF_DPO_IPO = 2 } rlhf_dpo_loss;
 
 /* The message of the last failed call on this thread ("" when none). */
 RLHF_API const char* rlhf_last_error(void);
