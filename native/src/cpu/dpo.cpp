@@ -1,8 +1,6 @@
 // SPEC §1 preference.dpo: h = (π_c - ref_c) - (π_r - ref_r); sigmoid, hinge or IPO loss of h, mean
 // over the batch, with the implicit rewards β(π - ref). O(B), in double.
-#include <vector>
-
-#include "internal.h"
+#include "batch_loss.h"
 #include "sigmoid.h"
 
 namespace rlhf {
@@ -31,46 +29,35 @@ extern "C" RLHF_API rlhf_status rlhf_dpo_f32(const float* policy_chosen, const f
     return fail(RLHF_ERR_PARAM, "%s: unknown loss type %d", fn, static_cast<int>(loss_type));
   if (rlhf_status s = check_label_smoothing(fn, label_smoothing)) return s;
   const double eps = label_smoothing, bt = beta, inv_b = 1.0 / static_cast<double>(b);
-  std::vector<LossPartial> partial;
-  try {
-    partial.resize(static_cast<size_t>(loss_blocks(b)));
-  } catch (...) {
-    return fail(RLHF_ERR_SHAPE, "%s: out of memory for B = %lld", fn, static_cast<long long>(b));
-  }
-  parallel_blocks(b, kLossBlock, threads_for_losses(b), [&](int64_t i0, int64_t i1, int64_t block) {
-    LossPartial part;
-    for (int64_t i = i0; i < i1; i++) {
-      const double chosen_ratio = static_cast<double>(policy_chosen[i]) - ref_chosen[i];
-      const double rejected_ratio = static_cast<double>(policy_rejected[i]) - ref_rejected[i];
-      const double h = chosen_ratio - rejected_ratio;
-      double l, dl;  // the loss and dl/dh
-      if (loss_type == RLHF_DPO_SIGMOID) {
-        const SmoothedLogistic s = smoothed_logistic(bt * h, eps);
-        l = s.loss;
-        dl = bt * s.grad;
-      } else if (loss_type == RLHF_DPO_HINGE) {
-        l = std::fmax(0.0, 1 - bt * h);
-        dl = 1 - bt * h > 0 ? -bt : 0;  // at βh = 1 exactly the gradient is 0
-      } else {
-        const double e = h - 1 / (2 * bt);
-        l = e * e;
-        dl = 2 * e;
-      }
-      if (std::isnan(h)) l = h;  // fmax would drop a NaN: it must propagate
-      part.loss += l;
-      grad_policy_chosen[i] = static_cast<float>(dl * inv_b);
-      grad_policy_rejected[i] = static_cast<float>(-dl * inv_b);
-      rewards_chosen[i] = static_cast<float>(bt * chosen_ratio);
-      rewards_rejected[i] = static_cast<float>(bt * rejected_ratio);
-      if (bt * chosen_ratio > bt * rejected_ratio) part.correct++;
+  LossPartial total;
+  const rlhf_status status = sum_losses(fn, b, &total, [&](int64_t i, LossPartial& part) {
+    const double chosen_ratio = static_cast<double>(policy_chosen[i]) - ref_chosen[i];
+    const double rejected_ratio = static_cast<double>(policy_rejected[i]) - ref_rejected[i];
+    const double h = chosen_ratio - rejected_ratio;
+    double l, dl;  // the loss and dl/dh
+    if (loss_type == RLHF_DPO_SIGMOID) {
+      const SmoothedLogistic s = smoothed_logistic(bt * h, eps);
+      l = s.loss;
+      dl = bt * s.grad;
+    } else if (loss_type == RLHF_DPO_HINGE) {
+      l = std::fmax(0.0, 1 - bt * h);
+      dl = 1 - bt * h > 0 ? -bt : 0;  // at βh = 1 exactly the gradient is 0
+    } else {
+      const double e = h - 1 / (2 * bt);
+      l = e * e;
+      dl = 2 * e;
     }
-    partial[static_cast<size_t>(block)] = part;
+    if (std::isnan(h)) l = h;  // fmax would drop a NaN: it must propagate
+    part.loss += l;
+    grad_policy_chosen[i] = static_cast<float>(dl * inv_b);
+    grad_policy_rejected[i] = static_cast<float>(-dl * inv_b);
+    rewards_chosen[i] = static_cast<float>(bt * chosen_ratio);
+    rewards_rejected[i] = static_cast<float>(bt * rejected_ratio);
+    if (bt * chosen_ratio > bt * rejected_ratio) part.correct++;
   });
-  double total = 0;
-  int64_t correct = 0;
-  for (const LossPartial& part : partial) total += part.loss, correct += part.correct;
-  *loss = total * inv_b;
-  *accuracy = static_cast<double>(correct) * inv_b;
+  if (status != RLHF_OK) return status;
+  *loss = total.loss * inv_b;
+  *accuracy = static_cast<double>(total.correct) * inv_b;
   return ok();
 }
 #endif

@@ -1,8 +1,6 @@
 // SPEC §1 preference.pairwise (Bradley–Terry): d = chosen - rejected - margin,
 // l = -(1-ε) log σ(d) - ε log σ(-d) + c (chosen + rejected)^2, loss = mean l. O(B), in double.
-#include <vector>
-
-#include "internal.h"
+#include "batch_loss.h"
 #include "sigmoid.h"
 
 namespace rlhf {
@@ -24,33 +22,22 @@ extern "C" RLHF_API rlhf_status rlhf_pairwise_f32(const float* chosen, const flo
   if (!(center_coef >= 0.0f) || std::isinf(center_coef))
     return fail(RLHF_ERR_PARAM, "%s: centerCoef must be finite and >= 0, got %g", fn, static_cast<double>(center_coef));
   const double eps = label_smoothing, c = center_coef, inv_b = 1.0 / static_cast<double>(b);
-  std::vector<LossPartial> partial;
-  try {
-    partial.resize(static_cast<size_t>(loss_blocks(b)));
-  } catch (...) {
-    return fail(RLHF_ERR_SHAPE, "%s: out of memory for B = %lld", fn, static_cast<long long>(b));
-  }
-  parallel_blocks(b, kLossBlock, threads_for_losses(b), [&](int64_t i0, int64_t i1, int64_t block) {
-    LossPartial part;
-    for (int64_t i = i0; i < i1; i++) {
-      const double d = static_cast<double>(chosen[i]) - rejected[i] - (margin ? margin[i] : 0.0f);
-      const double sum = static_cast<double>(chosen[i]) + rejected[i];
-      // A coefficient that is exactly 0 removes its term (SPEC), even when the other factor is not finite.
-      const double center = c == 0 ? 0 : c * sum * sum;
-      const double center_grad = c == 0 ? 0 : 2 * c * sum;
-      const SmoothedLogistic l = smoothed_logistic(d, eps);
-      part.loss += l.loss + center;
-      grad_chosen[i] = static_cast<float>((l.grad + center_grad) * inv_b);
-      grad_rejected[i] = static_cast<float>((-l.grad + center_grad) * inv_b);
-      if (chosen[i] > rejected[i]) part.correct++;
-    }
-    partial[static_cast<size_t>(block)] = part;
+  LossPartial total;
+  const rlhf_status status = sum_losses(fn, b, &total, [&](int64_t i, LossPartial& part) {
+    const double d = static_cast<double>(chosen[i]) - rejected[i] - (margin ? margin[i] : 0.0f);
+    const double sum = static_cast<double>(chosen[i]) + rejected[i];
+    // A coefficient that is exactly 0 removes its term (SPEC), even when the other factor is not finite.
+    const double center = c == 0 ? 0 : c * sum * sum;
+    const double center_grad = c == 0 ? 0 : 2 * c * sum;
+    const SmoothedLogistic l = smoothed_logistic(d, eps);
+    part.loss += l.loss + center;
+    grad_chosen[i] = static_cast<float>((l.grad + center_grad) * inv_b);
+    grad_rejected[i] = static_cast<float>((-l.grad + center_grad) * inv_b);
+    if (chosen[i] > rejected[i]) part.correct++;
   });
-  double total = 0;
-  int64_t correct = 0;
-  for (const LossPartial& part : partial) total += part.loss, correct += part.correct;
-  *loss = total * inv_b;
-  *accuracy = static_cast<double>(correct) * inv_b;
+  if (status != RLHF_OK) return status;
+  *loss = total.loss * inv_b;
+  *accuracy = static_cast<double>(total.correct) * inv_b;
   return ok();
 }
 #endif

@@ -2,9 +2,6 @@
 // stable for every x.
 #pragma once
 #include <cmath>
-#include <cstdint>
-
-#include "internal.h"
 
 namespace rlhf {
 
@@ -20,17 +17,5 @@ inline SmoothedLogistic smoothed_logistic(double x, double eps) {
   const double log_sig = std::fmin(x, 0.0) - l, log_sig_neg = std::fmin(-x, 0.0) - l;
   return {-(1 - eps) * log_sig - (eps == 0 ? 0 : eps * log_sig_neg), (x >= 0 ? 1.0 : e) / (1.0 + e) - (1 - eps)};
 }
-
-// The per-element losses (pairwise, DPO) sum their loss and count their correct pairs per block of
-// kLossBlock elements, blocks taken in parallel and added in order: the same bits on any thread count.
-constexpr int64_t kLossBlock = 4096;
-struct LossPartial {
-  double loss = 0;
-  int64_t correct = 0;
-};
-inline int64_t loss_blocks(int64_t b) { return (b + kLossBlock - 1) / kLossBlock; }
-// An element costs an exp and a log1p (~20 ns), about what 64 floats of a row kernel do: threads_for
-// then forks only for batches of thousands.
-inline int threads_for_losses(int64_t b) { return threads_for(b, b * 64); }
 
 }  // namespace rlhf
