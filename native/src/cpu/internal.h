@@ -3,7 +3,7 @@
 // to test each ISA path directly.
 //
 // Every kernel file (logprobs.cpp, ...) is compiled once per ISA (CMake object libraries with
-// RLHF_ISA = 0 scalar, 1 avx2, 2 avx512 and the matching -m flags). Its row kernel lands in the
+// RLHF_ISA = 0 scalar, 1 avx2, 2 avx512 and the matching -m flags on x86-64; 3 neon on AArch64). Its row kernel lands in the
 // namespace rlhf::<isa> so the three copies never collide; its C ABI entry point (validation,
 // threading, dispatch) is compiled only in the baseline copy (RLHF_ISA == 0).
 #pragma once
@@ -23,8 +23,10 @@
 #define RLHF_ISA_NS avx2
 #elif RLHF_ISA == 2
 #define RLHF_ISA_NS avx512
+#elif RLHF_ISA == 3
+#define RLHF_ISA_NS neon
 #else
-#error "RLHF_ISA must be 0 (scalar), 1 (avx2) or 2 (avx512)"
+#error "RLHF_ISA must be 0 (scalar), 1 (avx2), 2 (avx512) or 3 (neon)"
 #endif
 
 namespace rlhf {
@@ -135,6 +137,7 @@ struct RowKernels {
 RLHF_DECLARE_ISA(scalar)
 RLHF_DECLARE_ISA(avx2)
 RLHF_DECLARE_ISA(avx512)
+RLHF_DECLARE_ISA(neon)
 #undef RLHF_DECLARE_ISA
 
 // Prompts are processed in groups of up to 16 (one per vector lane) when k <= kRankingWideK, one at a

@@ -13,8 +13,10 @@
 
 #include "internal.h"
 
-#if RLHF_ISA >= 1
+#if RLHF_ISA == 1 || RLHF_ISA == 2
 #include <immintrin.h>
+#elif RLHF_ISA == 3
+#include <arm_neon.h>
 #endif
 
 namespace rlhf {
@@ -221,6 +223,57 @@ struct Avx512 {
   static constexpr bool kExp2TakesInf = true;
 };
 using Native = Avx512;
+#elif RLHF_ISA == 3
+// AArch64 Advanced SIMD: four lanes, a fused multiply-add in every AArch64 CPU. MAX/MIN are built from
+// a compare and a bit select, since FMAX would return a NaN from either operand.
+struct Neon {
+  using T = float32x4_t;
+  using M = uint32x4_t;
+  static constexpr int W = 4;
+  static T load(const float* p) { return vld1q_f32(p); }
+  static void store(float* p, T x) { vst1q_f32(p, x); }
+  static void stream(float* p, T x) { vst1q_f32(p, x); }  // no non-temporal store worth it here
+  static void fence() {}
+  static T set(float f) { return vdupq_n_f32(f); }
+  static T add(T a, T b) { return vaddq_f32(a, b); }
+  static T sub(T a, T b) { return vsubq_f32(a, b); }
+  static T mul(T a, T b) { return vmulq_f32(a, b); }
+  static T div(T a, T b) { return vdivq_f32(a, b); }
+  static T rcp(T a) { return vdivq_f32(vdupq_n_f32(1.0f), a); }
+  static T fma(T a, T b, T c) { return vfmaq_f32(c, a, b); }
+  static T fma_exact(T a, T b, T c) { return vfmaq_f32(c, a, b); }
+  static M lt(T a, T b) { return vcltq_f32(a, b); }
+  static M gt(T a, T b) { return vcgtq_f32(a, b); }
+  static M ge(T a, T b) { return vcgeq_f32(a, b); }
+  static M eq(T a, T b) { return vceqq_f32(a, b); }
+  static M ne(T a, T b) { return vmvnq_u32(vceqq_f32(a, b)); }
+  static M land(M a, M b) { return vandq_u32(a, b); }
+  static T select(M m, T a, T b) { return vbslq_f32(m, a, b); }
+  static T max(T a, T b) { return select(gt(a, b), a, b); }
+  static T min(T a, T b) { return select(lt(a, b), a, b); }
+  static T fma_where(M m, T a, T b, T c) { return select(m, fma(a, b, c), c); }
+  static int count(M m) { return static_cast<int>(vaddvq_u32(vshrq_n_u32(m, 31))); }
+  static float hsum(T x) { return vaddvq_f32(x); }
+  static float hmax(T x) {
+    float lanes[W];
+    vst1q_f32(lanes, x);
+    float m = lanes[0];
+    for (int i = 1; i < W; i++) m = Scalar::max(lanes[i], m);  // NaN lanes are dropped, as on x86
+    return m;
+  }
+  static T round(T x) { return vrndnq_f32(x); }
+  static T pow2i(T n) {
+    const int32x4_t i = vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127));
+    return vreinterpretq_f32_s32(vshlq_n_s32(i, 23));
+  }
+  static T scale2(T y, T n) { return vmulq_f32(y, pow2i(n)); }
+  static T floor(T u) { return vrndmq_f32(u); }
+  static T frac(T u) { return vsubq_f32(u, floor(u)); }
+  static T scale2_floor(T y, T u) { return scale2(y, floor(u)); }
+  static constexpr float kExp2Low = -127.0f;
+  static constexpr bool kExp2TakesInf = false;
+};
+using Native = Neon;
 #else
 using Native = Scalar;
 #endif

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds the native tests for AArch64 (the NEON path, and the scalar one) and runs them: on an x86-64
+# machine with Debian's cross compiler (g++-aarch64-linux-gnu) under qemu-user, on an AArch64 machine
+# directly. Usage: native/tests/run-aarch64.sh [build-dir]   (default: native/build/aarch64)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+src="$(dirname "$here")"
+build="${1:-$src/build/aarch64}"
+run=()
+cross=()
+if [ "$(uname -m)" != "aarch64" ]; then
+  cross=(-DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=aarch64
+    -DCMAKE_C_COMPILER=aarch64-linux-gnu-gcc -DCMAKE_CXX_COMPILER=aarch64-linux-gnu-g++)
+  run=(qemu-aarch64)
+  export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
+fi
+cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DRLHF_TESTS=ON -DRLHF_CUDA=OFF "${cross[@]}" >/dev/null
+cmake --build "$build" --target rlhf_native_tests rlhf_embed_test --parallel "$(nproc 2>/dev/null || echo 2)"
+"${run[@]}" "$build/rlhf_native_tests"
+"${run[@]}" "$build/rlhf_embed_test"
