@@ -16,8 +16,10 @@ namespace RLHF_ISA_NS {
 namespace {
 
 // The gradient multiplies exp2's relative error by dp - dr (hundreds at a sharp temperature) before
-// it cancels against a / sp: the degree-6 exp2 keeps that below the tolerance.
+// it cancels against a / sp: the degree-6 exp2 keeps that below the tolerance. q enters only through
+// log2 sq, whose error is exp2's relative error itself (~1e-7): degree 5 there.
 constexpr int kKlDegree = 6;
+constexpr int kKlQDegree = 5;
 
 // Adds one block of both rows to sp, sq and a. An entry with p = 0 adds 0 to a even where q = 0
 // (dr = -inf): the term is selected away, never multiplied by 0. With `kept` non-null, 2^{dp} is
@@ -37,11 +39,12 @@ void accumulate_kl(const float* xp, const float* xq, int64_t n, float c, float o
     // the a term is selected by ep = 0, never formed from dp = -inf.
     T dp = V::fma_exact(V::load(xp + i), vc, vneg_p);
     T dq = V::fma_exact(x_q, vc, vneg_q);
-    if constexpr (!V::kExp2TakesInf) dp = V::max(lo, dp), dq = V::max(lo, dq);
+    // dq is also capped (kExp2Ceiling): q's offset may lag its maximum (kl_full_rows).
+    if constexpr (!V::kExp2TakesInf) dp = V::max(lo, dp), dq = V::min(V::set(kExp2Ceiling), V::max(lo, dq));
     const T ep = exp2_clamped<V, kKlDegree>(dp);
     if (kept != nullptr) V::store(kept + i, ep);
     vsp = V::add(vsp, ep);
-    vsq = V::add(vsq, exp2_clamped<V, kKlDegree>(dq));
+    vsq = V::add(vsq, exp2_clamped<V, kKlQDegree>(dq));
     va = V::fma_where(V::ne(ep, zero), ep, V::sub(dp, V::fma_exact(x_q, vc, vneg_r)), va);
   }
   *sp += V::hsum(vsp);
@@ -60,8 +63,7 @@ struct GradientRow {
     const T dp = L::fma_exact(L::load(xp + i), L::set(c), L::set(-op));
     const T dr = L::fma_exact(L::load(xq + i), L::set(c), L::set(-ref));
     const T p = exp2_clamped<L, kKlDegree>(L::max(L::set(L::kExp2Low), L::sub(dp, L::set(log2_sp))));
-    const T zero = L::set(0.0f);
-    const T g = L::select(L::eq(p, zero), zero, L::mul(p, L::sub(L::sub(dp, dr), L::set(mean_d))));
+    const T g = L::mul_where(L::ne(p, L::set(0.0f)), p, L::sub(L::sub(dp, dr), L::set(mean_d)));
     return L::mul(L::set(scale * k), g);
   }
 };
@@ -77,8 +79,7 @@ struct KeptGradientRow {
     const T dp = L::fma_exact(L::load(xp + i), L::set(c), L::set(-op));
     const T dr = L::fma_exact(L::load(xq + i), L::set(c), L::set(-ref));
     const T pk = L::mul(L::load(kept + i), L::set(factor));
-    const T zero = L::set(0.0f);
-    return L::select(L::eq(pk, zero), zero, L::mul(pk, L::sub(L::sub(dp, dr), L::set(mean_d))));
+    return L::mul_where(L::ne(pk, L::set(0.0f)), pk, L::sub(L::sub(dp, dr), L::set(mean_d)));
   }
 };
 
@@ -112,13 +113,18 @@ void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
     Lse p, q;
     double cross = 0;  // a = sum 2^{dp} (dp - dr)
     float ref = 0.0f;  // R (any finite value is exact; q at p's argmax is accurate)
+    // q's blocks are summed at its offset so far before their maximum is taken, as row_lse does
+    // (simd.h: kept when the block's sum is at most kLazySum, else summed again after the maximum, and
+    // the next block too); p's maximum is always taken, since its peak places R.
+    int q_exact = 0;
     for (int64_t b0 = 0; b0 < a.v; b0 += kBlock) {
       const int64_t len = a.v - b0 < kBlock ? a.v - b0 : kBlock;
       const double sp_before = p.s;
       const float max_before = p.max;
       const float block_p = block_max<Native>(xp + b0, len);
       const double shift_p = p.raise(block_p * sc.c);
-      q.raise(block_max<Native>(xq + b0, len) * sc.c);
+      const bool q_lazy = q_exact == 0 && q.max > -kInf;
+      if (!q_lazy) q.raise(block_max<Native>(xq + b0, len) * sc.c);
       double shift_r = 0;
       if (p.max != max_before && p.max != -kInf) {  // p peaks in this block now: measure q there
         const float at_peak = xq[b0 + index_of(xp + b0, len, block_p)] * sc.c;
@@ -128,8 +134,19 @@ void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
       if (sp_before > 0 && (shift_p != 0 || shift_r != 0))
         cross = std::exp2(shift_p) * (cross + (shift_p - shift_r) * sp_before);
       if (kept != nullptr) block_offsets[b0 / kBlock] = p.offset;
-      accumulate_kl<Native>(xp + b0, xq + b0, len, sc.c, p.offset, q.offset, ref, &p.s, &q.s, &cross,
-                            kept != nullptr ? kept + b0 : nullptr);
+      float* const kept_block = kept != nullptr ? kept + b0 : nullptr;
+      double sp = 0, sq = 0, cross_block = 0;
+      accumulate_kl<Native>(xp + b0, xq + b0, len, sc.c, p.offset, q.offset, ref, &sp, &sq, &cross_block, kept_block);
+      if (q_lazy && !(sq <= kLazySum)) {
+        q.raise(block_max<Native>(xq + b0, len) * sc.c);
+        sp = 0, sq = 0, cross_block = 0;
+        accumulate_kl<Native>(xp + b0, xq + b0, len, sc.c, p.offset, q.offset, ref, &sp, &sq, &cross_block, kept_block);
+        q_exact = 2;
+      }
+      if (q_exact > 0) q_exact--;
+      p.s += sp;
+      q.s += sq;
+      cross += cross_block;
     }
     const double log2_sp = p.log2_s(), log2_sq = q.log2_s(), mean_d = cross / p.s;
     const double kl = sc.k * (mean_d - log2_sp + (static_cast<double>(q.offset) - ref) + log2_sq);

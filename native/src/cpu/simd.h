@@ -71,6 +71,8 @@ struct Scalar {
   static T select(M m, T a, T b) { return m ? a : b; }
   // m ? fma(a, b, c) : c (an accumulation that skips the lanes m leaves out).
   static T fma_where(M m, T a, T b, T c) { return m ? fma(a, b, c) : c; }
+  // m ? a * b : 0 (a product that must be 0, not NaN, where a factor is 0 and the other infinite).
+  static T mul_where(M m, T a, T b) { return m ? a * b : 0.0f; }
   static int count(M m) { return m ? 1 : 0; }
   static float hsum(T x) { return x; }
   static float hmax(T x) { return x; }
@@ -130,6 +132,7 @@ struct Avx2 {
   static M land(M a, M b) { return _mm256_and_ps(a, b); }
   static T select(M m, T a, T b) { return _mm256_blendv_ps(b, a, m); }
   static T fma_where(M m, T a, T b, T c) { return select(m, fma(a, b, c), c); }
+  static T mul_where(M m, T a, T b) { return _mm256_and_ps(m, _mm256_mul_ps(a, b)); }
   static int count(M m) { return __builtin_popcount(static_cast<unsigned>(_mm256_movemask_ps(m))); }
   static float hsum(T x) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
@@ -190,6 +193,7 @@ struct Avx512 {
   static T select(M m, T a, T b) { return _mm512_mask_blend_ps(m, b, a); }
   // One masked FMA: lanes outside m keep c.
   static T fma_where(M m, T a, T b, T c) { return _mm512_mask3_fmadd_ps(a, b, c, m); }
+  static T mul_where(M m, T a, T b) { return _mm512_maskz_mul_ps(m, a, b); }
   static int count(M m) { return __builtin_popcount(static_cast<unsigned>(m)); }
   static float hsum(T x) {
     const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(x),
@@ -252,6 +256,7 @@ struct Neon {
   static T max(T a, T b) { return select(gt(a, b), a, b); }
   static T min(T a, T b) { return select(lt(a, b), a, b); }
   static T fma_where(M m, T a, T b, T c) { return select(m, fma(a, b, c), c); }
+  static T mul_where(M m, T a, T b) { return vreinterpretq_f32_u32(vandq_u32(m, vreinterpretq_u32_f32(vmulq_f32(a, b)))); }
   static int count(M m) { return static_cast<int>(vaddvq_u32(vshrq_n_u32(m, 31))); }
   static float hsum(T x) { return vaddvq_f32(x); }
   static float hmax(T x) {
