@@ -27,20 +27,22 @@ struct GradientRow {
   }
 };
 
-// The same from p kept by the statistics pass (kept 2^{u - O_b} times the
-// block's scale): no exp2 per entry. log2 p is still formed from x where the entropy term needs it.
+// The same from what the statistics pass kept: p = kept * f with f the block's factor (kept
+// 2^{u - O_b}), and log2 p = d - log2 s with d = x c - O, so that
+//   p (A + B log2 p) = kept (a + b d),  a = f (A - B log2 s),  b = f B  (per block, in double):
+// no exp2 per entry, and d clamped at the exp2 floor keeps b d finite where kept is 0.
 template <bool kEntropy>
 struct KeptGradientRow {
   const float* x;
   const float* kept;
-  float scale, c, offset, log2_s, a, b;
+  float c, offset, a, b;
   template <class L>
   typename L::T at(int64_t i) const {
     using T = typename L::T;
-    const T p = L::mul(L::load(kept + i), L::set(scale));
-    if (!kEntropy) return L::mul(p, L::set(a));
-    const T log2_p = L::max(L::set(L::kExp2Low), L::sub(L::fma_exact(L::load(x + i), L::set(c), L::set(-offset)), L::set(log2_s)));
-    return L::mul(p, L::fma(L::set(b), log2_p, L::set(a)));
+    const T e = L::load(kept + i);
+    if (!kEntropy) return L::mul(e, L::set(a));
+    const T d = L::max(L::set(L::kExp2Low), L::fma_exact(L::load(x + i), L::set(c), L::set(-offset)));
+    return L::mul(e, L::fma(L::set(b), d, L::set(a)));
   }
 };
 
@@ -86,11 +88,13 @@ void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r
     if (keep) {
       for (int64_t b0 = 0; b0 < a.v; b0 += kBlock) {
         const int64_t len = a.v - b0 < kBlock ? a.v - b0 : kBlock;
-        const float scale = block_scale(block_offsets[b0 / kBlock], st, log2_s);
+        const double f = std::exp2(static_cast<double>(block_offsets[b0 / kBlock]) - st.offset - log2_s);
+        const auto block_a = static_cast<float>(f * (coef_a - coef_b * log2_s));
+        const auto block_b = static_cast<float>(f * coef_b);
         if (with_h)
-          write_row<Native>(out + b0, len, a.stream, KeptGradientRow<true>{x + b0, kept + b0, scale, sc.c, st.offset, l2, fa, fb});
+          write_row<Native>(out + b0, len, a.stream, KeptGradientRow<true>{x + b0, kept + b0, sc.c, st.offset, block_a, block_b});
         else
-          write_row<Native>(out + b0, len, a.stream, KeptGradientRow<false>{x + b0, kept + b0, scale, sc.c, st.offset, l2, fa, fb});
+          write_row<Native>(out + b0, len, a.stream, KeptGradientRow<false>{x + b0, kept + b0, sc.c, st.offset, block_a, block_b});
       }
     } else if (with_h) {
       write_row<Native>(out, a.v, a.stream, GradientRow<true>{x, sc.c, st.offset, l2, fa, fb});

@@ -575,7 +575,7 @@ inline void accumulate_block(const float* x, int64_t n, float c, float offset, d
 
 // The statistics of u = x * c over one row of v entries: one pass over memory. With `kept`
 // non-null, 2^{u - O_b} is stored there and each block's offset O_b in block_offsets[b0 / kBlock]:
-// then p = kept * 2^{O_b - O - log2 s} (see block_scale).
+// then p = kept * 2^{O_b - O - log2 s}.
 //
 // Once the offset is finite, a block is first summed at the offset so far, without taking its
 // maximum: it is kept when its sum is at most kLazySum, which bounds every entry of it to at most
@@ -612,11 +612,6 @@ inline Lse row_lse(const float* x, int64_t v, float c, float* kept = nullptr, fl
 }
 
 inline int64_t row_blocks(int64_t v) { return (v + kBlock - 1) / kBlock; }
-
-// The factor taking a block's kept 2^{u - O_b} to p = 2^{u - O - log2 s} (0 where it underflows).
-inline float block_scale(float block_offset, const Lse& st, double log2_s) {
-  return static_cast<float>(std::exp2(static_cast<double>(block_offset) - st.offset - log2_s));
-}
 
 }  // namespace
 }  // namespace RLHF_ISA_NS
