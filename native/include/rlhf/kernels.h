@@ -47,6 +47,7 @@ typedef enum rlhf_status {
 #define RLHF_ENUM_INT32
 #endif
 typedef enum rlhf_dpo_loss RLHF_ENUM_INT32 { RLHF_DPO_SIGMOID = 0, RLHF_DPO_HINGE = 1, RLHF_DPO_IPO = 2 } rlhf_dpo_loss;
+#undef RLHF_ENUM_INT32
 
 /* The message of the last failed call on this thread ("" when none). */
 RLHF_API const char* rlhf_last_error(void);
