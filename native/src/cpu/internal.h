@@ -199,22 +199,29 @@ inline int64_t row_chunks(int64_t rows, int threads) {
   return rows < want ? rows : want;
 }
 
+// Runs chunk(c, thread) for every c in [0, chunks), taken dynamically by `threads` threads; thread <
+// threads indexes per-thread scratch. `chunk` must not throw.
+template <class Chunk>
+void parallel_chunks(int64_t chunks, int threads, Chunk&& chunk) {
+#if defined(_OPENMP)
+  if (threads > 1 && chunks > 1) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (int64_t c = 0; c < chunks; c++) chunk(c, omp_thread_index());
+    return;
+  }
+#else
+  (void)threads;
+#endif
+  for (int64_t c = 0; c < chunks; c++) chunk(c, 0);
+}
+
 // Runs body(r0, r1, chunk, thread) over [0, rows) cut into row_chunks(rows, threads) contiguous chunks,
 // taken dynamically by `threads` threads. chunk < row_chunks(...) and thread < threads index per-chunk
 // results (deterministic whatever thread ran it) and per-thread scratch. `body` must not throw.
 template <class Body>
 void parallel_rows(int64_t rows, int threads, Body&& body) {
   const int64_t chunks = row_chunks(rows, threads);
-  if (chunks <= 1) {
-    if (rows > 0) body(int64_t{0}, rows, int64_t{0}, 0);
-    return;
-  }
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-  for (int64_t c = 0; c < chunks; c++) body(rows * c / chunks, rows * (c + 1) / chunks, c, omp_thread_index());
-#else
-  for (int64_t c = 0; c < chunks; c++) body(rows * c / chunks, rows * (c + 1) / chunks, c, 0);
-#endif
+  parallel_chunks(chunks, threads, [&](int64_t c, int thread) { body(rows * c / chunks, rows * (c + 1) / chunks, c, thread); });
 }
 
 // Runs body(i0, i1, block) over [0, n) cut into blocks of `block` elements (the last one shorter),
@@ -222,18 +229,8 @@ void parallel_rows(int64_t rows, int threads, Body&& body) {
 // whatever the thread count (the per-element losses sum their blocks this way). `body` must not throw.
 template <class Body>
 void parallel_blocks(int64_t n, int64_t block, int threads, Body&& body) {
-  const int64_t blocks = (n + block - 1) / block;
-  const auto run = [&](int64_t j) { body(j * block, n - j * block < block ? n : (j + 1) * block, j); };
-#if defined(_OPENMP)
-  if (threads > 1 && blocks > 1) {
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (int64_t j = 0; j < blocks; j++) run(j);
-    return;
-  }
-#else
-  (void)threads;
-#endif
-  for (int64_t j = 0; j < blocks; j++) run(j);
+  parallel_chunks((n + block - 1) / block, threads,
+                  [&](int64_t j, int) { body(j * block, n - j * block < block ? n : (j + 1) * block, j); });
 }
 
 }  // namespace rlhf

@@ -113,17 +113,16 @@ void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
     Lse p, q;
     double cross = 0;  // a = sum 2^{dp} (dp - dr)
     float ref = 0.0f;  // R (any finite value is exact; q at p's argmax is accurate)
-    // q's blocks are summed at its offset so far before their maximum is taken, as row_lse does
-    // (simd.h: kept when the block's sum is at most kLazySum, else summed again after the maximum, and
-    // the next block too); p's maximum is always taken, since its peak places R.
-    int q_exact = 0;
-    for (int64_t b0 = 0; b0 < a.v; b0 += kBlock) {
+    // q's blocks may be summed before their maximum is taken, as row_lse does (simd.h, LazyBlocks);
+    // p's maximum is always taken, since its peak places R.
+    LazyBlocks q_blocks;
+    for (int64_t b0 = 0; b0 < a.v; b0 += kBlock, q_blocks.next()) {
       const int64_t len = a.v - b0 < kBlock ? a.v - b0 : kBlock;
       const double sp_before = p.s;
       const float max_before = p.max;
       const float block_p = block_max<Native>(xp + b0, len);
       const double shift_p = p.raise(block_p * sc.c);
-      const bool q_lazy = q_exact == 0 && q.max > -kInf;
+      const bool q_lazy = q_blocks.lazy(q);
       if (!q_lazy) q.raise(block_max<Native>(xq + b0, len) * sc.c);
       double shift_r = 0;
       if (p.max != max_before && p.max != -kInf) {  // p peaks in this block now: measure q there
@@ -137,13 +136,11 @@ void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
       float* const kept_block = kept != nullptr ? kept + b0 : nullptr;
       double sp = 0, sq = 0, cross_block = 0;
       accumulate_kl<Native>(xp + b0, xq + b0, len, sc.c, p.offset, q.offset, ref, &sp, &sq, &cross_block, kept_block);
-      if (q_lazy && !(sq <= kLazySum)) {
+      if (q_lazy && !q_blocks.keep(sq)) {
         q.raise(block_max<Native>(xq + b0, len) * sc.c);
         sp = 0, sq = 0, cross_block = 0;
         accumulate_kl<Native>(xp + b0, xq + b0, len, sc.c, p.offset, q.offset, ref, &sp, &sq, &cross_block, kept_block);
-        q_exact = 2;
       }
-      if (q_exact > 0) q_exact--;
       p.s += sp;
       q.s += sq;
       cross += cross_block;

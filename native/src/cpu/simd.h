@@ -585,28 +585,46 @@ inline void accumulate_block(const float* x, int64_t n, float c, float offset, d
 // growing cost at most 1.5 summing passes. This saves the maximum pass where the offset settles early.
 constexpr double kLazySum = 4096.0;
 
+// That rule, for one distribution over one row's blocks in order.
+class LazyBlocks {
+ public:
+  // Whether this block may be summed before its maximum is taken.
+  bool lazy(const Lse& st) const { return exact_ == 0 && st.max > -kInf; }
+  // Whether a block summed that way is kept; if not, it and the next block are summed after their maximum.
+  bool keep(double block_sum) {
+    if (block_sum <= kLazySum) return true;
+    exact_ = 2;
+    return false;
+  }
+  // Called once a block is summed, either way.
+  void next() {
+    if (exact_ > 0) exact_--;
+  }
+
+ private:
+  int exact_ = 0;  // blocks still to sum only after their maximum
+};
+
 template <class V, bool kMoments>
 inline Lse row_lse(const float* x, int64_t v, float c, float* kept = nullptr, float* block_offsets = nullptr) {
   Lse st;
-  int exact = 0;  // blocks still to sum only after their maximum
-  for (int64_t b0 = 0; b0 < v; b0 += kBlock) {
+  LazyBlocks blocks;
+  for (int64_t b0 = 0; b0 < v; b0 += kBlock, blocks.next()) {
     const int64_t len = v - b0 < kBlock ? v - b0 : kBlock;
     float* const kept_block = kept != nullptr ? kept + b0 : nullptr;
-    if (exact == 0 && st.max > -kInf) {
+    if (blocks.lazy(st)) {
       double s = 0, t = 0;
       accumulate_block<V, kMoments>(x + b0, len, c, st.offset, &s, &t, kept_block);
-      if (s <= kLazySum) {
+      if (blocks.keep(s)) {
         st.s += s;
         st.t += t;
         if (kept != nullptr) block_offsets[b0 / kBlock] = st.offset;
         continue;
       }
-      exact = 2;
     }
     st.raise(block_max<V>(x + b0, len) * c);
     if (kept != nullptr) block_offsets[b0 / kBlock] = st.offset;
     accumulate_block<V, kMoments>(x + b0, len, c, st.offset, &st.s, &st.t, kept_block);
-    if (exact > 0) exact--;
   }
   return st;
 }
