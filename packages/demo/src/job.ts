@@ -4,7 +4,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { defaultBackend, type Kernels } from '@rlhf/kernels';
-import { paramError, unsafeTensor, type IntTensor, type MaskTensor, type RlhfError } from '@rlhf/tensor';
+import { paramError, unsafeTensor, type IntTensor, type MaskTensor, type Result, type RlhfError } from '@rlhf/tensor';
 import {
   adam,
   copyParameters,
@@ -37,8 +37,6 @@ import {
 import { lineChartSvg } from './plot.js';
 import { checkpointPath, metricsPath, parameterHash, writeRunFile, type PpoRunName, type ResumedRun, type RunFile } from './resume.js';
 import { annotate, corpus, GOOD_TOKENS, hiddenUtility, makeWorld, samplePrompts, VOCAB, type World } from './world.js';
-
-type Result<A> = E.Either<RlhfError, A>;
 
 /** Every size of the job; `quick` is the smoke-test size. */
 export interface JobSize {

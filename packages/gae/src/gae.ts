@@ -14,10 +14,8 @@ import {
   type FloatArray,
   type FloatTensor,
   type MaskTensor,
-  type RlhfError,
+  type Result,
 } from '@rlhf/tensor';
-
-type Result<A> = E.Either<RlhfError, A>;
 
 export interface GaeParams {
   /** Discount γ ∈ [0, 1], default 1. */

@@ -14,10 +14,8 @@ import {
   type FloatArray,
   type FloatTensor,
   type MaskTensor,
-  type RlhfError,
+  type Result,
 } from '@rlhf/tensor';
-
-type Result<A> = E.Either<RlhfError, A>;
 
 export interface WhitenParams {
   /** Default true; false adds the mean back (whitening the scale only). */

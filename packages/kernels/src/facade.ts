@@ -13,6 +13,7 @@ import {
   toRlhfError,
   unsafeTensor,
   type FloatTensor,
+  type Result,
   type RlhfError,
 } from '@rlhf/tensor';
 import { DPO_LOSS_TYPES } from './raw.js';
@@ -69,8 +70,6 @@ import {
   logitsRows,
   optionalFloatLike,
 } from './validate.js';
-
-type Result<A> = E.Either<RlhfError, A>;
 
 /** What a backend does itself, so that validation is not done twice. */
 interface Context {

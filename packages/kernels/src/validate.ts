@@ -13,10 +13,8 @@ import {
   shapeError,
   type FloatTensor,
   type IntTensor,
-  type RlhfError,
+  type Result,
 } from '@rlhf/tensor';
-
-type Result<A> = E.Either<RlhfError, A>;
 
 /** A float [N, V] tensor of logits with V ≥ 1. */
 export const logitsRows = (name: string, u: unknown): Result<{ t: FloatTensor; N: number; V: number }> =>

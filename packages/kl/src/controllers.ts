@@ -14,10 +14,8 @@ import {
   type FloatArray,
   type FloatTensor,
   type IntTensor,
-  type RlhfError,
+  type Result,
 } from '@rlhf/tensor';
-
-type Result<A> = E.Either<RlhfError, A>;
 
 /**
  * The KL coefficient β as a value: `update` returns the next controller and leaves this one as it is,

@@ -10,10 +10,8 @@ import {
   unsafeTensor,
   type FloatArray,
   type FloatTensor,
-  type RlhfError,
+  type Result,
 } from '@rlhf/tensor';
-
-type Result<A> = E.Either<RlhfError, A>;
 
 /** Schulman's estimators of KL(π‖π_ref) from one sampled token ("Approximating KL divergence"). */
 export type KlEstimator = 'k1' | 'k2' | 'k3' | 'abs';

@@ -13,11 +13,9 @@ import {
   type FloatArray,
   type FloatTensor,
   type MaskTensor,
-  type RlhfError,
+  type Result,
 } from '@rlhf/tensor';
 import { estimatorParam, logprobPair, pointwiseKl, type KlEstimator } from './estimators.js';
-
-type Result<A> = E.Either<RlhfError, A>;
 
 export interface ShapeRewardsParams {
   /** β ≥ 0, default 0.05. */

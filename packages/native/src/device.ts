@@ -25,13 +25,12 @@ import {
   toRlhfError,
   unsafeTensor,
   type ArrayOf,
-  type RlhfError,
+  type Result,
   type Tensor,
 } from '@rlhf/tensor';
 import { DPO_LOSS_TYPES, labelSmoothingParam, type DpoLossType } from '@rlhf/kernels';
 import { DPO_LOSS_CODE } from './addon.js';
 
-type Result<A> = E.Either<RlhfError, A>;
 type Address = bigint;
 type MaybeAddress = bigint | null;
 

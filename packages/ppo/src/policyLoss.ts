@@ -8,12 +8,10 @@ import {
   type FloatArray,
   type FloatTensor,
   type MaskTensor,
-  type RlhfError,
+  type Result,
 } from '@rlhf/tensor';
 import { aggregationParam, aggregationWeights, weightedLoss, type Aggregation } from './aggregation.js';
 import { batchInputs, computeNow } from './validate.js';
-
-type Result<A> = E.Either<RlhfError, A>;
 
 export interface PolicyLossParams {
   /** ε_low > 0, default 0.2: the ratio is clipped below at 1 − ε_low. */

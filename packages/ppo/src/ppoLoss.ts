@@ -10,13 +10,11 @@ import {
   unsafeTensor,
   type FloatArray,
   type FloatTensor,
-  type RlhfError,
+  type Result,
 } from '@rlhf/tensor';
 import { aggregationParam, weightedLoss, aggregationWeights, type Aggregation } from './aggregation.js';
 import { preparePolicyLoss, type PolicyLossInputs, type PolicyLossOutputs, type PolicyLossParams } from './policyLoss.js';
 import { prepareValueLoss, type ValueLossInputs, type ValueLossOutputs, type ValueLossParams } from './valueLoss.js';
-
-type Result<A> = E.Either<RlhfError, A>;
 
 export interface PpoLossParams {
   readonly policy?: PolicyLossParams | null;

@@ -7,12 +7,10 @@ import {
   type FloatArray,
   type FloatTensor,
   type MaskTensor,
-  type RlhfError,
+  type Result,
 } from '@rlhf/tensor';
 import { aggregationParam, aggregationWeights, weightedLoss, type Aggregation } from './aggregation.js';
 import { batchInputs, computeNow } from './validate.js';
-
-type Result<A> = E.Either<RlhfError, A>;
 
 export interface ValueLossParams {
   /** ε > 0: values are clipped to oldValues ± ε. Absent: 0.2. `null`: no clipping (unlike other parameters). */

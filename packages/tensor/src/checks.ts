@@ -1,5 +1,5 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { paramError, shapeError, type RlhfError } from './error.js';
+import { paramError, shapeError, type Result } from './error.js';
 import {
   allocate,
   describe,
@@ -13,8 +13,6 @@ import {
   type MaskTensor,
   type Tensor,
 } from './tensor.js';
-
-type Result<A> = E.Either<RlhfError, A>;
 
 const orList = (xs: readonly string[]): string =>
   xs.length === 1 ? xs[0]! : `${xs.slice(0, -1).join(', ')} or ${xs[xs.length - 1]}`;

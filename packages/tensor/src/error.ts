@@ -1,3 +1,5 @@
+import type { Either } from 'fp-ts/lib/Either.js';
+
 /** The four kinds of bad input the SPEC distinguishes (SPEC §6). */
 export type RlhfErrorKind = 'shape' | 'index' | 'param' | 'empty';
 
@@ -11,6 +13,9 @@ export class RlhfError extends Error {
     super(`[${kind}] ${message}`);
   }
 }
+
+/** What every primitive returns: its outputs, or the typed error of bad input. */
+export type Result<A> = Either<RlhfError, A>;
 
 export const shapeError = (message: string): RlhfError => new RlhfError('shape', message);
 export const indexError = (message: string): RlhfError => new RlhfError('index', message);

@@ -3,11 +3,9 @@ import { dirname } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
-import { paramError, shapeError, type RlhfError } from '@rlhf/tensor';
+import { paramError, shapeError, type Result, type RlhfError } from '@rlhf/tensor';
 import type { Trainable } from './model.js';
 import type { Adam } from './optim/adam.js';
-
-type Result<A> = E.Either<RlhfError, A>;
 
 /** JSON values, for the free-form part of a checkpoint (controller β, data cursors, …). */
 export type Json = null | boolean | number | string | readonly Json[] | { readonly [key: string]: Json };

@@ -14,12 +14,10 @@ import {
   type FloatTensor,
   type IntTensor,
   type MaskTensor,
-  type RlhfError,
+  type Result,
 } from '@rlhf/tensor';
 import { checkMaskFor, checkTokens } from './model.js';
 import { takeRows } from './rows.js';
-
-type Result<A> = E.Either<RlhfError, A>;
 
 /**
  * K responses per prompt ranked by an annotator: `tokens [B, K, L]` (prompt and response),

@@ -4,13 +4,11 @@ import { pipe } from 'fp-ts/lib/function.js';
 import { resolveBackend, type BackendName, type DpoLossType, type DpoOutputs, type Kernels } from '@rlhf/kernels';
 import { dpo } from '@rlhf/preference';
 import { stage, start } from '@rlhf/pipeline';
-import { paramError, unsafeTensor, type RlhfError } from '@rlhf/tensor';
+import { paramError, unsafeTensor, type Result, type RlhfError } from '@rlhf/tensor';
 import { checkPairBatch, checkRankingBatch, rankingToPairs, type PairBatch, type RankingBatch } from './comparisons.js';
 import { sumRows, spreadRows, tokenLogprobs, type TokenLogprobs } from './logprobs.js';
 import type { Policy } from './model.js';
 import { adam, type Adam, type AdamParams } from './optim/adam.js';
-
-type Result<A> = E.Either<RlhfError, A>;
 
 export interface DpoTrainerConfig {
   readonly policy: Policy;

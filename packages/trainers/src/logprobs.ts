@@ -1,10 +1,8 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import type { Kernels } from '@rlhf/kernels';
-import { unsafeTensor, type FloatTensor, type IntTensor, type MaskTensor, type RlhfError } from '@rlhf/tensor';
+import { unsafeTensor, type FloatTensor, type IntTensor, type MaskTensor, type Result } from '@rlhf/tensor';
 import { checkMaskFor, checkTokens, type Policy } from './model.js';
-
-type Result<A> = E.Either<RlhfError, A>;
 
 const IGNORE = -100;
 

@@ -9,11 +9,9 @@ import {
   type FloatTensor,
   type IntTensor,
   type MaskTensor,
-  type RlhfError,
+  type Result,
 } from '@rlhf/tensor';
 import { pipe } from 'fp-ts/lib/function.js';
-
-type Result<A> = E.Either<RlhfError, A>;
 
 /** A trainable array: its values and the gradient accumulated into it by `backward`. */
 export interface Parameter {

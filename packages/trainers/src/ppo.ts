@@ -14,6 +14,7 @@ import {
   type FloatTensor,
   type IntTensor,
   type MaskTensor,
+  type Result,
   type RlhfError,
 } from '@rlhf/tensor';
 import { makeCheckpoint, restoreCheckpoint, saveCheckpoint, type Checkpoint, type Json } from './checkpoint.js';
@@ -23,8 +24,6 @@ import { checkTokens, type Policy, type RewardModel, type ValueModel } from './m
 import { adam, type Adam, type AdamParams } from './optim/adam.js';
 import { rng as makeRng, type Rng } from './rng.js';
 import { takeRows } from './rows.js';
-
-type Result<A> = E.Either<RlhfError, A>;
 
 export type KlControl =
   | { readonly kind: 'fixed'; readonly beta: number }

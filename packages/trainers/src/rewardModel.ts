@@ -4,7 +4,7 @@ import { pipe } from 'fp-ts/lib/function.js';
 import { resolveBackend, type BackendName, type Kernels } from '@rlhf/kernels';
 import { pairwise, ranking } from '@rlhf/preference';
 import { stage, start } from '@rlhf/pipeline';
-import { nonNegative, unsafeTensor, type FloatTensor, type RlhfError } from '@rlhf/tensor';
+import { nonNegative, unsafeTensor, type FloatTensor, type Result, type RlhfError } from '@rlhf/tensor';
 import {
   checkPairBatch,
   checkRankingBatch,
@@ -15,8 +15,6 @@ import {
 import { meanStd } from './metrics.js';
 import type { Forward, RewardModel } from './model.js';
 import { adam, type Adam, type AdamParams } from './optim/adam.js';
-
-type Result<A> = E.Either<RlhfError, A>;
 
 export interface RewardModelTrainerConfig {
   readonly model: RewardModel;

@@ -8,7 +8,7 @@ import {
   type FloatTensor,
   type IntTensor,
   type MaskTensor,
-  type RlhfError,
+  type Result,
 } from '@rlhf/tensor';
 import {
   checkMaskFor,
@@ -21,8 +21,6 @@ import {
   type ValueModel,
 } from '../model.js';
 import type { Rng } from '../rng.js';
-
-type Result<A> = E.Either<RlhfError, A>;
 
 export interface WindowMlpConfig {
   /** Token ids are in [0, vocabSize); one extra embedding row stands for "before the start". */

@@ -1,10 +1,8 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { paramError, shapeError, type RlhfError } from '@rlhf/tensor';
+import { paramError, shapeError, type Result } from '@rlhf/tensor';
 import type { Parameter } from '../model.js';
 import { clipGradNorm, globalGradNorm } from './clipping.js';
 import { constant, type Schedule } from './schedules.js';
-
-type Result<A> = E.Either<RlhfError, A>;
 
 export interface AdamParams {
   /** A fixed learning rate or a schedule of the step. */
