@@ -2,12 +2,11 @@ import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import {
   commonFloatDType,
-  expectFloat,
-  expectRank,
+  floatOfRank,
   floatShaped,
-  maskShaped,
   inClosedRange,
   isOn,
+  maskShaped,
   optional,
   outputBuffer,
   unsafeTensor,
@@ -58,12 +57,7 @@ export const gae =
   (inputs: GaeInputs): Result<GaeOutputs> =>
     pipe(
       E.Do,
-      E.bind('rewards', () =>
-        pipe(
-          expectFloat('rewards', inputs?.rewards),
-          E.chain((t) => expectRank(2)('rewards', t)),
-        ),
-      ),
+      E.bind('rewards', () => floatOfRank(2)('rewards', inputs?.rewards)),
       E.bind('values', ({ rewards }) => floatShaped(rewards.shape)('values', inputs.values)),
       E.bind('mask', ({ rewards }) => optional(maskShaped(rewards.shape))('mask', inputs.mask)),
       E.bind('dones', ({ rewards }) => optional(maskShaped(rewards.shape))('dones', inputs.dones)),

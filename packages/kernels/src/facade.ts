@@ -3,8 +3,7 @@ import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import {
   emptyError,
-  expectFloat,
-  expectRank,
+  floatOfRank,
   integerParam,
   nonNegative,
   oneOf,
@@ -228,12 +227,7 @@ const prepareKlFull =
 
 // ---- preference losses (SPEC §1) ----------------------------------------------------------------
 
-const vector = (name: string, u: unknown) =>
-  pipe(
-    expectFloat(name, u),
-    E.chain((t) => expectRank(1)(name, t)),
-    E.map((t) => t as FloatTensor),
-  );
+const vector = floatOfRank(1);
 
 const preparePairwise =
   (params: PairwiseParams = {}, out: PairwiseOut = {}) =>
@@ -275,13 +269,7 @@ const prepareRanking =
   (inputs: RankingInputs): Result<Prepared<RawRanking, { loss: number; accuracy: number; pairs: number }, RankingOutputs>> =>
     pipe(
       E.Do,
-      E.bind('rewards', () =>
-        pipe(
-          expectFloat('rewards', inputs?.rewards),
-          E.chain((t) => expectRank(2)('rewards', t)),
-          E.map((t) => t as FloatTensor),
-        ),
-      ),
+      E.bind('rewards', () => floatOfRank(2)('rewards', inputs?.rewards)),
       E.bind('ranks', ({ rewards }) => int32Shaped(rewards.shape)('ranks', inputs.ranks)),
       E.chainFirst(({ rewards, ranks }) => checkedHere(ctx, rewards.dtype, () => checkRanks(ranks.data, rewards.shape[1]!))),
       E.bind('grad', ({ rewards }) => outputBuffer('grad', rewards.dtype, rewards.data.length, out?.grad)),

@@ -1,11 +1,10 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import {
-  expectFloat,
-  floatShaped,
   expectInt32,
-  expectRank,
   expectShape,
+  floatOfRank,
+  floatShaped,
   formatShape,
   indexError,
   numberParam,
@@ -19,11 +18,10 @@ import {
 /** A float [N, V] tensor of logits with V ≥ 1. */
 export const logitsRows = (name: string, u: unknown): Result<{ t: FloatTensor; N: number; V: number }> =>
   pipe(
-    expectFloat(name, u),
-    E.chain((t) => expectRank(2)(name, t)),
+    floatOfRank(2)(name, u),
     E.chain((t) =>
       t.shape[1]! >= 1
-        ? E.right({ t: t as FloatTensor, N: t.shape[0]!, V: t.shape[1]! })
+        ? E.right({ t, N: t.shape[0]!, V: t.shape[1]! })
         : E.left(shapeError(`${name}: the vocabulary dimension must be ≥ 1, got shape ${formatShape(t.shape)}`)),
     ),
   );

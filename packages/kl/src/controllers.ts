@@ -1,10 +1,9 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import {
-  expectFloat,
   expectInt32,
-  expectRank,
   expectShape,
+  floatOfRank,
   nonNegative,
   numberParam,
   outputBuffer,
@@ -112,12 +111,7 @@ export const adaptiveKl =
   (inputs: AdaptiveKlInputs): Result<AdaptiveKlOutputs> =>
     pipe(
       E.Do,
-      E.bind('observedKl', () =>
-        pipe(
-          expectFloat('observedKl', inputs?.observedKl),
-          E.chain((t) => expectRank(1)('observedKl', t)),
-        ),
-      ),
+      E.bind('observedKl', () => floatOfRank(1)('observedKl', inputs?.observedKl)),
       E.bind('nSteps', ({ observedKl }) =>
         pipe(
           expectInt32('nSteps', inputs.nSteps),

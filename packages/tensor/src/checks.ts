@@ -59,6 +59,12 @@ export const expectRank =
       ? E.right(t)
       : E.left(shapeError(`${name}: expected a ${rank}-D tensor, got shape ${formatShape(t.shape)}`));
 
+/** A float tensor of `rank` dimensions, of any sizes. */
+export const floatOfRank =
+  (rank: number) =>
+  (name: string, u: unknown): Result<FloatTensor> =>
+    E.chain((t: Tensor) => expectRank(rank)(name, t as FloatTensor))(expectFloat(name, u));
+
 /** A float tensor of exactly `shape` (dtype agreement between inputs is checked by `commonFloatDType`). */
 export const floatShaped =
   (shape: readonly number[]) =>
