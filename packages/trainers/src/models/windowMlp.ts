@@ -1,8 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import {
-  expectFloat,
-  expectShape,
+  floatShaped,
   paramError,
   unsafeTensor,
   type FloatTensor,
@@ -158,13 +157,17 @@ const windowMlp = (c: WindowMlpConfig, outDim: number, includeCurrent: boolean, 
 };
 
 /** The gradient handed to `backward` must be a float tensor of the output's shape. */
-const expectGrad = (shape: readonly number[], grad: unknown): Result<FloatTensor> =>
-  pipe(
-    expectFloat('grad', grad),
-    E.chain((g) => expectShape(shape)('grad', g)),
-  ) as Result<FloatTensor>;
+const expectGrad = (shape: readonly number[], grad: unknown): Result<FloatTensor> => floatShaped(shape)('grad', grad);
 
 const toF64 = (g: FloatTensor): Float64Array => (g.data instanceof Float64Array ? g.data : Float64Array.from(g.data));
+
+/** The network's output as a float64 tensor of `shape`, whose backward checks and forwards its gradient. */
+const forwardOf =
+  (shape: readonly number[]) =>
+  ({ out, backward }: { out: Float64Array; backward: (gradOut: Float64Array) => void }): Forward<FloatTensor> => ({
+    output: unsafeTensor('float64', shape, out),
+    backward: (grad: FloatTensor) => pipe(expectGrad(shape, grad), E.map((g) => backward(toF64(g)))),
+  });
 
 /** A causal next-token policy over a fixed window of previous tokens. */
 export const windowMlpPolicy = (config: WindowMlpConfig, rng: Rng): Result<Policy> =>
@@ -173,16 +176,7 @@ export const windowMlpPolicy = (config: WindowMlpConfig, rng: Rng): Result<Polic
     E.map((c) => {
       const net = windowMlp(c, c.vocabSize, false, rng, 'policy');
       const logits = (tokens: IntTensor): Result<Forward<FloatTensor>> =>
-        pipe(
-          net.forward(tokens),
-          E.map(({ out, backward }) => {
-            const shape = [tokens.shape[0]! * tokens.shape[1]!, c.vocabSize];
-            return {
-              output: unsafeTensor('float64', shape, out),
-              backward: (grad: FloatTensor) => pipe(expectGrad(shape, grad), E.map((g) => backward(toF64(g)))),
-            };
-          }),
-        );
+        pipe(net.forward(tokens), E.map(forwardOf([tokens.shape[0]! * tokens.shape[1]!, c.vocabSize])));
       return { vocabSize: c.vocabSize, parameters: net.parameters, logits };
     }),
   );
@@ -194,13 +188,7 @@ export const windowMlpValue = (config: WindowMlpConfig, rng: Rng): Result<ValueM
     E.map((c) => {
       const net = windowMlp(c, 1, false, rng, 'value');
       const values = (tokens: IntTensor): Result<Forward<FloatTensor>> =>
-        pipe(
-          net.forward(tokens),
-          E.map(({ out, backward }) => ({
-            output: unsafeTensor('float64', tokens.shape, out),
-            backward: (grad: FloatTensor) => pipe(expectGrad(tokens.shape, grad), E.map((g) => backward(toF64(g)))),
-          })),
-        );
+        pipe(net.forward(tokens), E.map(forwardOf(tokens.shape)));
       return { vocabSize: c.vocabSize, parameters: net.parameters, values };
     }),
   );
