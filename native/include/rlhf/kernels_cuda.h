@@ -65,7 +65,10 @@ RLHF_API void* rlhf_cuda_stream_raw(void* stream);
 /* Row-kernel tuning, for benchmarks and tests: the largest thread-block cluster used to split one
    row over several multiprocessors (1 = never split; 0 = automatic, the default: the layout of the
    per-op table kAutoLayouts in src/cuda/rows.cuh, measured on an H200), and whether a row may be
-   kept in shared memory between the statistics and the gradient pass (1, default). */
+   kept in shared memory between the statistics and the gradient pass (1, default), or, with
+   rlhf_cuda_set_row_schedule, 2: kept in the registers the statistics pass loaded it into (aligned
+   rows; unroll 4 or 8 with 512 threads, so the row is split over the cluster that makes each block's
+   part at most 512 * 4 * unroll elements). 0: re-read from global memory. */
 RLHF_API void rlhf_cuda_set_row_tuning(int max_cluster, int cache_rows);
 /* The same plus, for the layout that re-reads rows from global memory: threads per block and steps
    loaded ahead per thread (512/2, 512/4 or 256/4; 0 = 512 and 2; other pairs run 512/2), the

@@ -7,8 +7,9 @@
 //            thread-block cluster through distributed shared memory, always in the same order;
 //   finish   the op turns the statistics into per-row values (and writes its per-row outputs);
 //   phase 2  (ops with an [n, v] output) each thread rewrites the very elements it read, from the
-//            copy it kept in shared memory (cached) or from global memory again (L2 hits; the re-read
-//            and the output stream with the evict-first hint).
+//            copy it kept in shared memory (cached), from the registers phase 1 loaded them into (a
+//            part small enough that one step covers it), or from global memory again (L2 hits; the
+//            re-read and the output stream with the evict-first hint).
 // Small rows (v <= 1024) take one warp each; larger ones a block (256 or 512 threads, 2 or 4 steps
 // in flight) or a cluster of blocks on as many multiprocessors, as the per-op table kAutoLayouts says
 // (the layouts an H200 ran fastest); too few rows to fill the chip are split over a cluster.
@@ -32,6 +33,13 @@
 namespace rlhf_cuda {
 
 enum RowState : int { kActive = 0, kIgnored = 1, kBadIndex = 2 };
+
+// Where the gradient pass finds the row it rewrites (RowTuning::keepRows uses the same numbers).
+enum class Keep : int {
+  kReRead = 0,     // global memory again (L2 if it is still there, else HBM: 1.5x the bytes of a backward)
+  kShared = 1,     // a copy in shared memory: parts of at most 64 KB per block
+  kRegisters = 2,  // the values phase 1 loaded, never spilled: parts of 4 * threads * unroll elements
+};
 
 constexpr int kBlockThreads = 512;
 constexpr int kWarpRows = 8;  // rows per 256-thread block in warp mode
@@ -198,11 +206,17 @@ __device__ __forceinline__ void writeStep(const Op& op, const typename Op::Row& 
 // load kUnroll steps (kUnroll · 16 bytes per input per thread) before using the first.
 // Blocks per multiprocessor each configuration must fit (a register cap): 512 threads with 2 steps in
 // flight: 3 (40 registers; 32 for 4 blocks made kl.full spill), 4 steps in flight: 1024 threads per
-// multiprocessor (64 registers).
-constexpr int minBlocksFor(int threads, int unroll) { return threads == 32 ? 1 : unroll >= 4 ? 1024 / threads : 3; }
+// multiprocessor (64 registers); a part kept in registers of more than 32 floats per thread: one block
+// (up to 128 registers).
+constexpr int minBlocksFor(int threads, int unroll, int inputs, Keep keep) {
+  if (threads == 32) return 1;
+  if (keep == Keep::kRegisters && 4 * unroll * inputs > 32) return 1;
+  return unroll >= 4 ? 1024 / threads : 3;
+}
 
-template <class Op, int kThreads, int kUnroll, bool kVec, bool kCache>
-__global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads, minBlocksFor(kThreads, kUnroll))
+template <class Op, int kThreads, int kUnroll, bool kVec, Keep kKeep>
+__global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads,
+                                  minBlocksFor(kThreads, kUnroll, Op::kIn, kKeep))
     rowKernel(const Op op, int64_t n, int64_t v, int64_t chunk, int streaming) {
   using Stats = typename Op::Stats;
   constexpr bool kWarp = kThreads == 32;
@@ -223,12 +237,23 @@ __global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads, mi
   const int64_t rowStride = kWarp ? int64_t(gridDim.x) * kWarpRows : int64_t(gridDim.x);
   int64_t row = kWarp ? int64_t(blockIdx.x) * kWarpRows + warp : int64_t(blockIdx.x);
   const bool stream = streaming != 0;
+  constexpr bool kCache = kKeep == Keep::kShared;
+  constexpr bool kResident = kKeep == Keep::kRegisters;  // the planner made steps <= kUnroll
+  float kept[kResident ? kUnroll : 1][Op::kIn][4];        // kResident: this thread's part of the row
 
   for (int parity = 0; row < n; row += rowStride, parity ^= 1) {
     const int64_t rowBase = row * v;
     const int state = op.state(row, v, tid == 0 && crank == 0);
     Stats st = Stats::identity();
-    if (state == kActive) {
+    if constexpr (kResident) {
+      // The whole part in one step: every load is in flight before the first is used.
+      if (state == kActive) {
+#pragma unroll
+        for (int u = 0; u < kUnroll; u++) loadStep<Op, kVec>(op, rowBase, begin, end, u, tid, kThreads, false, kept[u]);
+#pragma unroll
+        for (int u = 0; u < kUnroll; u++) op.accumulate(st, kept[u]);
+      }
+    } else if (state == kActive) {
       for (int it = 0; it < steps; it += kUnroll) {
         float x[kUnroll][Op::kIn][4];
 #pragma unroll
@@ -259,7 +284,10 @@ __global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads, mi
 #endif
     }
     const typename Op::Row r = op.finish(st, row, state, tid == 0 && crank == 0);
-    if (Op::kWrites) {
+    if constexpr (Op::kWrites && kResident) {
+#pragma unroll
+      for (int u = 0; u < kUnroll; u++) writeStep<Op, kVec>(op, r, state, rowBase, begin, end, u, tid, kThreads, stream, kept[u]);
+    } else if (Op::kWrites) {
       for (int it = 0; it < steps; it += kUnroll) {
         float x[kUnroll][Op::kIn][4];
         if (state == kActive) {
@@ -290,20 +318,21 @@ enum class RowOp { kLogprobs, kLogprobsBackward, kLogsoftmax, kLogsoftmaxBackwar
 
 // How the blocks of a row kernel share the rows (phase 1 and 2 as in the file comment).
 struct RowLayout {
-  int threads;       // block size where a row is re-read: 512 or 256 (cached and misaligned rows run 512)
-  int unroll;        // steps loaded before the first is used: 2 or 4 (256 threads: 4)
-  int split;         // > 1: every row split over a cluster of this many blocks, re-read (no copy)
-  int cacheCluster;  // > 0: the row kept in shared memory, over a cluster of at most this many blocks
-  bool streaming;    // evict-first hints on the gradient pass (the re-read and the [n, v] output)
-  int blocksPerSm;   // > 0: a persistent grid of that many blocks per multiprocessor; 0: a block per row
+  int threads;      // block size: 512 or 256 (256 only re-reading; misaligned rows run 512)
+  int unroll;       // steps loaded before the first is used: 2 or 4 (256 threads: 4); kept in registers: 4 or 8
+  int split;        // > 1: every row split over a cluster of this many blocks, re-read (no copy)
+  Keep keep;        // where the gradient pass finds the row (kReRead: global memory)
+  int keepCluster;  // a kept row: over a cluster of at most this many blocks
+  bool streaming;   // evict-first hints on the gradient pass (the re-read and the [n, v] output)
+  int blocksPerSm;  // > 0: a persistent grid of that many blocks per multiprocessor; 0: a block per row
 };
 
 // The layouts run 2 timed (bench/gpu/harness.py TIME_VARIANTS of the same names).
-constexpr RowLayout kReReadPlain{512, 2, 0, 0, false, 0};  // "re-read,plain": a block per row, no hints
-constexpr RowLayout kReReadU4{512, 4, 0, 0, true, 0};      // "re-read,stream,u4"
-constexpr RowLayout kReRead256x4{256, 4, 0, 0, true, 0};   // "re-read,stream,256x4"
-constexpr RowLayout kSplit8{512, 2, 8, 0, true, 0};        // "split8,re-read,stream": parts of v/8
-constexpr RowLayout kCached4{512, 2, 0, 4, true, 0};       // run 2's auto: parts of <= 64 KB over <= 4 blocks
+constexpr RowLayout kReReadPlain{512, 2, 0, Keep::kReRead, 0, false, 0};  // "re-read,plain": a block per row, no hints
+constexpr RowLayout kReReadU4{512, 4, 0, Keep::kReRead, 0, true, 0};      // "re-read,stream,u4"
+constexpr RowLayout kReRead256x4{256, 4, 0, Keep::kReRead, 0, true, 0};   // "re-read,stream,256x4"
+constexpr RowLayout kSplit8{512, 2, 8, Keep::kReRead, 0, true, 0};        // "split8,re-read,stream": parts of v/8
+constexpr RowLayout kCached4{512, 2, 0, Keep::kShared, 4, true, 0};  // run 2's auto: parts of <= 64 KB over <= 4 blocks
 
 // The automatic layout per op and row length: the fastest correct layout of run 2 (H200, 2026-11-27,
 // bench/results/gpu/h200-check-run2.log; times in µs at 4096×32000 and 1024×128256, the layout chosen
@@ -343,17 +372,24 @@ inline size_t cachedPartBytes(int kIn, int64_t v, int parts) {
   return size_t(kIn) * size_t(roundUp4(ceilDiv(v, parts))) * sizeof(float);
 }
 
+// Whether a part of a row of v (kIn inputs) split over `parts` blocks can be kept as the layout says:
+// in registers, one step of the block covers it; in shared memory, it takes at most `budget` bytes.
+inline bool keptPartFits(const RowLayout& l, int kIn, int64_t v, int parts, size_t budget) {
+  if (l.keep == Keep::kRegisters) return roundUp4(ceilDiv(v, parts)) <= int64_t(4) * l.threads * l.unroll;
+  return cachedPartBytes(kIn, v, parts) <= budget;
+}
+
 // The table's layout for an op with kIn inputs: the best one, unless it needs a cluster the device
-// lacks, or a cached part over 64 KB; then the best with a block per row.
+// lacks, or a kept part that would not fit; then the best with a block per row.
 inline RowLayout autoLayout(RowOp op, int kIn, int64_t v, bool clusters) {
   for (const AutoLayout& e : kAutoLayouts) {
     if (e.op != op || v > e.maxV) continue;
     const RowLayout& best = e.best;
     int parts = std::max(best.split, 1);  // the blocks per row this layout needs
-    if (best.cacheCluster > 0) {
+    if (best.keep != Keep::kReRead) {
       parts = 1;
-      while (parts < best.cacheCluster && cachedPartBytes(kIn, v, parts) > kCacheBudget) parts *= 2;
-      if (cachedPartBytes(kIn, v, parts) > kCacheBudget) return e.withoutClusters;
+      while (parts < best.keepCluster && !keptPartFits(best, kIn, v, parts, kCacheBudget)) parts *= 2;
+      if (!keptPartFits(best, kIn, v, parts, kCacheBudget)) return e.withoutClusters;
     }
     return parts > 1 && !clusters ? e.withoutClusters : best;
   }
@@ -362,14 +398,15 @@ inline RowLayout autoLayout(RowOp op, int kIn, int64_t v, bool clusters) {
 
 // The layout a benchmark asked for with rlhf_cuda_set_row_schedule (explicit max_cluster).
 inline RowLayout requestedLayout(const RowTuning& t) {
-  return {t.threads, t.unroll, t.splitRows, t.cacheRows ? 16 : 0, t.streaming < 0 ? true : t.streaming > 0,
-          t.blocksPerSm};
+  const Keep keep = Keep(t.keepRows);
+  return {t.threads, t.unroll,         t.splitRows, keep, keep == Keep::kReRead ? 0 : 16,
+          t.streaming < 0 ? true : t.streaming > 0, t.blocksPerSm};
 }
 
 struct RowPlan {
   bool warp = false;
   int cluster = 1;
-  bool cache = false;
+  Keep keep = Keep::kReRead;
   int64_t chunk = 0;
   size_t smem = 0;
   int threads = kBlockThreads;
@@ -378,17 +415,22 @@ struct RowPlan {
   int64_t blocks = 0;  // grid.x (rows are visited grid-stride)
 };
 
-// The no-cache block configurations compiled for aligned rows (threads, unroll); everything else runs
-// 512 threads, unroll 2.
-inline bool compiledShape(int threads, int unroll) {
-  return (threads == 512 && (unroll == 2 || unroll == 4)) || (threads == 256 && unroll == 4);
+// The block configurations (threads, unroll) compiled for aligned rows, per place the row is kept;
+// everything else runs 512 threads, unroll 2 (kept in registers: aligned rows only).
+inline bool compiledShape(Keep keep, int threads, int unroll) {
+  switch (keep) {
+    case Keep::kReRead: return (threads == 512 && (unroll == 2 || unroll == 4)) || (threads == 256 && unroll == 4);
+    case Keep::kShared: return threads == 512 && (unroll == 2 || unroll == 4);
+    case Keep::kRegisters: return threads == 512 && (unroll == 4 || unroll == 8);
+  }
+  return false;
 }
 
 // How a call with these sizes is laid out (see the file comment).
 //   automatic (tuning.maxCluster == 0): the layout of kAutoLayouts for the op and row length; a cached
 //   row needs its parts to fit kCacheBudget (3 blocks per multiprocessor).
 //   explicit maxCluster (benchmarks): the tuning's layout; a row is cached wherever its part fits the
-//   multiprocessor, over at most maxCluster blocks.
+//   multiprocessor (kept in registers: one step of the block), over at most maxCluster blocks.
 //   Either way, too few rows to fill the chip are split over a cluster (sm_90).
 template <class Op>
 RowPlan planRows(int64_t n, int64_t v, bool vec, const DeviceInfo& d, const RowTuning& tuning) {
@@ -412,19 +454,21 @@ RowPlan planRows(int64_t n, int64_t v, bool vec, const DeviceInfo& d, const RowT
   while (c * 2 <= maxCluster && n * c < 4LL * d.sms && chunkFor(c * 2) >= 4 * kBlockThreads) c *= 2;
   // A split layout: smaller parts per block keep the rows still to be re-read inside L2.
   if (layout.split > 1) c = std::max(c, std::min<int>({layout.split, hardMax, int(std::max<int64_t>(1, v / 4))}));
-  if (Op::kWrites && layout.cacheCluster > 0) {
-    const int cacheMax = std::min(maxCluster, layout.cacheCluster);
+  const bool keepable = layout.keep == Keep::kShared ||
+                        (layout.keep == Keep::kRegisters && vec && compiledShape(layout.keep, layout.threads, layout.unroll));
+  if (Op::kWrites && keepable) {
+    const int keepMax = std::min(maxCluster, layout.keepCluster);
     int cc = c;
-    while (cc * 2 <= cacheMax && bytesFor(cc) > kCacheBudget) cc *= 2;
-    if (cc <= layout.cacheCluster && bytesFor(cc) <= cacheLimit) {
+    while (cc * 2 <= keepMax && !keptPartFits(layout, Op::kIn, v, cc, kCacheBudget)) cc *= 2;
+    if (cc <= layout.keepCluster && keptPartFits(layout, Op::kIn, v, cc, cacheLimit)) {
       c = cc;
-      p.cache = true;
-      p.smem = bytesFor(cc);
+      p.keep = layout.keep;
+      p.smem = layout.keep == Keep::kShared ? bytesFor(cc) : 0;
     }
   }
   p.cluster = c;
   p.chunk = chunkFor(c);
-  if (!p.cache && vec && compiledShape(layout.threads, layout.unroll)) {
+  if (vec && compiledShape(p.keep, layout.threads, layout.unroll)) {
     p.threads = layout.threads;
     p.unroll = layout.unroll;
   }
@@ -434,9 +478,11 @@ RowPlan planRows(int64_t n, int64_t v, bool vec, const DeviceInfo& d, const RowT
   return p;
 }
 
-template <class Op, int kThreads, int kUnroll, bool kVec, bool kCache>
+template <class Op, int kThreads, int kUnroll, bool kVec, Keep kKeep>
 cudaError_t launchBlocks(const Op& op, int64_t n, int64_t v, const RowPlan& p, cudaStream_t stream) {
-  auto kernel = rowKernel<Op, kThreads, kUnroll, kVec, kCache>;
+  // A part kept in registers must be covered by one step of the block (else elements would be skipped).
+  if (kKeep == Keep::kRegisters && p.chunk > int64_t(4) * kThreads * kUnroll) return cudaErrorInvalidConfiguration;
+  auto kernel = rowKernel<Op, kThreads, kUnroll, kVec, kKeep>;
   if (p.smem > 48 * 1024) {
     const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(p.smem));
     if (err != cudaSuccess) return err;
@@ -469,17 +515,29 @@ cudaError_t launchBlocks(const Op& op, int64_t n, int64_t v, const RowPlan& p, c
 template <class Op, bool kVec>
 cudaError_t launchPlan(const Op& op, int64_t n, int64_t v, const RowPlan& p, cudaStream_t stream) {
   if (p.warp) {
-    rowKernel<Op, 32, 2, kVec, false><<<unsigned(p.blocks), 32 * kWarpRows, 0, stream>>>(op, n, v, v, 0);
+    rowKernel<Op, 32, 2, kVec, Keep::kReRead><<<unsigned(p.blocks), 32 * kWarpRows, 0, stream>>>(op, n, v, v, 0);
     return cudaGetLastError();
   }
   if constexpr (Op::kWrites) {
-    if (p.cache) return launchBlocks<Op, kBlockThreads, 2, kVec, true>(op, n, v, p, stream);
+    if (p.keep == Keep::kRegisters) {
+      if constexpr (kVec) {
+        if (p.unroll == 8) return launchBlocks<Op, 512, 8, true, Keep::kRegisters>(op, n, v, p, stream);
+        return launchBlocks<Op, 512, 4, true, Keep::kRegisters>(op, n, v, p, stream);
+      }
+      return cudaErrorInvalidConfiguration;  // not planned: registers need 16-byte rows
+    }
+    if (p.keep == Keep::kShared) {
+      if constexpr (kVec) {
+        if (p.unroll == 4) return launchBlocks<Op, 512, 4, true, Keep::kShared>(op, n, v, p, stream);
+      }
+      return launchBlocks<Op, kBlockThreads, 2, kVec, Keep::kShared>(op, n, v, p, stream);
+    }
   }
   if constexpr (kVec) {
-    if (p.threads == 512 && p.unroll == 4) return launchBlocks<Op, 512, 4, true, false>(op, n, v, p, stream);
-    if (p.threads == 256) return launchBlocks<Op, 256, 4, true, false>(op, n, v, p, stream);
+    if (p.threads == 512 && p.unroll == 4) return launchBlocks<Op, 512, 4, true, Keep::kReRead>(op, n, v, p, stream);
+    if (p.threads == 256) return launchBlocks<Op, 256, 4, true, Keep::kReRead>(op, n, v, p, stream);
   }
-  return launchBlocks<Op, kBlockThreads, 2, kVec, false>(op, n, v, p, stream);
+  return launchBlocks<Op, kBlockThreads, 2, kVec, Keep::kReRead>(op, n, v, p, stream);
 }
 
 // Launches `op` over n rows of v on the handle's stream, falling back to the plain one-block-per-row
@@ -494,7 +552,7 @@ rlhf_status launchRows(const Op& op, int64_t n, int64_t v, bool aligned, StreamH
     return vec ? launchPlan<Op, true>(op, n, v, plan, h->stream) : launchPlan<Op, false>(op, n, v, plan, h->stream);
   };
   cudaError_t err = launch(p);
-  if (err != cudaSuccess && !p.warp && (p.cluster > 1 || p.cache)) {
+  if (err != cudaSuccess && !p.warp && (p.cluster > 1 || p.keep != Keep::kReRead)) {
     cudaGetLastError();
     RowPlan plain;
     plain.chunk = v;
@@ -508,7 +566,7 @@ rlhf_status launchRows(const Op& op, int64_t n, int64_t v, bool aligned, StreamH
     std::snprintf(desc, sizeof desc, "%s: warp %s", name, vec ? "vec4" : "scalar");
   } else {
     std::snprintf(desc, sizeof desc, "%s: block%d unroll%d cluster%d%s%s%s grid%lld", name, p.threads, p.unroll,
-                  p.cluster, p.cache ? " cached" : "", p.streaming ? " streaming" : "", vec ? " vec4" : " scalar",
+                  p.cluster, p.keep == Keep::kShared ? " cached" : p.keep == Keep::kRegisters ? " registers" : "", p.streaming ? " streaming" : "", vec ? " vec4" : " scalar",
                   (long long)p.blocks);
   }
   setLastLaunch(desc);
