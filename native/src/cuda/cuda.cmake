@@ -45,4 +45,9 @@ if(RLHF_TESTS)
   # The online statistics on the host (online.cuh falls back to exp2f): runs without a GPU.
   add_executable(rlhf_cuda_online_test ${CMAKE_CURRENT_LIST_DIR}/online_host_test.cpp)
   target_compile_definitions(rlhf_cuda_online_test PRIVATE __device__= __forceinline__=inline)
+  # The row planner (planRows) on the host: compiled by nvcc, run without a GPU.
+  add_executable(rlhf_cuda_rows_test ${CMAKE_CURRENT_LIST_DIR}/rows_host_test.cu)
+  target_include_directories(rlhf_cuda_rows_test PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../../include)
+  set_target_properties(rlhf_cuda_rows_test PROPERTIES CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON)
+  target_link_libraries(rlhf_cuda_rows_test PRIVATE CUDA::cudart_static)
 endif()
