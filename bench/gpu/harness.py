@@ -682,8 +682,12 @@ def measure_copy(dev, reps):
 # Timed layouts: name -> rlhf_cuda_set_row_schedule(max_cluster, cache_rows, threads, unroll, streaming,
 # blocks_per_sm, split_rows). "auto" is the library's automatic layout (kAutoLayouts in
 # native/src/cuda/rows.cuh); "re-read" is one block per row whose gradient pass re-reads the row from
-# global memory (L2); "splitN" splits every row over a cluster of N blocks without a shared-memory copy.
-# Run 2 (H200) timed all of these; run 3 times only auto, run2-auto and run 2's fastest per kernel.
+# global memory (L2); "splitN" splits every row over a cluster of N blocks without a shared-memory copy;
+# "cached" keeps each block's part of the row in shared memory (<= 64 KB), "registers" in the registers
+# the first pass loaded it into (512 threads x 4 steps x 4 floats x unroll: parts of 8192 or 16384
+# elements per input, so 32000 runs over clusters of 2-4 blocks and 128256 over 8-16).
+# Run 2 (H200) timed the first nine; run 3 only auto, run2-auto and run 2's fastest per kernel; run 4
+# adds the kept layouts with every load of a part in flight (KEPT_VARIANTS) for the [n, v]-output kernels.
 TIME_VARIANTS = {
     "auto": (0, 1, 0, 0, -1, 0),
     "re-read,plain": (1, 0, 512, 2, 0, 0),
@@ -694,7 +698,14 @@ TIME_VARIANTS = {
     "re-read,stream,1/SM": (1, 0, 512, 2, 1, 1),
     "split4,re-read,stream": (4, 0, 512, 2, 1, 0, 4),
     "split8,re-read,stream": (8, 0, 512, 2, 1, 0, 8),
+    "cached,u4": (16, 1, 512, 4, 1, 0),
+    "registers,u4": (16, 2, 512, 4, 1, 0),
+    "registers,u8": (16, 2, 512, 8, 1, 0),
 }
+# The re-read layouts move 1.5x the counted bytes of a backward (the row twice, the gradient once) and
+# run 2's best of them already moved ~4.6 TB/s of HBM traffic on an H200 (339 us at 4096x32000): only a
+# kept row can reach 75 % of copy. Run 2's kept rows (cached, 512 x 2) had 2 steps in flight per thread.
+KEPT_VARIANTS = ["cached,u4", "registers,u4", "registers,u8"]
 # Run 2's automatic layout, per kernel, as explicit schedules (the planner before kAutoLayouts): a block
 # per row with 512 threads and 2 steps in flight, or the row cached in shared memory over the smallest
 # cluster (at most max_cluster) whose parts fit 64 KB, re-read where that does not fit the multiprocessor.
@@ -724,12 +735,15 @@ RUN2_BEST = {
 }
 
 
-def timed_variants(kernel, shape):
-    """(name, schedule) pairs to time for one kernel and shape: auto, run2-auto, run 2's fastest."""
+def timed_variants(kernel, shape, writes):
+    """(name, schedule) pairs to time for one kernel and shape: auto, run2-auto, run 2's fastest and, for
+    kernels with an [n, v] output, the kept layouts."""
     names = ["auto", "run2-auto"]
     best = RUN2_BEST.get((kernel, shape))
     if best and best not in names:
         names.append(best)
+    if writes:
+        names += KEPT_VARIANTS
     return [(name, RUN2_AUTO[kernel] if name == "run2-auto" else TIME_VARIANTS[name]) for name in names]
 
 
@@ -800,7 +814,7 @@ def time_kernels(cu, gen, dev, copy_bw, reps, shapes):
             except Exception as e:  # a baseline that does not run is reported, not fatal
                 log(f"  torch baseline for {name} failed: {e}")
                 t_ms = float("nan")
-            for vname, schedule in timed_variants(name, f"{n}x{v}"):
+            for vname, schedule in timed_variants(name, f"{n}x{v}", writes):
                 cu.tuning(*schedule)
                 try:
                     g.fill_(float("nan"))
@@ -894,7 +908,8 @@ def table():
 ROW_VARIANTS = {"auto": (0, 1), "no-split,no-cache": (1, 0), "split,no-cache": (8, 0), "cluster<=16": (16, 1),
                 "cache,no-split": (1, 1), "re-read,stream,u4,1/SM": (1, 0, 512, 4, 1, 1),
                 "re-read,stream,256x4": (1, 0, 256, 4, 1, 0), "cluster<=8,cached,1/SM": (8, 1, 0, 0, -1, 1),
-                "split4,re-read,stream": (4, 0, 512, 2, 1, 0, 4)}
+                "split4,re-read,stream": (4, 0, 512, 2, 1, 0, 4),
+                **{name: TIME_VARIANTS[name] for name in KEPT_VARIANTS}}
 ROW_SHAPES = [(5, 1, 1.0, {}), (33, 7, 0.7, {}), (17, 37, 1.3, {}), (64, 1000, 1.0, {}), (40, 1024, 0.8, {}),
               (40, 1025, 0.8, {}), (9, 4099, 1.0, {}), (300, 4096, 1.0, {"misalign": True}),
               (48, 32000, 0.9, {}), (3, 32003, 1.0, {}), (6, 128256, 1.0, {}), (200, 128256, 0.8, {}),
