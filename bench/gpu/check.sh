@@ -7,7 +7,7 @@
 #   3. times each kernel in its automatic layout, run 2's automatic layout, run 2's fastest layout and
 #      (kernels with an [n, v] output) the kept layouts: the row in shared memory with 4 steps in flight,
 #      or in registers; against a device-to-device copy and PyTorch eager measured in the same run
-#      (RLHF_GPU_DEADLINE, default 200 s from the start, cuts the phases that would pass it);
+#      (RLHF_GPU_DEADLINE, default 240 s from the start, cuts the phases that would pass it);
 #   4. prints one table. $OUT (or /tmp/rlhf-gpu-check) gets exactly check.log (this summary, the table),
 #      harness.log, results.json and results.md; build logs and per-phase JSON stay in a /tmp folder.
 # Needs nvcc, cmake, python3 with torch (CUDA build) and numpy; no Node, no network.
@@ -55,7 +55,7 @@ fi
 say "built $LIB in $(elapsed) s"
 
 # ---- 2-3. check and time, one process per phase ---------------------------------------------------------
-DEADLINE=${RLHF_GPU_DEADLINE:-200}  # seconds from the start; phases that would pass it are cut or skipped
+DEADLINE=${RLHF_GPU_DEADLINE:-240}  # seconds from the start; phases that would pass it are cut or skipped
 run_phase() {  # phase, time limit in seconds
   local phase=$1 limit=$2
   local left=$(( DEADLINE - $(elapsed) ))
