@@ -6,7 +6,7 @@
 #      the others), and the CPU kernels of the same library against the same references;
 #   3. times each kernel in its automatic layout, run 2's automatic layout, run 2's fastest layout and
 #      (kernels with an [n, v] output) the kept layouts: the row in shared memory with 4 steps in flight,
-#      or in registers; against a device-to-device copy and PyTorch eager measured in the same run
+#      or in registers (also loading the next row ahead); against a device-to-device copy and PyTorch eager measured in the same run
 #      (RLHF_GPU_DEADLINE, default 240 s from the start, cuts the phases that would pass it);
 #   4. prints one table. $OUT (or /tmp/rlhf-gpu-check) gets exactly check.log (this summary, the table),
 #      harness.log, results.json and results.md; build logs and per-phase JSON stay in a /tmp folder.
@@ -75,13 +75,13 @@ run_phase() {  # phase, time limit in seconds
 : > "$OUT_DIR/harness.log"
 # Most important first: the deadline cuts the tail. rows:auto also checks the CPU kernels (float64
 # references, same inputs); time compares auto, run2-auto and run 2's fastest layout (harness.py
-# timed_variants). Run 3 took 6 s, 11 s and ~10 s for these three on an H200 (run 4 times 24 more).
+# timed_variants). Run 3 took 6 s, 11 s and ~10 s for these three on an H200 (run 4 times 40 more).
 run_phase basic 60
 run_phase rows:auto 90
 run_phase time 120
 # The kept layouts on every shape (odd sizes, misaligned rows, +-1e4 logits): what one needs before it
 # can become automatic. Last, so the deadline cuts these first.
-for variant in cached,u4 registers,u4 registers,u8; do
+for variant in cached,u4 registers,u4 registers,u8 registers,u4,ahead,2/SM; do
   run_phase "rows:$variant" 60
 done
 

@@ -39,7 +39,10 @@ enum class Keep : int {
   kReRead = 0,     // global memory again (L2 if it is still there, else HBM: 1.5x the bytes of a backward)
   kShared = 1,     // a copy in shared memory: parts of at most 64 KB per block
   kRegisters = 2,  // the values phase 1 loaded, never spilled: parts of 4 * threads * unroll elements
+  kRegistersAhead = 3,  // the same, and a block with several rows loads the next row's part into a
+                        // second set of registers before it writes this row's gradient
 };
+__host__ __device__ constexpr bool inRegisters(Keep k) { return k == Keep::kRegisters || k == Keep::kRegistersAhead; }
 
 constexpr int kBlockThreads = 512;
 constexpr int kWarpRows = 8;  // rows per 256-thread block in warp mode
@@ -206,11 +209,11 @@ __device__ __forceinline__ void writeStep(const Op& op, const typename Op::Row& 
 // load kUnroll steps (kUnroll · 16 bytes per input per thread) before using the first.
 // Blocks per multiprocessor each configuration must fit (a register cap): 512 threads with 2 steps in
 // flight: 3 (40 registers; 32 for 4 blocks made kl.full spill), 4 steps in flight: 1024 threads per
-// multiprocessor (64 registers); a part kept in registers of more than 32 floats per thread: one block
-// (up to 128 registers).
+// multiprocessor (64 registers); more than 32 floats per thread kept in registers (the row's part, and
+// with kRegistersAhead the next row's): one block (up to 128 registers).
 constexpr int minBlocksFor(int threads, int unroll, int inputs, Keep keep) {
   if (threads == 32) return 1;
-  if (keep == Keep::kRegisters && 4 * unroll * inputs > 32) return 1;
+  if (inRegisters(keep) && (keep == Keep::kRegistersAhead ? 2 : 1) * 4 * unroll * inputs > 32) return 1;
   return unroll >= 4 ? 1024 / threads : 3;
 }
 
@@ -238,8 +241,11 @@ __global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads,
   int64_t row = kWarp ? int64_t(blockIdx.x) * kWarpRows + warp : int64_t(blockIdx.x);
   const bool stream = streaming != 0;
   constexpr bool kCache = kKeep == Keep::kShared;
-  constexpr bool kResident = kKeep == Keep::kRegisters;  // the planner made steps <= kUnroll
-  float kept[kResident ? kUnroll : 1][Op::kIn][4];        // kResident: this thread's part of the row
+  constexpr bool kResident = inRegisters(kKeep);  // the planner made steps <= kUnroll
+  constexpr bool kAhead = kKeep == Keep::kRegistersAhead;
+  float kept[kResident ? kUnroll : 1][Op::kIn][4];  // kResident: this thread's part of the row
+  float ahead[kAhead ? kUnroll : 1][Op::kIn][4];    // kAhead: the next row's part, loaded during the writes
+  bool prefetched = false;                          // kept already holds this row (loaded by the last one)
 
   for (int parity = 0; row < n; row += rowStride, parity ^= 1) {
     const int64_t rowBase = row * v;
@@ -248,8 +254,10 @@ __global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads,
     if constexpr (kResident) {
       // The whole part in one step: every load is in flight before the first is used.
       if (state == kActive) {
+        if (!prefetched) {
 #pragma unroll
-        for (int u = 0; u < kUnroll; u++) loadStep<Op, kVec>(op, rowBase, begin, end, u, tid, kThreads, false, kept[u]);
+          for (int u = 0; u < kUnroll; u++) loadStep<Op, kVec>(op, rowBase, begin, end, u, tid, kThreads, false, kept[u]);
+        }
 #pragma unroll
         for (int u = 0; u < kUnroll; u++) op.accumulate(st, kept[u]);
       }
@@ -285,8 +293,30 @@ __global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads,
     }
     const typename Op::Row r = op.finish(st, row, state, tid == 0 && crank == 0);
     if constexpr (Op::kWrites && kResident) {
+      prefetched = false;
+      if constexpr (kAhead) {
+        // The next row's loads go out before this row's stores (an ignored row is never read; asking
+        // its state again here raises no flag: its own turn does).
+        const int64_t next = row + rowStride;
+        if (next < n && op.state(next, v, false) == kActive) {
+#pragma unroll
+          for (int u = 0; u < kUnroll; u++)
+            loadStep<Op, kVec>(op, next * v, begin, end, u, tid, kThreads, false, ahead[u]);
+          prefetched = true;
+        }
+      }
 #pragma unroll
       for (int u = 0; u < kUnroll; u++) writeStep<Op, kVec>(op, r, state, rowBase, begin, end, u, tid, kThreads, stream, kept[u]);
+      if constexpr (kAhead) {
+        if (prefetched) {
+#pragma unroll
+          for (int u = 0; u < kUnroll; u++)
+#pragma unroll
+            for (int k = 0; k < Op::kIn; k++)
+#pragma unroll
+              for (int j = 0; j < 4; j++) kept[u][k][j] = ahead[u][k][j];
+        }
+      }
     } else if (Op::kWrites) {
       for (int it = 0; it < steps; it += kUnroll) {
         float x[kUnroll][Op::kIn][4];
@@ -375,7 +405,7 @@ inline size_t cachedPartBytes(int kIn, int64_t v, int parts) {
 // Whether a part of a row of v (kIn inputs) split over `parts` blocks can be kept as the layout says:
 // in registers, one step of the block covers it; in shared memory, it takes at most `budget` bytes.
 inline bool keptPartFits(const RowLayout& l, int kIn, int64_t v, int parts, size_t budget) {
-  if (l.keep == Keep::kRegisters) return roundUp4(ceilDiv(v, parts)) <= int64_t(4) * l.threads * l.unroll;
+  if (inRegisters(l.keep)) return roundUp4(ceilDiv(v, parts)) <= int64_t(4) * l.threads * l.unroll;
   return cachedPartBytes(kIn, v, parts) <= budget;
 }
 
@@ -422,6 +452,7 @@ inline bool compiledShape(Keep keep, int threads, int unroll) {
     case Keep::kReRead: return (threads == 512 && (unroll == 2 || unroll == 4)) || (threads == 256 && unroll == 4);
     case Keep::kShared: return threads == 512 && (unroll == 2 || unroll == 4);
     case Keep::kRegisters: return threads == 512 && (unroll == 4 || unroll == 8);
+    case Keep::kRegistersAhead: return threads == 512 && unroll == 4;
   }
   return false;
 }
@@ -455,7 +486,7 @@ RowPlan planRows(int64_t n, int64_t v, bool vec, const DeviceInfo& d, const RowT
   // A split layout: smaller parts per block keep the rows still to be re-read inside L2.
   if (layout.split > 1) c = std::max(c, std::min<int>({layout.split, hardMax, int(std::max<int64_t>(1, v / 4))}));
   const bool keepable = layout.keep == Keep::kShared ||
-                        (layout.keep == Keep::kRegisters && vec && compiledShape(layout.keep, layout.threads, layout.unroll));
+                        (inRegisters(layout.keep) && vec && compiledShape(layout.keep, layout.threads, layout.unroll));
   if (Op::kWrites && keepable) {
     const int keepMax = std::min(maxCluster, layout.keepCluster);
     int cc = c;
@@ -481,7 +512,7 @@ RowPlan planRows(int64_t n, int64_t v, bool vec, const DeviceInfo& d, const RowT
 template <class Op, int kThreads, int kUnroll, bool kVec, Keep kKeep>
 cudaError_t launchBlocks(const Op& op, int64_t n, int64_t v, const RowPlan& p, cudaStream_t stream) {
   // A part kept in registers must be covered by one step of the block (else elements would be skipped).
-  if (kKeep == Keep::kRegisters && p.chunk > int64_t(4) * kThreads * kUnroll) return cudaErrorInvalidConfiguration;
+  if (inRegisters(kKeep) && p.chunk > int64_t(4) * kThreads * kUnroll) return cudaErrorInvalidConfiguration;
   auto kernel = rowKernel<Op, kThreads, kUnroll, kVec, kKeep>;
   if (p.smem > 48 * 1024) {
     const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(p.smem));
@@ -519,8 +550,9 @@ cudaError_t launchPlan(const Op& op, int64_t n, int64_t v, const RowPlan& p, cud
     return cudaGetLastError();
   }
   if constexpr (Op::kWrites) {
-    if (p.keep == Keep::kRegisters) {
+    if (inRegisters(p.keep)) {
       if constexpr (kVec) {
+        if (p.keep == Keep::kRegistersAhead) return launchBlocks<Op, 512, 4, true, Keep::kRegistersAhead>(op, n, v, p, stream);
         if (p.unroll == 8) return launchBlocks<Op, 512, 8, true, Keep::kRegisters>(op, n, v, p, stream);
         return launchBlocks<Op, 512, 4, true, Keep::kRegisters>(op, n, v, p, stream);
       }
@@ -561,12 +593,13 @@ rlhf_status launchRows(const Op& op, int64_t n, int64_t v, bool aligned, StreamH
     p = plain;
     err = launch(p);
   }
+  static const char* const keepNames[] = {"", " cached", " registers", " registers+ahead"};
   char desc[160];
   if (p.warp) {
     std::snprintf(desc, sizeof desc, "%s: warp %s", name, vec ? "vec4" : "scalar");
   } else {
     std::snprintf(desc, sizeof desc, "%s: block%d unroll%d cluster%d%s%s%s grid%lld", name, p.threads, p.unroll,
-                  p.cluster, p.keep == Keep::kShared ? " cached" : p.keep == Keep::kRegisters ? " registers" : "", p.streaming ? " streaming" : "", vec ? " vec4" : " scalar",
+                  p.cluster, keepNames[int(p.keep)], p.streaming ? " streaming" : "", vec ? " vec4" : " scalar",
                   (long long)p.blocks);
   }
   setLastLaunch(desc);

@@ -38,10 +38,12 @@ const RowTuning kAuto = schedule(0);
 const RowTuning kCachedU4 = schedule(16, 1, 512, 4, 1);
 const RowTuning kRegistersU4 = schedule(16, 2, 512, 4, 1);
 const RowTuning kRegistersU8 = schedule(16, 2, 512, 8, 1);
+const RowTuning kAheadU4 = schedule(16, 3, 512, 4, 1, 2);  // two blocks per multiprocessor, several rows each
 
 std::string describe(const RowPlan& p) {
   if (p.warp) return "warp";
-  const char* keep = p.keep == Keep::kShared ? "shared" : p.keep == Keep::kRegisters ? "registers" : "re-read";
+  static const char* const names[] = {"re-read", "shared", "registers", "registers-ahead"};
+  const char* keep = names[int(p.keep)];
   char s[128];
   std::snprintf(s, sizeof s, "%dx%d c%d %s%s", p.threads, p.unroll, p.cluster, keep, p.streaming ? " stream" : "");
   return s;
@@ -99,6 +101,7 @@ void checkInvariants(const char* op, int64_t n, int64_t v, bool vec, const Devic
            "a shared copy holds the part and fits the multiprocessor");
       break;
     case Keep::kRegisters:
+    case Keep::kRegistersAhead:
       need(Op::kWrites && vec && p.smem == 0 && p.chunk <= int64_t(4) * p.threads * p.unroll,
            "one step of the block covers a part kept in registers");
       break;
@@ -111,7 +114,8 @@ void sweep(const char* op) {
       kAuto, schedule(1, 0), schedule(8, 0), schedule(16, 1), schedule(1, 1), schedule(1, 0, 512, 4, 1, 1),
       schedule(1, 0, 256, 4, 1), schedule(8, 1, 0, 0, -1, 1), schedule(4, 0, 512, 2, 1, 0, 4),
       schedule(8, 0, 512, 2, 1, 0, 8), kCachedU4, kRegistersU4, kRegistersU8, schedule(2, 2, 512, 8, 1),
-      schedule(16, 2, 256, 8, 1), schedule(16, 2, 512, 2, 1)};
+      schedule(16, 2, 256, 8, 1), schedule(16, 2, 512, 2, 1), kAheadU4, schedule(16, 3, 512, 4, 1, 1),
+      schedule(16, 3, 512, 8, 1, 2), schedule(4, 3, 512, 4, 0)};
   for (const DeviceInfo& d : {kH200, kA100})
     for (int64_t n : {1, 7, 48, 4096})
       for (int64_t v : {1, 5, 1024, 1025, 2047, 4099, 16384, 16385, 32000, 32003, 65536, 65540, 128256, 200001,
@@ -152,6 +156,14 @@ int main() {
   expectPlan<KlGradient>("kl gradient", 1024, 128256, kH200, kRegistersU4, "512x4 c16 registers stream", 8016);
   expectPlan<KlGradient>("kl gradient", 4096, 32000, kH200, kCachedU4, "512x4 c4 shared stream", 8000);
   expectPlan<Logsoftmax>("logsoftmax", 4096, 1025, kH200, kRegistersU8, "512x8 c1 registers stream", 1028);
+  expectPlan<LogprobsBackward>("logprobs backward", 4096, 32000, kH200, kAheadU4, "512x4 c4 registers-ahead stream",
+                               8000);
+  expectPlan<KlGradient>("kl gradient", 1024, 128256, kH200, kAheadU4, "512x4 c16 registers-ahead stream", 8016);
+  expect(planRows<LogprobsBackward>(4096, 32000, true, kH200, kAheadU4).blocks == 132 * 2 / 4,
+         "registers-ahead, 2 blocks per multiprocessor: a persistent grid of 66 clusters of 4");
+  // Ahead is compiled for unroll 4 only: asked for with unroll 8, the row is re-read.
+  expectPlan<LogprobsBackward>("logprobs backward", 4096, 32000, kH200, schedule(16, 3, 512, 8, 1),
+                               "512x2 c1 re-read stream");
   // Where registers cannot hold the part: misaligned rows, no clusters, no [n, v] output.
   expectPlan<LogprobsBackward>("logprobs backward", 4096, 32000, kH200, kRegistersU8, "512x2 c1 re-read stream", 0,
                                false);

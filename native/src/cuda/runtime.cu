@@ -198,7 +198,7 @@ void rlhf_cuda_set_row_schedule(int max_cluster, int cache_rows, int threads, in
                                 int blocks_per_sm, int split_rows) {
   std::lock_guard<std::mutex> lock(registryMutex);
   tuning.maxCluster = max_cluster < 0 ? 0 : max_cluster;
-  tuning.keepRows = cache_rows <= 0 ? 0 : cache_rows >= 2 ? 2 : 1;
+  tuning.keepRows = cache_rows <= 0 ? 0 : cache_rows >= 3 ? 3 : cache_rows;
   tuning.threads = threads > 0 ? threads : 512;
   tuning.unroll = unroll > 0 ? unroll : 2;
   tuning.streaming = streaming < 0 ? -1 : (streaming > 0 ? 1 : 0);

@@ -28,7 +28,8 @@ struct DeviceInfo {
 
 struct RowTuning {
   int maxCluster = 0;  // 0: automatic (kAutoLayouts in rows.cuh; the fields below are ignored)
-  int keepRows = 1;     // where the gradient pass finds a row: 0 global memory, 1 shared memory, 2 registers (Keep)
+  int keepRows = 1;     // where the gradient pass finds a row (Keep): 0 global memory, 1 shared memory,
+                        // 2 registers, 3 registers with the next row loaded ahead
   int threads = 512;    // block size of the no-cache layout (512 or 256)
   int unroll = 2;       // steps loaded before the first is used (2 or 4)
   int streaming = -1;   // evict-first hints on the gradient pass: -1 or 1 on, 0 off
