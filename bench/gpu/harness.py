@@ -897,6 +897,7 @@ def table():
             lines.append(f"  {k:<22} {shape:<11} {vname:<22} {t*1e3:8.1f} us   auto x{ta / t:.2f}   "
                          f"gain over run2-auto x{(r2 / ta if r2 else float('nan')):.2f}   ({a['launch'] if a else '-'})")
         lines.append("")
+        lines += promotion_candidates(auto)
     lines.append("bytes counted: fwd N·V·4 read; logprobs backward read+write N·V·4 each; kl.full+grad 2 reads + "
                  "1 write; kl fwd 2 reads; logsoftmax 1 read + 1 write; its backward 2 reads + 1 write.")
     lines.append("'<' marks an auto-variant row under its target. torch = PyTorch eager, same GPU, same run. "
@@ -904,6 +905,32 @@ def table():
     if RESULTS["failures"]:
         lines.append(f"FAILURES: {len(RESULTS['failures'])} (see results.json)")
     return "\n".join(lines)
+
+
+def promotion_candidates(auto):
+    """The decision rule of bench/gpu/NOTES.md, applied: a correct variant that beat auto by more than 5 %
+    (the slower of its two timings against auto's slower one) and passed its rows:<variant> phase on
+    every shape is a candidate for kAutoLayouts (rows.cuh) for that op and row range."""
+    slower = lambda r: max(r["ms"], r.get("ms_again", r["ms"]))
+    checked = {}
+    for c in RESULTS["checks"]:
+        m = re.search(r"\[([^\]]+)\]$", c["case"])
+        if m:
+            checked.setdefault(m.group(1), []).append(c["ok"])
+    lines = []
+    for r in sorted(RESULTS["timings"], key=lambda r: (r["kernel"], r["shape"], slower(r))):
+        a = auto.get((r["kernel"], r["shape"]))
+        if r["variant"] == "auto" or not r["correct"] or not a or slower(r) * 1.05 >= slower(a):
+            continue
+        oks = checked.get(r["variant"])
+        verdict = ("candidate" if oks and all(oks) else
+                   "rows phase " + ("failed" if oks else "not run") + ": not a candidate yet")
+        lines.append(f"  {r['kernel']:<22} {r['shape']:<11} {r['variant']:<24} {slower(r)*1e3:8.1f} us  "
+                     f"auto x{slower(a) / slower(r):.2f}  {verdict}")
+    if lines:
+        lines.insert(0, "beat auto by > 5 % (NOTES.md's rule; a candidate goes into kAutoLayouts in rows.cuh):")
+        lines.append("")
+    return lines
 
 
 # Correctness layouts (rlhf_cuda_set_row_schedule arguments, as TIME_VARIANTS). The persistent grids
