@@ -43,6 +43,11 @@ enum class Keep : int {
                         // second set of registers before it writes this row's gradient
 };
 __host__ __device__ constexpr bool inRegisters(Keep k) { return k == Keep::kRegisters || k == Keep::kRegistersAhead; }
+// How a launch description (rlhf_cuda_last_launch) names where the row is kept; re-reading has no name.
+inline const char* keepName(Keep k) {
+  static const char* const names[] = {"", "cached", "registers", "registers+ahead"};
+  return names[int(k)];
+}
 
 constexpr int kBlockThreads = 512;
 constexpr int kWarpRows = 8;  // rows per 256-thread block in warp mode
@@ -593,13 +598,12 @@ rlhf_status launchRows(const Op& op, int64_t n, int64_t v, bool aligned, StreamH
     p = plain;
     err = launch(p);
   }
-  static const char* const keepNames[] = {"", " cached", " registers", " registers+ahead"};
   char desc[160];
   if (p.warp) {
     std::snprintf(desc, sizeof desc, "%s: warp %s", name, vec ? "vec4" : "scalar");
   } else {
-    std::snprintf(desc, sizeof desc, "%s: block%d unroll%d cluster%d%s%s%s grid%lld", name, p.threads, p.unroll,
-                  p.cluster, keepNames[int(p.keep)], p.streaming ? " streaming" : "", vec ? " vec4" : " scalar",
+    std::snprintf(desc, sizeof desc, "%s: block%d unroll%d cluster%d%s%s%s%s grid%lld", name, p.threads, p.unroll,
+                  p.cluster, p.keep == Keep::kReRead ? "" : " ", keepName(p.keep), p.streaming ? " streaming" : "", vec ? " vec4" : " scalar",
                   (long long)p.blocks);
   }
   setLastLaunch(desc);

@@ -42,8 +42,7 @@ const RowTuning kAheadU4 = schedule(16, 3, 512, 4, 1, 2);  // two blocks per mul
 
 std::string describe(const RowPlan& p) {
   if (p.warp) return "warp";
-  static const char* const names[] = {"re-read", "shared", "registers", "registers-ahead"};
-  const char* keep = names[int(p.keep)];
+  const char* keep = p.keep == Keep::kReRead ? "re-read" : keepName(p.keep);
   char s[128];
   std::snprintf(s, sizeof s, "%dx%d c%d %s%s", p.threads, p.unroll, p.cluster, keep, p.streaming ? " stream" : "");
   return s;
@@ -137,16 +136,16 @@ int main() {
   expectPlan<KlGradient>("kl gradient", 1024, 128256, kA100, kAuto, "512x2 c1 re-read");
   expectPlan<Kl>("kl", 4096, 32000, kH200, kAuto, "256x4 c1 re-read");
   expectPlan<Logsoftmax>("logsoftmax", 1024, 128256, kH200, kAuto, "512x2 c8 re-read stream");
-  expectPlan<LogsoftmaxBackward>("logsoftmax backward", 4096, 32000, kH200, kAuto, "512x2 c4 shared stream", 8000);
+  expectPlan<LogsoftmaxBackward>("logsoftmax backward", 4096, 32000, kH200, kAuto, "512x2 c4 cached stream", 8000);
   expectPlan<LogsoftmaxBackward>("logsoftmax backward", 4096, 32000, kA100, kAuto, "512x4 c1 re-read stream");
-  expectPlan<LogsoftmaxBackward>("logsoftmax backward", 4096, 32000, kH200, kAuto, "512x2 c4 shared stream", 8000,
+  expectPlan<LogsoftmaxBackward>("logsoftmax backward", 4096, 32000, kH200, kAuto, "512x2 c4 cached stream", 8000,
                                  false);
   // Too few rows to fill the chip: split over a cluster even in the automatic layout.
   expectPlan<LogprobsBackward>("logprobs backward", 48, 32000, kH200, kAuto, "512x4 c8 re-read stream", 4000);
   expectPlan<LogprobsBackward>("logprobs backward", 48, 1000, kH200, kAuto, "warp");
 
   // The kept layouts the GPU check times: the smallest cluster whose parts fit.
-  expectPlan<LogprobsBackward>("logprobs backward", 4096, 32000, kH200, kCachedU4, "512x4 c2 shared stream", 16000);
+  expectPlan<LogprobsBackward>("logprobs backward", 4096, 32000, kH200, kCachedU4, "512x4 c2 cached stream", 16000);
   expectPlan<LogprobsBackward>("logprobs backward", 4096, 32000, kH200, kRegistersU8, "512x8 c2 registers stream",
                                16000);
   expectPlan<LogprobsBackward>("logprobs backward", 4096, 32000, kH200, kRegistersU4, "512x4 c4 registers stream",
@@ -154,13 +153,13 @@ int main() {
   expectPlan<LogprobsBackward>("logprobs backward", 1024, 128256, kH200, kRegistersU8,
                                "512x8 c8 registers stream", 16032);
   expectPlan<KlGradient>("kl gradient", 1024, 128256, kH200, kRegistersU4, "512x4 c16 registers stream", 8016);
-  expectPlan<KlGradient>("kl gradient", 4096, 32000, kH200, kCachedU4, "512x4 c4 shared stream", 8000);
+  expectPlan<KlGradient>("kl gradient", 4096, 32000, kH200, kCachedU4, "512x4 c4 cached stream", 8000);
   expectPlan<Logsoftmax>("logsoftmax", 4096, 1025, kH200, kRegistersU8, "512x8 c1 registers stream", 1028);
-  expectPlan<LogprobsBackward>("logprobs backward", 4096, 32000, kH200, kAheadU4, "512x4 c4 registers-ahead stream",
+  expectPlan<LogprobsBackward>("logprobs backward", 4096, 32000, kH200, kAheadU4, "512x4 c4 registers+ahead stream",
                                8000);
-  expectPlan<KlGradient>("kl gradient", 1024, 128256, kH200, kAheadU4, "512x4 c16 registers-ahead stream", 8016);
+  expectPlan<KlGradient>("kl gradient", 1024, 128256, kH200, kAheadU4, "512x4 c16 registers+ahead stream", 8016);
   expect(planRows<LogprobsBackward>(4096, 32000, true, kH200, kAheadU4).blocks == 132 * 2 / 4,
-         "registers-ahead, 2 blocks per multiprocessor: a persistent grid of 66 clusters of 4");
+         "registers+ahead, 2 blocks per multiprocessor: a persistent grid of 66 clusters of 4");
   // Ahead is compiled for unroll 4 only: asked for with unroll 8, the row is re-read.
   expectPlan<LogprobsBackward>("logprobs backward", 4096, 32000, kH200, schedule(16, 3, 512, 8, 1),
                                "512x2 c1 re-read stream");
