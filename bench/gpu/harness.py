@@ -850,6 +850,11 @@ def time_kernels(cu, gen, dev, copy_bw, reps, shapes):
 
 # ---- report ---------------------------------------------------------------------------------------------
 
+def slower(r):
+    """A timing's slower of its two medians: what the summaries compare, robust to one noisy run."""
+    return max(r["ms"], r.get("ms_again", r["ms"]))
+
+
 def table():
     lines = []
     copy = RESULTS["copy"]
@@ -881,10 +886,9 @@ def table():
         if not r["correct"]:
             continue
         key = (r["kernel"], r["shape"])
-        t = max(r["ms"], r.get("ms_again", r["ms"]))  # the slower of the two measurements: noise-robust
+        t = slower(r)
         if key not in best or t < best[key][1]:
             best[key] = (r["variant"], t)
-    slower = lambda r: max(r["ms"], r.get("ms_again", r["ms"]))
     auto = {(r["kernel"], r["shape"]): r for r in RESULTS["timings"] if r["variant"] == "auto"}
     run2 = {(r["kernel"], r["shape"]): slower(r) for r in RESULTS["timings"] if r["variant"] == "run2-auto"}
     if best:
@@ -911,7 +915,6 @@ def promotion_candidates(auto):
     """The decision rule of bench/gpu/NOTES.md, applied: a correct variant that beat auto by more than 5 %
     (the slower of its two timings against auto's slower one) and passed its rows:<variant> phase on
     every shape is a candidate for kAutoLayouts (rows.cuh) for that op and row range."""
-    slower = lambda r: max(r["ms"], r.get("ms_again", r["ms"]))
     checked = {}
     for c in RESULTS["checks"]:
         m = re.search(r"\[([^\]]+)\]$", c["case"])
