@@ -114,44 +114,41 @@ std::vector<float> random_logits(std::mt19937& g, int64_t n, int64_t v, int styl
 // ---- tests ------------------------------------------------------------------------------------------
 
 void test_math(const rlhf::RowKernels& k) {
-  // exp over [-87, 88] (where it is neither 0 nor saturated): relative error against std::exp.
   const int64_t n = 200001;
   std::vector<float> x(n), y(n);
+  // The worst relative error of one of k's functions over x, against its double reference.
+  auto worst_error = [&](void (*fn)(const float*, float*, int64_t), double (*want)(double)) {
+    fn(x.data(), y.data(), n);
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+      const double w = want(static_cast<double>(x[i]));
+      worst = std::fmax(worst, std::fabs(y[i] - w) / w);
+    }
+    return worst;
+  };
+  // Edge values of exp and exp2: -inf -> 0, NaN -> NaN, very negative -> 0, 0 -> 1.
+  auto check_edges = [](void (*fn)(const float*, float*, int64_t), const char* name) {
+    float edge_in[4] = {-kInf, kNaN, -1000.0f, 0.0f}, edge_out[4];
+    fn(edge_in, edge_out, 4);
+    CHECK(edge_out[0] == 0.0f && std::isnan(edge_out[1]) && edge_out[2] == 0.0f && edge_out[3] == 1.0f,
+          "%s edges %g %g %g %g", name, edge_out[0], edge_out[1], edge_out[2], edge_out[3]);
+  };
+
+  // exp over [-87, 88] (where it is neither 0 nor saturated): relative error against std::exp.
   for (int64_t i = 0; i < n; i++) x[i] = -87.0f + 175.0f * static_cast<float>(i) / (n - 1);
-  k.exp(x.data(), y.data(), n);
-  double worst = 0;
-  for (int64_t i = 0; i < n; i++) {
-    const double want = std::exp(static_cast<double>(x[i]));
-    worst = std::fmax(worst, std::fabs(y[i] - want) / want);
-  }
+  double worst = worst_error(k.exp, [](double a) { return std::exp(a); });
   CHECK(worst < 3e-7, "exp max relative error %.3g", worst);
-  // Edge values: -inf -> 0, NaN -> NaN, very negative -> 0.
-  float edge_in[4] = {-kInf, kNaN, -1000.0f, 0.0f}, edge_out[4];
-  k.exp(edge_in, edge_out, 4);
-  CHECK(edge_out[0] == 0.0f && std::isnan(edge_out[1]) && edge_out[2] == 0.0f && edge_out[3] == 1.0f,
-        "exp edges %g %g %g %g", edge_out[0], edge_out[1], edge_out[2], edge_out[3]);
+  check_edges(k.exp, "exp");
 
   // exp2 over [-126, 0] (the row kernels' domain), relative error against std::exp2; 2^-inf = 0.
   for (int64_t i = 0; i < n; i++) x[i] = -126.0f * static_cast<float>(i) / (n - 1);
-  k.exp2(x.data(), y.data(), n);
-  worst = 0;
-  for (int64_t i = 0; i < n; i++) {
-    const double want = std::exp2(static_cast<double>(x[i]));
-    worst = std::fmax(worst, std::fabs(y[i] - want) / want);
-  }
+  worst = worst_error(k.exp2, [](double a) { return std::exp2(a); });
   CHECK(worst < 3e-7, "exp2 max relative error %.3g", worst);
-  k.exp2(edge_in, edge_out, 4);
-  CHECK(edge_out[0] == 0.0f && std::isnan(edge_out[1]) && edge_out[2] == 0.0f && edge_out[3] == 1.0f,
-        "exp2 edges %g %g %g %g", edge_out[0], edge_out[1], edge_out[2], edge_out[3]);
+  check_edges(k.exp2, "exp2");
 
   // log1p over [0, 1], log-spaced from 1e-30 (where 1 + x == 1 in float), relative error.
   for (int64_t i = 0; i < n; i++) x[i] = static_cast<float>(std::pow(10.0, -30.0 + 30.0 * static_cast<double>(i) / (n - 1)));
-  k.log1p(x.data(), y.data(), n);
-  worst = 0;
-  for (int64_t i = 0; i < n; i++) {
-    const double want = std::log1p(static_cast<double>(x[i]));
-    worst = std::fmax(worst, std::fabs(y[i] - want) / want);
-  }
+  worst = worst_error(k.log1p, [](double a) { return std::log1p(a); });
   CHECK(worst < 3e-7, "log1p max relative error %.3g", worst);
   float zero = 0.0f, out = -1.0f;
   k.log1p(&zero, &out, 1);
