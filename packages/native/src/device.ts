@@ -71,7 +71,15 @@ export interface CudaBinding {
 
 // ---- buffers and streams ------------------------------------------------------------------------------
 
-const releases = new FinalizationRegistry<() => void>((release) => release());
+// Releases run when the owner is collected; at exit the CUDA context may already be gone, and then
+// there is nothing left to release.
+const releases = new FinalizationRegistry<() => void>((release) => {
+  try {
+    release();
+  } catch {
+    /* the context is gone: nothing to release */
+  }
+});
 
 /** A device allocation owned by JavaScript: `free()` releases it now, garbage collection later. */
 export class DeviceBuffer {
@@ -83,13 +91,7 @@ export class DeviceBuffer {
     const address = cuda.malloc(bytes);
     this.#address = address;
     // The release closure must not capture `this`, or the buffer would never be collected.
-    releases.register(this, () => {
-      try {
-        cuda.free(address);
-      } catch {
-        /* the context is gone at exit: nothing to free */
-      }
-    }, this);
+    releases.register(this, () => cuda.free(address), this);
   }
 
   get freed(): boolean {
@@ -121,14 +123,7 @@ export class CudaStream {
     const owned = address === undefined;
     const a = address ?? cuda.streamCreate();
     this.#address = a;
-    if (owned)
-      releases.register(this, () => {
-        try {
-          cuda.streamDestroy(a);
-        } catch {
-          /* ignore at exit */
-        }
-      }, this);
+    if (owned) releases.register(this, () => cuda.streamDestroy(a), this);
   }
 
   get address(): Address {
