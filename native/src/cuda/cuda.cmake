@@ -6,16 +6,7 @@
 # point even though nothing inside it calls them (a static archive would contribute nothing).
 find_package(CUDAToolkit REQUIRED)
 
-set(RLHF_CUDA_SOURCES
-  ${CMAKE_CURRENT_LIST_DIR}/runtime.cu
-  ${CMAKE_CURRENT_LIST_DIR}/logprobs.cu
-  ${CMAKE_CURRENT_LIST_DIR}/logprobsBackward.cu
-  ${CMAKE_CURRENT_LIST_DIR}/logsoftmax.cu
-  ${CMAKE_CURRENT_LIST_DIR}/logsoftmaxBackward.cu
-  ${CMAKE_CURRENT_LIST_DIR}/klFull.cu
-  ${CMAKE_CURRENT_LIST_DIR}/pairwise.cu
-  ${CMAKE_CURRENT_LIST_DIR}/ranking.cu
-  ${CMAKE_CURRENT_LIST_DIR}/dpo.cu)
+include(${CMAKE_CURRENT_LIST_DIR}/sources.cmake)
 
 add_library(rlhf_cuda_objects OBJECT ${RLHF_CUDA_SOURCES})
 target_include_directories(rlhf_cuda_objects PRIVATE ${CMAKE_CURRENT_LIST_DIR}/../../include
@@ -37,9 +28,6 @@ if(TARGET rlhf)
   target_sources(rlhf PRIVATE $<TARGET_OBJECTS:rlhf_cuda_objects>)
   target_link_libraries(rlhf PRIVATE CUDA::cudart_static)
 endif()
-
-set(RLHF_CUDA_BINDING_SOURCES ${CMAKE_CURRENT_LIST_DIR}/../../binding/cuda_binding.cc)
-get_filename_component(RLHF_CUDA_BINDING_SOURCES "${RLHF_CUDA_BINDING_SOURCES}" ABSOLUTE)
 
 if(RLHF_TESTS)
   # The online statistics on the host (online.cuh falls back to exp2f): runs without a GPU.

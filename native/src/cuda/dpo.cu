@@ -62,10 +62,10 @@ extern "C" rlhf_status rlhf_cuda_dpo_f32(const float* policy_chosen, const float
                     "%s: label_smoothing must be in [0, 0.5) (got %g)", name, double(label_smoothing));
   StreamHandle* h = resolve(stream);
   if (!h) return RLHF_ERR_UNAVAILABLE;
-  dpoKernel<<<1, kBatchThreads, 0, h->stream>>>(policy_chosen, policy_rejected, ref_chosen, ref_rejected, b, beta,
-                                                 int(loss_type), label_smoothing, grad_policy_chosen,
-                                                 grad_policy_rejected, rewards_chosen, rewards_rejected, loss,
-                                                 accuracy);
+  const cudaError_t err =
+      launchKernel(dpoKernel, 1, kBatchThreads, 0, h->stream, policy_chosen, policy_rejected, ref_chosen, ref_rejected,
+                   b, beta, int(loss_type), label_smoothing, grad_policy_chosen, grad_policy_rejected, rewards_chosen,
+                   rewards_rejected, loss, accuracy);
   setLastLaunch("cuda dpo: block256");
-  return checkLaunch(name);
+  return check(err, name);
 }

@@ -46,8 +46,8 @@ extern "C" rlhf_status rlhf_cuda_pairwise_f32(const float* chosen, const float* 
                     "%s: center_coef must be finite and >= 0 (got %g)", name, double(center_coef));
   StreamHandle* h = resolve(stream);
   if (!h) return RLHF_ERR_UNAVAILABLE;
-  pairwiseKernel<<<1, kBatchThreads, 0, h->stream>>>(chosen, rejected, margin, b, label_smoothing, center_coef,
-                                                      grad_chosen, grad_rejected, loss, accuracy);
+  const cudaError_t err = launchKernel(pairwiseKernel, 1, kBatchThreads, 0, h->stream, chosen, rejected, margin, b,
+                                       label_smoothing, center_coef, grad_chosen, grad_rejected, loss, accuracy);
   setLastLaunch("cuda pairwise: block256");
-  return checkLaunch(name);
+  return check(err, name);
 }

@@ -85,7 +85,8 @@ extern "C" rlhf_status rlhf_cuda_ranking_f32(const float* rewards, const int32_t
                     "%s: null pointer", name);
   StreamHandle* h = resolve(stream);
   if (!h) return RLHF_ERR_UNAVAILABLE;
-  rankingKernel<<<1, kBatchThreads, 0, h->stream>>>(rewards, ranks, b, k, grad, loss, accuracy, pairs, h->deviceFlag);
+  const cudaError_t err = launchKernel(rankingKernel, 1, kBatchThreads, 0, h->stream, rewards, ranks, b, k, grad, loss,
+                                       accuracy, pairs, h->deviceFlag);
   setLastLaunch("cuda ranking: block256, a thread per prompt");
-  return checkLaunch(name);
+  return check(err, name);
 }

@@ -30,6 +30,13 @@
 #include "online.cuh"
 #include "runtime.cuh"
 
+// Thread-block clusters: device code for sm_90 and newer, and the tests' host emulator.
+#if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900) || defined(RLHF_CUDA_EMULATOR)
+#define RLHF_CLUSTERS 1
+#else
+#define RLHF_CLUSTERS 0
+#endif
+
 namespace rlhf_cuda {
 
 enum RowState : int { kActive = 0, kIgnored = 1, kBadIndex = 2 };
@@ -285,7 +292,7 @@ __global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads,
       st = scratch[parity][0];
 #pragma unroll
       for (int w = 1; w < kWarps; w++) st = op.combine(st, scratch[parity][w]);
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#if RLHF_CLUSTERS
       if (csize > 1) {
         namespace cg = cooperative_groups;
         cg::cluster_group cluster = cg::this_cluster();
@@ -340,7 +347,7 @@ __global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads,
       }
     }
   }
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#if RLHF_CLUSTERS
   // No block leaves while another block of its cluster may still read its slot.
   if (!kWarp && csize > 1) cooperative_groups::this_cluster().sync();
 #endif
@@ -551,8 +558,8 @@ cudaError_t launchBlocks(const Op& op, int64_t n, int64_t v, const RowPlan& p, c
 template <class Op, bool kVec>
 cudaError_t launchPlan(const Op& op, int64_t n, int64_t v, const RowPlan& p, cudaStream_t stream) {
   if (p.warp) {
-    rowKernel<Op, 32, 2, kVec, Keep::kReRead><<<unsigned(p.blocks), 32 * kWarpRows, 0, stream>>>(op, n, v, v, 0);
-    return cudaGetLastError();
+    return launchKernel(rowKernel<Op, 32, 2, kVec, Keep::kReRead>, unsigned(p.blocks), 32 * kWarpRows, 0, stream, op, n,
+                        v, v, 0);
   }
   if constexpr (Op::kWrites) {
     if (inRegisters(p.keep)) {

@@ -54,8 +54,7 @@ const std::string& unavailableReason() {
     int value = 0;
     err = cudaMalloc(&probe, sizeof(int));
     if (err == cudaSuccess) {
-      probeKernel<<<1, 1>>>(probe);
-      err = cudaGetLastError();
+      err = launchKernel(probeKernel, 1, 1, 0, nullptr, probe);
       if (err == cudaSuccess) err = cudaMemcpy(&value, probe, sizeof(int), cudaMemcpyDeviceToHost);
       cudaFree(probe);
     }
@@ -106,7 +105,6 @@ rlhf_status check(cudaError_t err, const char* what) {
   return fail(RLHF_ERR_DEVICE, "%s: %s (%s)", what, cudaGetErrorString(err), cudaGetErrorName(err));
 }
 
-rlhf_status checkLaunch(const char* what) { return check(cudaGetLastError(), what); }
 
 StreamHandle* resolve(void* stream) {
   const std::string& reason = unavailableReason();

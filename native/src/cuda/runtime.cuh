@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <utility>
 
 #include "rlhf/kernels_cuda.h"
 
@@ -41,8 +42,6 @@ struct RowTuning {
 rlhf_status fail(rlhf_status status, const char* fmt, ...);
 // RLHF_OK, or RLHF_ERR_DEVICE with the CUDA error's name and `what`.
 rlhf_status check(cudaError_t err, const char* what);
-// After a launch: the launch's own error (configuration, resources) as RLHF_ERR_DEVICE.
-rlhf_status checkLaunch(const char* what);
 
 // The handle for `stream` (NULL: the current device's default handle). Returns null and records a
 // message when CUDA cannot be used.
@@ -50,6 +49,19 @@ StreamHandle* resolve(void* stream);
 const DeviceInfo* deviceInfo();
 RowTuning rowTuning();
 void setLastLaunch(const char* description);
+
+// kernel<<<grid, block, smem, stream>>>(args...), written as a call so that the host emulator the
+// tests compile these sources with (tests/cuda_emulator) takes it too. Returns the launch's error.
+template <class... Params, class... Args>
+cudaError_t launchKernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                         Args&&... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
+}
 
 }  // namespace rlhf_cuda
 
