@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One call on a lent GPU machine (run from the repository root: bash bench/gpu/check.sh):
-#   1. builds librlhf.so (CPU + CUDA kernels) for this GPU's architecture only, -j16;
+#   1. builds librlhf.so (CPU + CUDA kernels) for this GPU's architecture only, -j16, and the C++ test
+#      native/tests/cuda_kernels_test.cpp (every row layout against the CPU kernels; CI runs the same
+#      test on the host emulator), which runs first;
 #   2. checks every CUDA kernel against float64 PyTorch references and the CPU kernels (basic, then the
 #      automatic row layout on every shape, each phase in its own process so that one crash cannot hide
 #      the others), and the CPU kernels of the same library against the same references;
@@ -9,7 +11,7 @@
 #      or in registers (also loading the next row ahead); against a device-to-device copy and PyTorch eager measured in the same run
 #      (RLHF_GPU_DEADLINE, default 240 s from the start, cuts the phases that would pass it);
 #   4. prints one table. $OUT (or /tmp/rlhf-gpu-check) gets exactly check.log (this summary, the table),
-#      harness.log, results.json and results.md; build logs and per-phase JSON stay in a /tmp folder.
+#      harness.log, kernels_test.log, results.json and results.md; build logs and per-phase JSON stay in a /tmp folder.
 # Needs nvcc, cmake, python3 with torch (CUDA build) and numpy; no Node, no network.
 set -uo pipefail
 
@@ -35,14 +37,14 @@ python3 -c "import torch, numpy; print('torch', torch.__version__, 'cuda', torch
 # ---- 1. build -----------------------------------------------------------------------------------------
 BUILD="$ROOT/native/build/gpu-check"
 say "== build (sm_$ARCH) =="
-if ! cmake -S native -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DRLHF_TESTS=OFF \
+if ! cmake -S native -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DRLHF_TESTS=ON \
     > "$WORK/configure.log" 2>&1; then
   tail -40 "$WORK/configure.log" | tee -a "$LOG"
   say "FAILED: cmake configure"
   exit 1
 fi
 grep -i "cuda compiler identification" "$WORK/configure.log" | head -2 | tee -a "$LOG"
-if ! cmake --build "$BUILD" --target rlhf -j16 > "$WORK/build.log" 2>&1; then
+if ! cmake --build "$BUILD" --target rlhf rlhf_cuda_kernels_test -j16 > "$WORK/build.log" 2>&1; then
   grep -E "error|Error" "$WORK/build.log" | head -40 | tee -a "$LOG"
   say "FAILED: build"
   exit 1
@@ -73,6 +75,10 @@ run_phase() {  # phase, time limit in seconds
   grep -E "FAIL|Error|WRONG| failed" "$OUT_DIR/harness.log" | tail -5 | sed 's/^/   /' | tee -a "$LOG" >/dev/null
 }
 : > "$OUT_DIR/harness.log"
+say "== cuda_kernels_test (limit 60s, at $(elapsed) s) =="
+timeout --kill-after=10 60 "$BUILD/rlhf_cuda_kernels_test" > "$OUT_DIR/kernels_test.log" 2>&1
+say "   cuda_kernels_test: exit $? ($(tail -1 "$OUT_DIR/kernels_test.log"))"
+grep FAIL "$OUT_DIR/kernels_test.log" | head -5 | sed 's/^/   /' | tee -a "$LOG" >/dev/null
 # Most important first: the deadline cuts the tail. rows:auto also checks the CPU kernels (float64
 # references, same inputs); time compares auto, run2-auto and run 2's fastest layout (harness.py
 # timed_variants). Run 3 took 6 s, 11 s and ~10 s for these three on an H200 (run 4 times 40 more).
