@@ -87,7 +87,7 @@ run_phase rows:auto 90
 run_phase time 120
 # The kept layouts on every shape (odd sizes, misaligned rows, +-1e4 logits): what one needs before it
 # can become automatic. Last, so the deadline cuts these first.
-for variant in cached,u4 registers,u4 registers,u8 registers,u4,ahead,2/SM; do
+for variant in cached,u4 registers,u4 registers,u8 registers,1024x8 registers,u4,ahead,2/SM; do
   run_phase "rows:$variant" 60
 done
 

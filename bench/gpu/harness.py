@@ -685,7 +685,8 @@ def measure_copy(dev, reps):
 # global memory (L2); "splitN" splits every row over a cluster of N blocks without a shared-memory copy;
 # "cached" keeps each block's part of the row in shared memory (<= 64 KB), "registers" in the registers
 # the first pass loaded it into (512 threads x 4 floats x unroll: parts of 8192 or 16384 elements per
-# input, so 32000 runs over clusters of 2-4 blocks and 128256 over 8-16); "ahead" adds a persistent grid
+# input, so 32000 runs over clusters of 2-4 blocks and 128256 over 8-16; "1024x8": 1024 threads, parts of
+# 32768, so a row of 32000 needs no cluster and 128256 a cluster of 4); "ahead" adds a persistent grid
 # whose blocks load the next row's part into a second set of registers before writing this row's.
 # Run 2 (H200) timed the first nine; run 3 only auto, run2-auto and run 2's fastest per kernel; run 4
 # adds the kept layouts with every load of a part in flight (KEPT_VARIANTS) for the [n, v]-output kernels.
@@ -702,13 +703,15 @@ TIME_VARIANTS = {
     "cached,u4": (16, 1, 512, 4, 1, 0),
     "registers,u4": (16, 2, 512, 4, 1, 0),
     "registers,u8": (16, 2, 512, 8, 1, 0),
+    "registers,1024x8": (16, 2, 1024, 8, 1, 0),
     "registers,u4,ahead,2/SM": (16, 3, 512, 4, 1, 2),
     "registers,u4,ahead,1/SM": (16, 3, 512, 4, 1, 1),
 }
 # The re-read layouts move 1.5x the counted bytes of a backward (the row twice, the gradient once) and
 # run 2's best of them already moved ~4.6 TB/s of HBM traffic on an H200 (339 us at 4096x32000): only a
 # kept row can reach 75 % of copy. Run 2's kept rows (cached, 512 x 2) had 2 steps in flight per thread.
-KEPT_VARIANTS = ["cached,u4", "registers,u4", "registers,u8", "registers,u4,ahead,2/SM", "registers,u4,ahead,1/SM"]
+KEPT_VARIANTS = ["cached,u4", "registers,u4", "registers,u8", "registers,1024x8", "registers,u4,ahead,2/SM",
+                 "registers,u4,ahead,1/SM"]
 # Run 2's automatic layout, per kernel, as explicit schedules (the planner before kAutoLayouts): a block
 # per row with 512 threads and 2 steps in flight, or the row cached in shared memory over the smallest
 # cluster (at most max_cluster) whose parts fit 64 KB, re-read where that does not fit the multiprocessor.

@@ -106,6 +106,7 @@ const Schedule kSchedules[] = {
     {"cached,u4", 16, 1, 512, 4, 1, 0, 0, "cached"},
     {"registers,u4", 16, 2, 512, 4, 1, 0, 0, "registers"},
     {"registers,u8", 16, 2, 512, 8, 1, 0, 0, "registers"},
+    {"registers,1024x8", 16, 2, 1024, 8, 1, 0, 0, "registers"},
     {"registers,u4,ahead,2/SM", 16, 3, 512, 4, 1, 2, 0, "registers+ahead"},
     {"registers,u4,ahead,1/SM", 16, 3, 512, 4, 1, 1, 0, "registers+ahead"},
 };

@@ -222,7 +222,7 @@ __device__ __forceinline__ void writeStep(const Op& op, const typename Op::Row& 
 // Blocks per multiprocessor each configuration must fit (a register cap): 512 threads with 2 steps in
 // flight: 3 (40 registers; 32 for 4 blocks made kl.full spill), 4 steps in flight: 1024 threads per
 // multiprocessor (64 registers); more than 32 floats per thread kept in registers (the row's part, and
-// with kRegistersAhead the next row's): one block (up to 128 registers).
+// with kRegistersAhead the next row's): one block (up to 128 registers; 1024 threads: 64).
 constexpr int minBlocksFor(int threads, int unroll, int inputs, Keep keep) {
   if (threads == 32) return 1;
   if (inRegisters(keep) && (keep == Keep::kRegistersAhead ? 2 : 1) * 4 * unroll * inputs > 32) return 1;
@@ -360,7 +360,7 @@ enum class RowOp { kLogprobs, kLogprobsBackward, kLogsoftmax, kLogsoftmaxBackwar
 
 // How the blocks of a row kernel share the rows (phase 1 and 2 as in the file comment).
 struct RowLayout {
-  int threads;      // block size: 512 or 256 (256 only re-reading; misaligned rows run 512)
+  int threads;      // block size: 512 or 256 (256 only re-reading; 1024 only in registers; misaligned rows: 512)
   int unroll;       // steps loaded before the first is used: 2 or 4 (256 threads: 4); kept in registers: 4 or 8
   int split;        // > 1: every row split over a cluster of this many blocks, re-read (no copy)
   Keep keep;        // where the gradient pass finds the row (kReRead: global memory)
@@ -463,7 +463,8 @@ inline bool compiledShape(Keep keep, int threads, int unroll) {
   switch (keep) {
     case Keep::kReRead: return (threads == 512 && (unroll == 2 || unroll == 4)) || (threads == 256 && unroll == 4);
     case Keep::kShared: return threads == 512 && (unroll == 2 || unroll == 4);
-    case Keep::kRegisters: return threads == 512 && (unroll == 4 || unroll == 8);
+    // 1024 × 8: a row of up to 32768 in one block, no cluster barrier (one input fits 64 registers)
+    case Keep::kRegisters: return (threads == 512 && (unroll == 4 || unroll == 8)) || (threads == 1024 && unroll == 8);
     case Keep::kRegistersAhead: return threads == 512 && unroll == 4;
   }
   return false;
@@ -565,6 +566,7 @@ cudaError_t launchPlan(const Op& op, int64_t n, int64_t v, const RowPlan& p, cud
     if (inRegisters(p.keep)) {
       if constexpr (kVec) {
         if (p.keep == Keep::kRegistersAhead) return launchBlocks<Op, 512, 4, true, Keep::kRegistersAhead>(op, n, v, p, stream);
+        if (p.threads == 1024) return launchBlocks<Op, 1024, 8, true, Keep::kRegisters>(op, n, v, p, stream);
         if (p.unroll == 8) return launchBlocks<Op, 512, 8, true, Keep::kRegisters>(op, n, v, p, stream);
         return launchBlocks<Op, 512, 4, true, Keep::kRegisters>(op, n, v, p, stream);
       }

@@ -38,6 +38,7 @@ const RowTuning kAuto = schedule(0);
 const RowTuning kCachedU4 = schedule(16, 1, 512, 4, 1);
 const RowTuning kRegistersU4 = schedule(16, 2, 512, 4, 1);
 const RowTuning kRegistersU8 = schedule(16, 2, 512, 8, 1);
+const RowTuning kRegisters1024 = schedule(16, 2, 1024, 8, 1);  // a 32000 row in one block
 const RowTuning kAheadU4 = schedule(16, 3, 512, 4, 1, 2);  // two blocks per multiprocessor, several rows each
 
 std::string describe(const RowPlan& p) {
@@ -114,7 +115,7 @@ void sweep(const char* op) {
       schedule(1, 0, 256, 4, 1), schedule(8, 1, 0, 0, -1, 1), schedule(4, 0, 512, 2, 1, 0, 4),
       schedule(8, 0, 512, 2, 1, 0, 8), kCachedU4, kRegistersU4, kRegistersU8, schedule(2, 2, 512, 8, 1),
       schedule(16, 2, 256, 8, 1), schedule(16, 2, 512, 2, 1), kAheadU4, schedule(16, 3, 512, 4, 1, 1),
-      schedule(16, 3, 512, 8, 1, 2), schedule(4, 3, 512, 4, 0)};
+      schedule(16, 3, 512, 8, 1, 2), schedule(4, 3, 512, 4, 0), kRegisters1024, schedule(16, 2, 1024, 4, 1)};
   for (const DeviceInfo& d : {kH200, kA100})
     for (int64_t n : {1, 7, 48, 4096})
       for (int64_t v : {1, 5, 1024, 1025, 2047, 4099, 16384, 16385, 32000, 32003, 65536, 65540, 128256, 200001,
@@ -155,6 +156,16 @@ int main() {
   expectPlan<KlGradient>("kl gradient", 1024, 128256, kH200, kRegistersU4, "512x4 c16 registers stream", 8016);
   expectPlan<KlGradient>("kl gradient", 4096, 32000, kH200, kCachedU4, "512x4 c4 cached stream", 8000);
   expectPlan<Logsoftmax>("logsoftmax", 4096, 1025, kH200, kRegistersU8, "512x8 c1 registers stream", 1028);
+  // 1024 threads × 8 steps: a row of 32000 in one block, no cluster; 128256 over 4.
+  expectPlan<LogprobsBackward>("logprobs backward", 4096, 32000, kH200, kRegisters1024,
+                               "1024x8 c1 registers stream", 32000);
+  expectPlan<LogprobsBackward>("logprobs backward", 1024, 128256, kH200, kRegisters1024,
+                               "1024x8 c4 registers stream", 32064);
+  expectPlan<LogprobsBackward>("logprobs backward", 4096, 32000, kA100, kRegisters1024,
+                               "1024x8 c1 registers stream", 32000);
+  // Only 8 steps are compiled for 1024 threads: 1024 × 4 falls back to the re-read 512 × 2.
+  expectPlan<LogprobsBackward>("logprobs backward", 4096, 32000, kH200, schedule(16, 2, 1024, 4, 1),
+                               "512x2 c1 re-read stream");
   expectPlan<LogprobsBackward>("logprobs backward", 4096, 32000, kH200, kAheadU4, "512x4 c4 registers+ahead stream",
                                8000);
   expectPlan<KlGradient>("kl gradient", 1024, 128256, kH200, kAheadU4, "512x4 c16 registers+ahead stream", 8016);
