@@ -5,8 +5,11 @@
 //
 // What it emulates, and how (emulator.cpp):
 //   a thread block   its threads are fibers (ucontext) on one OS thread, switched only at barriers:
-//                    __syncthreads, the warp barrier inside each shuffle, and cluster.sync. A barrier
-//                    some threads never reach aborts with the block's state (a real GPU would hang);
+//                    __syncthreads, the warp barrier inside each shuffle, and cluster.sync: on even
+//                    launches in thread order, each thread as far as it can; on odd ones from the last
+//                    thread, and those a barrier releases first (a warp runs ahead of its block), so
+//                    that a missing barrier shows whichever side it hides. A barrier some threads never reach
+//                    aborts with the block's state (a real GPU would hang);
 //   __shared__       thread_local, so each block (one OS thread) has its own; the dynamic part is
 //                    poisoned past the launch's size under AddressSanitizer;
 //   a cluster        its blocks run at once, one OS thread each; cluster.sync is a barrier across them

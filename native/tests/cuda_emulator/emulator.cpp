@@ -203,6 +203,9 @@ struct Block {
   Cluster* group = nullptr;
   unsigned rank = 0;
   int live = 0;
+  // Threads start from the last, and those a barrier releases run before the others (a warp runs
+  // ahead of its block as far as its own barriers let it).
+  bool reversed = false;
 };
 
 thread_local Block* currentBlock = nullptr;
@@ -366,7 +369,11 @@ void wait(Block& b, Barrier& bar, const char* what, void (*onOpen)(Block&) = nul
   }
   bar.arrived = 0;
   if (onOpen) onOpen(b);
-  for (Fiber* w : bar.waiting) b.runnable.push_back(w);
+  if (b.reversed) {
+    b.runnable.insert(b.runnable.begin(), bar.waiting.rbegin(), bar.waiting.rend());
+  } else {
+    b.runnable.insert(b.runnable.end(), bar.waiting.begin(), bar.waiting.end());
+  }
   bar.waiting.clear();
 }
 
@@ -402,7 +409,11 @@ void runBlock(Block& b, const Place& where, size_t smem) {
     f.stack = stackFor(b.rank, i);
     f.stackBytes = kStackBytes;
     f.sp = initialStack(f.stack, f.stackBytes);
-    b.runnable.push_back(&f);
+    if (b.reversed) {
+      b.runnable.push_front(&f);
+    } else {
+      b.runnable.push_back(&f);
+    }
   }
   while (!b.runnable.empty()) {
     Fiber* f = b.runnable.front();
@@ -423,6 +434,9 @@ void runBlock(Block& b, const Place& where, size_t smem) {
 }
 
 std::mutex launchMutex;  // one launch at a time (streams are synchronous here)
+// Every other launch runs a block's threads in another order (Block::reversed), so that a missing
+// barrier shows whichever thread reads what another one writes.
+uint64_t launches = 0;
 
 }  // namespace
 
@@ -528,6 +542,7 @@ cudaError_t launch(const cudaLaunchConfig_t& cfg, const void* kernel, const std:
   std::lock_guard<std::mutex> lock(launchMutex);
   const dim3 g = cfg.gridDim, c = clusterDims(cfg);
   const unsigned size = c.x * c.y * c.z;
+  const bool reversed = launches++ % 2 == 1;
   // Clusters one after another (a GPU need not run two at once); the blocks of one at once.
   for (unsigned cz = 0; cz < g.z; cz += c.z)
     for (unsigned cy = 0; cy < g.y; cy += c.y)
@@ -542,6 +557,7 @@ cudaError_t launch(const cudaLaunchConfig_t& cfg, const void* kernel, const std:
         if (size == 1) {
           Block b;
           b.body = &body;
+          b.reversed = reversed;
           runBlock(b, placeOf(0), cfg.dynamicSmemBytes);
           continue;
         }
@@ -554,6 +570,7 @@ cudaError_t launch(const cudaLaunchConfig_t& cfg, const void* kernel, const std:
           blocks[r]->body = &body;
           blocks[r]->group = &group;
           blocks[r]->rank = r;
+          blocks[r]->reversed = reversed;
           stackFor(r, cfg.blockDim.x * cfg.blockDim.y * cfg.blockDim.z - 1);  // before the threads start
         }
         // Every block thread records where its thread_local variables are before any block runs.
