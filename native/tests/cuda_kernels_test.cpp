@@ -18,26 +18,15 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "rlhf/kernels.h"
 #include "rlhf/kernels_cuda.h"
 
 namespace {
 
-int failures = 0;
-int checks = 0;
-std::string context;
-
-#define CHECK(cond, ...)                                                                  \
-  do {                                                                                    \
-    checks++;                                                                             \
-    if (!(cond)) {                                                                        \
-      if (++failures <= 40) {                                                             \
-        std::printf("FAIL [%s] %s:%d: %s: ", context.c_str(), __FILE__, __LINE__, #cond); \
-        std::printf(__VA_ARGS__);                                                         \
-        std::printf("\n");                                                                \
-      }                                                                                   \
-    }                                                                                     \
-  } while (0)
+using rlhf_test::checks;
+using rlhf_test::context;
+using rlhf_test::failures;
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr int32_t kIgnore = -100;

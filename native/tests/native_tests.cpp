@@ -13,24 +13,14 @@
 #include <vector>
 
 #include "internal.h"
+#include "check.h"
 #include "rlhf/kernels.h"
 
 namespace {
 
-int failures = 0;
-int checks = 0;
-std::string context;
-
-#define CHECK(cond, ...)                                              \
-  do {                                                                \
-    checks++;                                                         \
-    if (!(cond)) {                                                    \
-      failures++;                                                     \
-      std::printf("FAIL [%s] %s:%d: %s: ", context.c_str(), __FILE__, __LINE__, #cond); \
-      std::printf(__VA_ARGS__);                                       \
-      std::printf("\n");                                              \
-    }                                                                 \
-  } while (0)
+using rlhf_test::checks;
+using rlhf_test::context;
+using rlhf_test::failures;
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
