@@ -9,9 +9,14 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="$root/native/build/emulated"
 cd "$root/packages/native"
+mkdir -p "$out"
 for step in configure build; do
-  pnpm exec cmake-js "$step" --directory . --out "$out" --CDRLHF_CUDA_EMULATOR=ON --CDRLHF_CUDA_OFF_REASON=none \
-    $([ "$step" = build ] && echo --parallel 2) >/dev/null
+  if ! pnpm exec cmake-js "$step" --directory . --out "$out" --CDRLHF_CUDA_EMULATOR=ON --CDRLHF_CUDA_OFF_REASON=none \
+      $([ "$step" = build ] && echo --parallel 2) > "$out/$step.log" 2>&1; then
+    tail -40 "$out/$step.log"
+    echo "the emulated addon's $step failed (log: $out/$step.log)"
+    exit 1
+  fi
 done
 cd "$root"
 export RLHF_NATIVE_ADDON="$out/Release/rlhf_native.node" RLHF_CUDA_EMULATOR_DEVICE=sm_90:4

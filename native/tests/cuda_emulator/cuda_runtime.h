@@ -21,7 +21,8 @@
 // The device is chosen by RLHF_CUDA_EMULATOR_DEVICE, e.g. "sm_90:4" (default: compute capability 9.0,
 // 4 multiprocessors) or "sm_80:3" (no clusters).
 // Not emulated: the memory model (a block's threads interleave only at barriers), timing, registers
-// and occupancy, and the numerics of the approximate instructions (ex2.approx: online.cuh uses exp2f).
+// and occupancy, and the error of the approximate instructions (for ex2.approx.ftz online.cuh uses
+// exp2f, flushing subnormals to zero as the instruction does).
 #pragma once
 
 #include <math.h>
