@@ -383,7 +383,7 @@ Napi::Value cpu_isa(const Napi::CallbackInfo& info) { return Napi::String::New(i
 Napi::Value supported_isas(const Napi::CallbackInfo& info) {
   Napi::Array out = Napi::Array::New(info.Env());
   uint32_t i = 0;
-  for (const char* isa : {"avx512", "avx2", "neon", "scalar"})
+  for (const char* isa : {"avx512", "avx2", "sse2", "neon", "scalar"})
     if (rlhf_cpu_isa_supported(isa)) out.Set(i++, Napi::String::New(info.Env(), isa));
   return out;
 }

@@ -419,7 +419,7 @@ void test_threads(std::mt19937& g) {
 }  // namespace
 
 int main() {
-  for (const char* isa : {"scalar", "avx2", "avx512", "neon"}) {
+  for (const char* isa : {"scalar", "sse2", "avx2", "avx512", "neon"}) {
     const rlhf::RowKernels* k = rlhf::kernels_for(isa);
     if (k == nullptr) {
       std::printf("skip %s: not supported by this CPU or build\n", isa);

@@ -1,6 +1,6 @@
-// Chooses the SIMD path at run time (the library is compiled for the x86-64 baseline; the AVX2/FMA and
-// AVX-512 kernels live in their own objects and only run where the CPU has them; on AArch64 the NEON
-// kernels, which every such CPU runs), and holds the thread count.
+// Chooses the SIMD path at run time (the library is compiled for the x86-64 baseline, whose SSE2 kernels
+// every x86-64 CPU runs; the AVX2/FMA and AVX-512 kernels live in their own objects and only run where
+// the CPU has them; on AArch64 the NEON kernels, which every such CPU runs), and holds the thread count.
 #include <atomic>
 #include <cstring>
 #include <thread>
@@ -33,11 +33,17 @@ const RowKernels avx512_table = RLHF_TABLE(avx512);
 #if defined(RLHF_HAVE_NEON)
 const RowKernels neon_table = RLHF_TABLE(neon);
 #endif
+#if defined(RLHF_HAVE_SSE2)
+const RowKernels sse2_table = RLHF_TABLE(sse2);
+#endif
 
 bool cpu_has(const char* isa) {
   if (std::strcmp(isa, "scalar") == 0) return true;
 #if defined(__aarch64__)
   if (std::strcmp(isa, "neon") == 0) return true;  // Advanced SIMD is part of AArch64
+#endif
+#if defined(__x86_64__)
+  if (std::strcmp(isa, "sse2") == 0) return true;  // SSE2 is part of x86-64
 #endif
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
   __builtin_cpu_init();
@@ -55,6 +61,9 @@ const RowKernels* best() {
 #endif
 #if defined(RLHF_HAVE_AVX2)
   if (cpu_has("avx2")) return &avx2_table;
+#endif
+#if defined(RLHF_HAVE_SSE2)
+  if (cpu_has("sse2")) return &sse2_table;
 #endif
 #if defined(RLHF_HAVE_NEON)
   if (cpu_has("neon")) return &neon_table;
@@ -83,6 +92,9 @@ const RowKernels* kernels_for(const char* isa) {
   if (isa == nullptr || isa[0] == '\0') return best();
   if (!cpu_has(isa)) return nullptr;
   if (std::strcmp(isa, "scalar") == 0) return &scalar_table;
+#if defined(RLHF_HAVE_SSE2)
+  if (std::strcmp(isa, "sse2") == 0) return &sse2_table;
+#endif
 #if defined(RLHF_HAVE_AVX2)
   if (std::strcmp(isa, "avx2") == 0) return &avx2_table;
 #endif
@@ -135,7 +147,7 @@ extern "C" const char* rlhf_cpu_isa(void) { return rlhf::kernels().name; }
 extern "C" rlhf_status rlhf_cpu_force_isa(const char* isa) {
   const rlhf::RowKernels* k = rlhf::kernels_for(isa);
   if (k == nullptr)
-    return rlhf::fail(RLHF_ERR_PARAM, "cpu_force_isa: '%s' is not available here (known: avx512, avx2, neon, scalar)", isa);
+    return rlhf::fail(RLHF_ERR_PARAM, "cpu_force_isa: '%s' is not available here (known: avx512, avx2, sse2, neon, scalar)", isa);
   rlhf::current.store(k, std::memory_order_release);
   return rlhf::ok();
 }

@@ -3,8 +3,8 @@
 // to test each ISA path directly.
 //
 // Every kernel file (logprobs.cpp, ...) is compiled once per ISA (CMake object libraries with
-// RLHF_ISA = 0 scalar, 1 avx2, 2 avx512 and the matching -m flags on x86-64; 3 neon on AArch64). Its row kernel lands in the
-// namespace rlhf::<isa> so the three copies never collide; its C ABI entry point (validation,
+// RLHF_ISA = 0 scalar, 4 sse2 (no flags), 1 avx2, 2 avx512 and the matching -m flags on x86-64; 3 neon on
+// AArch64). Its row kernel lands in the namespace rlhf::<isa> so the copies never collide; its C ABI entry point (validation,
 // threading, dispatch) is compiled only in the baseline copy (RLHF_ISA == 0).
 #pragma once
 
@@ -25,8 +25,10 @@
 #define RLHF_ISA_NS avx512
 #elif RLHF_ISA == 3
 #define RLHF_ISA_NS neon
+#elif RLHF_ISA == 4
+#define RLHF_ISA_NS sse2
 #else
-#error "RLHF_ISA must be 0 (scalar), 1 (avx2), 2 (avx512) or 3 (neon)"
+#error "RLHF_ISA must be 0 (scalar), 1 (avx2), 2 (avx512), 3 (neon) or 4 (sse2)"
 #endif
 
 namespace rlhf {
@@ -138,6 +140,7 @@ RLHF_DECLARE_ISA(scalar)
 RLHF_DECLARE_ISA(avx2)
 RLHF_DECLARE_ISA(avx512)
 RLHF_DECLARE_ISA(neon)
+RLHF_DECLARE_ISA(sse2)
 #undef RLHF_DECLARE_ISA
 
 // Prompts are processed in groups of up to 16 (one per vector lane) when k <= kRankingWideK, one at a

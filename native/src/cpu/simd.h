@@ -17,6 +17,8 @@
 #include <immintrin.h>
 #elif RLHF_ISA == 3
 #include <arm_neon.h>
+#elif RLHF_ISA == 4
+#include <emmintrin.h>
 #endif
 
 namespace rlhf {
@@ -279,6 +281,76 @@ struct Neon {
   static constexpr bool kExp2TakesInf = false;
 };
 using Native = Neon;
+#elif RLHF_ISA == 4
+// x86-64's baseline SSE2, for CPUs without AVX2 and FMA (older Atom/Celeron/Pentium parts, virtual
+// machines and emulators that hide AVX2, e.g. QEMU's default CPU model): four lanes, no fused
+// multiply-add, no rounding instruction. Everything the missing instructions would do is done as
+// Scalar does it without them: fma_exact widens to double (the product of two floats is exact there)
+// and rounding adds and removes 1.5 * 2^23.
+struct Sse2 {
+  using T = __m128;
+  using M = __m128;
+  static constexpr int W = 4;
+  static T load(const float* p) { return _mm_loadu_ps(p); }
+  static void store(float* p, T x) { _mm_storeu_ps(p, x); }
+  static void stream(float* p, T x) { _mm_stream_ps(p, x); }  // p aligned to 16 bytes
+  static void fence() { _mm_sfence(); }
+  static T set(float f) { return _mm_set1_ps(f); }
+  static T add(T a, T b) { return _mm_add_ps(a, b); }
+  static T sub(T a, T b) { return _mm_sub_ps(a, b); }
+  static T mul(T a, T b) { return _mm_mul_ps(a, b); }
+  static T div(T a, T b) { return _mm_div_ps(a, b); }
+  static T rcp(T a) { return _mm_div_ps(_mm_set1_ps(1.0f), a); }
+  static T fma(T a, T b, T c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
+  static T fma_exact(T a, T b, T c) {
+    const auto half = [](__m128 x, __m128 y, __m128 z) {  // the two low lanes, in double
+      return _mm_cvtpd_ps(_mm_add_pd(_mm_mul_pd(_mm_cvtps_pd(x), _mm_cvtps_pd(y)), _mm_cvtps_pd(z)));
+    };
+    return _mm_movelh_ps(half(a, b, c), half(_mm_movehl_ps(a, a), _mm_movehl_ps(b, b), _mm_movehl_ps(c, c)));
+  }
+  static T max(T a, T b) { return _mm_max_ps(a, b); }
+  static T min(T a, T b) { return _mm_min_ps(a, b); }
+  static M lt(T a, T b) { return _mm_cmplt_ps(a, b); }
+  static M gt(T a, T b) { return _mm_cmpgt_ps(a, b); }
+  static M ge(T a, T b) { return _mm_cmpge_ps(a, b); }
+  static M eq(T a, T b) { return _mm_cmpeq_ps(a, b); }
+  static M ne(T a, T b) { return _mm_cmpneq_ps(a, b); }
+  static M land(M a, M b) { return _mm_and_ps(a, b); }
+  static T select(M m, T a, T b) { return _mm_or_ps(_mm_and_ps(m, a), _mm_andnot_ps(m, b)); }
+  static T fma_where(M m, T a, T b, T c) { return select(m, fma(a, b, c), c); }
+  static T mul_where(M m, T a, T b) { return _mm_and_ps(m, _mm_mul_ps(a, b)); }
+  static int count(M m) { return __builtin_popcount(static_cast<unsigned>(_mm_movemask_ps(m))); }
+  static float hsum(T x) {
+    const T pairs = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    return _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)));
+  }
+  static float hmax(T x) {
+    float lanes[W];
+    _mm_storeu_ps(lanes, x);
+    float m = lanes[0];
+    for (int i = 1; i < W; i++) m = Scalar::max(lanes[i], m);  // NaN lanes are dropped, as MAXPS does
+    return m;
+  }
+  static T round(T x) {
+    const T magic = _mm_set1_ps(12582912.0f);
+    return _mm_sub_ps(_mm_add_ps(x, magic), magic);
+  }
+  // 2^n for an integral n in [-127, 127]; 2^-127 is returned as 0. NaN stays NaN.
+  static T pow2i(T n) {
+    const __m128i e = _mm_add_epi32(_mm_cvttps_epi32(n), _mm_set1_epi32(127));
+    return _mm_or_ps(_mm_castsi128_ps(_mm_slli_epi32(e, 23)), _mm_cmpunord_ps(n, n));
+  }
+  static T scale2(T y, T n) { return _mm_mul_ps(y, pow2i(n)); }
+  static T floor(T u) {
+    const T r = round(u);
+    return _mm_sub_ps(r, _mm_and_ps(_mm_cmpgt_ps(r, u), _mm_set1_ps(1.0f)));
+  }
+  static T frac(T u) { return _mm_sub_ps(u, floor(u)); }
+  static T scale2_floor(T y, T u) { return scale2(y, floor(u)); }
+  static constexpr float kExp2Low = -127.0f;
+  static constexpr bool kExp2TakesInf = false;
+};
+using Native = Sse2;
 #else
 using Native = Scalar;
 #endif

@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The SIMD paths of the CPU kernels, best first. */
-export type CpuIsa = 'avx512' | 'avx2' | 'neon' | 'scalar';
+export type CpuIsa = 'avx512' | 'avx2' | 'sse2' | 'neon' | 'scalar';
 
 /** Loss and accuracy as the native preference kernels return them. */
 export interface NativeLossStats {

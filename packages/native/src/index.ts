@@ -70,7 +70,7 @@ const withAddon = <A>(f: (a: NativeAddon) => A): E.Either<RlhfError, A> =>
     ? E.tryCatch(() => f(load.addon!), toRlhfError)
     : E.left(paramError(`the native kernels are unavailable: ${loadError}`));
 
-/** The SIMD path in use: 'avx512', 'avx2' (x86-64), 'neon' (AArch64) or 'scalar' (undefined without the addon). */
+/** The SIMD path in use: 'avx512', 'avx2', 'sse2' (x86-64), 'neon' (AArch64) or 'scalar' (undefined without the addon). */
 export const cpuIsa = (): CpuIsa | undefined => load.addon?.cpuIsa();
 
 /** Forces a SIMD path (for tests: every path on one machine); null or '' restores the best one. */

@@ -100,7 +100,12 @@ export const randomVector = (r: Rng, n: number, scale = 1): Float32Array => Floa
 export const expectClose = (
   got: ArrayLike<number>,
   want: ArrayLike<number>,
-  { rtol = 1e-4, atol = 1e-5, label = '' }: { rtol?: number; atol?: number; label?: string } = {},
+  {
+    rtol = 1e-4,
+    atol = 1e-5,
+    label = '',
+    slack,
+  }: { rtol?: number; atol?: number; label?: string; /** added to element i's tolerance */ slack?: ArrayLike<number> } = {},
 ): void => {
   expect(got.length, `${label}: length`).toBe(want.length);
   let worst = -1;
@@ -117,7 +122,7 @@ export const expectClose = (
       }
       continue;
     }
-    const excess = Math.abs(g - w) - (atol + rtol * Math.abs(w));
+    const excess = Math.abs(g - w) - (atol + rtol * Math.abs(w) + (slack?.[i] ?? 0));
     if (excess > worstExcess) {
       worstExcess = excess;
       worst = i;
