@@ -405,7 +405,7 @@ void runBlock(Block& b, const Place& where, size_t smem) {
     Fiber& f = b.fibers[i];
     f.index = i;
     f.thread = dim3(i % where.blockDim.x, (i / where.blockDim.x) % where.blockDim.y,
-                          i / (where.blockDim.x * where.blockDim.y));
+                    i / (where.blockDim.x * where.blockDim.y));
     f.stack = stackFor(b.rank, i);
     f.stackBytes = kStackBytes;
     f.sp = initialStack(f.stack, f.stackBytes);
