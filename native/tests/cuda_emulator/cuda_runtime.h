@@ -19,7 +19,8 @@
 //   launches         synchronous, with the checks the driver makes (block size, dynamic shared memory
 //                    against cudaFuncSetAttribute, cluster size, non-portable clusters, sm_90 for clusters).
 // The device is chosen by RLHF_CUDA_EMULATOR_DEVICE, e.g. "sm_90:4" (default: compute capability 9.0,
-// 4 multiprocessors) or "sm_80:3" (no clusters).
+// 4 multiprocessors), "sm_80:3" (no clusters) or "sm_90:4:4" (clusters of more than 4 blocks are never
+// co-scheduled: occupancy 0 and the launch fails, as on a GPU whose blocks need too much of an SM).
 // Not emulated: the memory model (a block's threads interleave only at barriers), timing, registers
 // and occupancy, and the error of the approximate instructions (for ex2.approx.ftz online.cuh uses
 // exp2f, flushing subnormals to zero as the instruction does).

@@ -63,6 +63,7 @@ cudaError_t record(cudaError_t err) {
 // ---- the device -----------------------------------------------------------------------------------
 struct Device {
   int major = 9, minor = 0, sms = 4;
+  int maxCluster = 16;  // larger clusters cannot be co-scheduled (occupancy 0, the launch fails)
   std::string name;
 };
 
@@ -70,13 +71,14 @@ const Device& device() {
   static const Device d = [] {
     Device dev;
     if (const char* spec = std::getenv("RLHF_CUDA_EMULATOR_DEVICE")) {
-      int cc = 0, sms = 0;
-      const int got = std::sscanf(spec, "sm_%d:%d", &cc, &sms);
-      if (got < 1 || cc < 50 || cc > 200 || (got == 2 && (sms < 1 || sms > 1024)))
-        fatal("RLHF_CUDA_EMULATOR_DEVICE=%s: expected sm_<major><minor>[:<multiprocessors>], e.g. sm_90:4", spec);
+      int cc = 0, sms = 0, cluster = 0;
+      const int got = std::sscanf(spec, "sm_%d:%d:%d", &cc, &sms, &cluster);
+      if (got < 1 || cc < 50 || cc > 200 || (got >= 2 && (sms < 1 || sms > 1024)) || (got == 3 && (cluster < 1 || cluster > 16)))
+        fatal("RLHF_CUDA_EMULATOR_DEVICE=%s: expected sm_<major><minor>[:<multiprocessors>[:<largest cluster>]], e.g. sm_90:4", spec);
       dev.major = cc / 10;
       dev.minor = cc % 10;
-      if (got == 2) dev.sms = sms;
+      if (got >= 2) dev.sms = sms;
+      if (got == 3) dev.maxCluster = cluster;
     }
     dev.name = "rlhf-ts CUDA emulator";
     return dev;
@@ -521,6 +523,7 @@ cudaError_t validate(const cudaLaunchConfig_t& cfg, const KernelAttributes& a) {
     if (device().major < 9) return cudaErrorNotSupported;
     if (clusterBlocks > (a.nonPortableClusters ? 16u : 8u)) return cudaErrorInvalidValue;
     if (g.x % c.x || g.y % c.y || g.z % c.z) return cudaErrorInvalidValue;
+    if (clusterBlocks > uint64_t(device().maxCluster)) return cudaErrorLaunchOutOfResources;
   }
   return cudaSuccess;
 }
@@ -529,10 +532,15 @@ cudaError_t validate(const cudaLaunchConfig_t& cfg, const KernelAttributes& a) {
 
 cudaError_t maxActiveClusters(int* clusters, const void* kernel, const cudaLaunchConfig_t& cfg) {
   if (!clusters) return record(cudaErrorInvalidValue);
+  const dim3 c = clusterDims(cfg);
+  const int blocks = int(c.x * c.y * c.z);
+  if (blocks > device().maxCluster) {  // valid, but never co-scheduled
+    *clusters = 0;
+    return cudaSuccess;
+  }
   const cudaError_t err = validate(cfg, attributesOf(kernel));
   if (err != cudaSuccess) return record(err);
-  const dim3 c = clusterDims(cfg);
-  *clusters = std::max(1, device().sms / int(c.x * c.y * c.z));
+  *clusters = std::max(1, device().sms / blocks);
   return cudaSuccess;
 }
 
