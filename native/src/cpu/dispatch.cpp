@@ -23,19 +23,22 @@ namespace {
         ns::kl_full_rows, ns::ranking_prompts, ns::exp_f32, ns::exp2_f32, ns::log1p_f32                                     \
   }
 
-const RowKernels scalar_table = RLHF_TABLE(scalar);
-#if defined(RLHF_HAVE_AVX2)
-const RowKernels avx2_table = RLHF_TABLE(avx2);
-#endif
+// Every path this build has, best first: best() takes the first the CPU runs.
+const RowKernels paths[] = {
 #if defined(RLHF_HAVE_AVX512)
-const RowKernels avx512_table = RLHF_TABLE(avx512);
+    RLHF_TABLE(avx512),
 #endif
-#if defined(RLHF_HAVE_NEON)
-const RowKernels neon_table = RLHF_TABLE(neon);
+#if defined(RLHF_HAVE_AVX2)
+    RLHF_TABLE(avx2),
 #endif
 #if defined(RLHF_HAVE_SSE2)
-const RowKernels sse2_table = RLHF_TABLE(sse2);
+    RLHF_TABLE(sse2),
 #endif
+#if defined(RLHF_HAVE_NEON)
+    RLHF_TABLE(neon),
+#endif
+    RLHF_TABLE(scalar),
+};
 
 bool cpu_has(const char* isa) {
   if (std::strcmp(isa, "scalar") == 0) return true;
@@ -56,19 +59,9 @@ bool cpu_has(const char* isa) {
 }
 
 const RowKernels* best() {
-#if defined(RLHF_HAVE_AVX512)
-  if (cpu_has("avx512")) return &avx512_table;
-#endif
-#if defined(RLHF_HAVE_AVX2)
-  if (cpu_has("avx2")) return &avx2_table;
-#endif
-#if defined(RLHF_HAVE_SSE2)
-  if (cpu_has("sse2")) return &sse2_table;
-#endif
-#if defined(RLHF_HAVE_NEON)
-  if (cpu_has("neon")) return &neon_table;
-#endif
-  return &scalar_table;
+  for (const RowKernels& k : paths)
+    if (cpu_has(k.name)) return &k;
+  return &paths[sizeof paths / sizeof paths[0] - 1];  // scalar, which every CPU runs
 }
 
 std::atomic<const RowKernels*> current{nullptr};
@@ -90,20 +83,8 @@ int machine_cores() {
 
 const RowKernels* kernels_for(const char* isa) {
   if (isa == nullptr || isa[0] == '\0') return best();
-  if (!cpu_has(isa)) return nullptr;
-  if (std::strcmp(isa, "scalar") == 0) return &scalar_table;
-#if defined(RLHF_HAVE_SSE2)
-  if (std::strcmp(isa, "sse2") == 0) return &sse2_table;
-#endif
-#if defined(RLHF_HAVE_AVX2)
-  if (std::strcmp(isa, "avx2") == 0) return &avx2_table;
-#endif
-#if defined(RLHF_HAVE_AVX512)
-  if (std::strcmp(isa, "avx512") == 0) return &avx512_table;
-#endif
-#if defined(RLHF_HAVE_NEON)
-  if (std::strcmp(isa, "neon") == 0) return &neon_table;
-#endif
+  for (const RowKernels& k : paths)
+    if (std::strcmp(k.name, isa) == 0) return cpu_has(isa) ? &k : nullptr;
   return nullptr;
 }
 

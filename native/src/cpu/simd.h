@@ -102,6 +102,17 @@ struct Scalar {
   static constexpr bool kExp2TakesInf = false;
 };
 
+// The largest lane of x, one lane at a time (for lane types without a short horizontal max): NaN
+// lanes are dropped, as MAXPS drops them on x86.
+template <class V>
+inline float hmax_of_lanes(typename V::T x) {
+  float lanes[V::W];
+  V::store(lanes, x);
+  float m = lanes[0];
+  for (int i = 1; i < V::W; i++) m = Scalar::max(lanes[i], m);
+  return m;
+}
+
 #if RLHF_ISA == 1
 struct Avx2 {
   using T = __m256;
@@ -261,13 +272,7 @@ struct Neon {
   static T mul_where(M m, T a, T b) { return vreinterpretq_f32_u32(vandq_u32(m, vreinterpretq_u32_f32(vmulq_f32(a, b)))); }
   static int count(M m) { return static_cast<int>(vaddvq_u32(vshrq_n_u32(m, 31))); }
   static float hsum(T x) { return vaddvq_f32(x); }
-  static float hmax(T x) {
-    float lanes[W];
-    vst1q_f32(lanes, x);
-    float m = lanes[0];
-    for (int i = 1; i < W; i++) m = Scalar::max(lanes[i], m);  // NaN lanes are dropped, as on x86
-    return m;
-  }
+  static float hmax(T x) { return hmax_of_lanes<Neon>(x); }
   static T round(T x) { return vrndnq_f32(x); }
   static T pow2i(T n) {
     const int32x4_t i = vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127));
@@ -324,13 +329,7 @@ struct Sse2 {
     const T pairs = _mm_add_ps(x, _mm_movehl_ps(x, x));
     return _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)));
   }
-  static float hmax(T x) {
-    float lanes[W];
-    _mm_storeu_ps(lanes, x);
-    float m = lanes[0];
-    for (int i = 1; i < W; i++) m = Scalar::max(lanes[i], m);  // NaN lanes are dropped, as MAXPS does
-    return m;
-  }
+  static float hmax(T x) { return hmax_of_lanes<Sse2>(x); }
   static T round(T x) {
     const T magic = _mm_set1_ps(12582912.0f);
     return _mm_sub_ps(_mm_add_ps(x, magic), magic);
