@@ -60,8 +60,8 @@ RLHF_API int rlhf_get_num_threads(void);
 
 /* The SIMD path chosen at run time: "avx512", "avx2", "sse2" (x86-64), "neon" (AArch64) or "scalar". */
 RLHF_API const char* rlhf_cpu_isa(void);
-/* Forces a path ("avx512", "avx2", "sse2", "neon", "scalar"; NULL or "" = best supported). Fails with PARAM when the
-   CPU lacks it. For tests that must exercise every path on one machine. */
+/* Forces a path ("avx512", "avx2", "sse2", "neon", "scalar"; NULL or "" = best supported). Fails with
+   PARAM when the CPU lacks it. For tests that must exercise every path on one machine. */
 RLHF_API rlhf_status rlhf_cpu_force_isa(const char* isa);
 
 /* 1 when this build and this CPU have the path ("avx512", "avx2", "sse2", "neon", "scalar"), else 0. */

@@ -68,8 +68,9 @@ RLHF_API void* rlhf_cuda_stream_raw(void* stream);
    kept in shared memory between the statistics and the gradient pass (1, default), or, with
    rlhf_cuda_set_row_schedule, 2: kept in the registers the statistics pass loaded it into (aligned
    rows; unroll 4 or 8 with 512 threads, or 8 with 1024, so the row is split over the cluster that makes
-   each block's part at most threads * 4 * unroll elements); 3: the same with unroll 4, and a block given several rows
-   (blocks_per_sm > 0) loads the next row before it writes this one. 0: re-read from global memory. */
+   each block's part at most threads * 4 * unroll elements); 3: the same with unroll 4, and a block
+   given several rows (blocks_per_sm > 0) loads the next row before it writes this one. 0: re-read from
+   global memory. */
 RLHF_API void rlhf_cuda_set_row_tuning(int max_cluster, int cache_rows);
 /* The same plus, for the layout that re-reads rows from global memory: threads per block and steps
    loaded ahead per thread (512/2, 512/4 or 256/4; 0 = 512 and 2; other pairs run 512/2), the

@@ -3,9 +3,9 @@
 // to test each ISA path directly.
 //
 // Every kernel file (logprobs.cpp, ...) is compiled once per ISA (CMake object libraries with
-// RLHF_ISA = 0 scalar, 4 sse2 (no flags), 1 avx2, 2 avx512 and the matching -m flags on x86-64; 3 neon on
-// AArch64). Its row kernel lands in the namespace rlhf::<isa> so the copies never collide; its C ABI entry point (validation,
-// threading, dispatch) is compiled only in the baseline copy (RLHF_ISA == 0).
+// RLHF_ISA = 0 scalar, 4 sse2 (no flags), 1 avx2, 2 avx512 and the matching -m flags on x86-64; 3 neon
+// on AArch64). Its row kernel lands in the namespace rlhf::<isa> so the copies never collide; its C ABI
+// entry point (validation, threading, dispatch) is compiled only in the baseline copy (RLHF_ISA == 0).
 #pragma once
 
 #include <cstdint>

@@ -17,7 +17,6 @@ const isF32 = (a: FloatArray): a is Float32Array => a instanceof Float32Array;
 const f32 = (a: FloatArray): Float32Array => a as Float32Array;
 const optF32 = (a: FloatArray | null): Float32Array | null => a as Float32Array | null;
 
-
 /**
  * Below this many elements an async call runs on the calling thread (inside the Promise): handing
  * work to the thread pool costs more than the work.

@@ -247,7 +247,6 @@ export interface CudaDevice {
   lastLaunch(): string;
 }
 
-
 /** ignoreIndex is any integer; one outside int32 can never equal a label, and INT32_MIN never does either. */
 export const int32IgnoreIndex = (i: number): number => (i < -2147483648 || i > 2147483647 ? -2147483648 : i);
 
