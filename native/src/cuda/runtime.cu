@@ -105,7 +105,6 @@ rlhf_status check(cudaError_t err, const char* what) {
   return fail(RLHF_ERR_DEVICE, "%s: %s (%s)", what, cudaGetErrorString(err), cudaGetErrorName(err));
 }
 
-
 StreamHandle* resolve(void* stream) {
   const std::string& reason = unavailableReason();
   if (!reason.empty()) {
