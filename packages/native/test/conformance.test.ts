@@ -4,11 +4,12 @@ import { loadCases, runConformance, summarize } from '@rlhf/conformance';
 import { onEveryIsa, requireNative } from './helpers.js';
 
 requireNative();
-const casesDir = fileURLToPath(new URL('../../conformance/cases/', import.meta.url));
+// The contract's visible cases and those of the second float64 reference (conformance/reference).
+const caseDirs = ['../../conformance/cases/', '../../conformance/generated/'].map((d) => fileURLToPath(new URL(d, import.meta.url)));
 
-describe('the visible conformance cases on the cpu backend', () => {
+describe('the conformance cases on the cpu backend', () => {
   it('all pass on every ISA path', () => {
-    const cases = loadCases([casesDir]);
+    const cases = loadCases(caseDirs);
     onEveryIsa((isa) => {
       const results = runConformance(cases, ['cpu']);
       const failures = results.flatMap((r) => (r.outcome.status === 'fail' ? [`${isa} ${r.case}: ${r.outcome.problems.join('; ')}`] : []));
