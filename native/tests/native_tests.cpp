@@ -264,6 +264,49 @@ void test_logsoftmax_and_kl(std::mt19937& g) {
   }
 }
 
+// Where the rest of a row is negligible (V = 1, or a sharp temperature) its peak has p = 1 exactly:
+// logprob, entropy and log-softmax are 0 and every gradient entry at the peak is 0, at any temperature,
+// not 1/T times a rounding (the row kernels form (x - m) c, which is exactly 0 at the maximum m).
+void test_exact_peak(std::mt19937& g) {
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  for (const float temperature : {1.0f, 0.01f, 1e-3f}) {
+    for (const int64_t v : {1, 3, 37}) {
+      const int64_t n = 4;
+      std::vector<float> x(static_cast<size_t>(n * v)), go(x.size(), 0.0f), q(x.size());
+      std::vector<int32_t> y(static_cast<size_t>(n));
+      for (int64_t r = 0; r < n; r++) {
+        const float peak = normal(g);
+        for (int64_t i = 0; i < v; i++) x[r * v + i] = peak - (i == r % v ? 0.0f : 40.0f + std::fabs(normal(g)));
+        y[r] = static_cast<int32_t>(r % v);
+        go[r * v + y[r]] = normal(g);  // an output gradient at the peak only: the input gradient is 0
+      }
+      if (v > 1 && temperature == 1.0f) continue;  // at T = 1 the rest is tiny, not 0: so is the entropy
+      for (size_t i = 0; i < x.size(); i++) q[i] = x[i] + 0.5f;  // the same distribution, shifted
+      std::vector<float> lp(n), h(n), glp(n), gh(n), kl(n);
+      for (int64_t r = 0; r < n; r++) glp[r] = normal(g), gh[r] = normal(g);
+      std::vector<float> grad(x.size()), out(x.size()), lsg(x.size()), kg(x.size());
+      const float t = temperature;
+      CHECK(rlhf_logprobs_f32(x.data(), y.data(), n, v, t, -100, lp.data(), h.data()) == RLHF_OK, "%s",
+            rlhf_last_error());
+      CHECK(rlhf_logprobs_backward_f32(x.data(), y.data(), glp.data(), gh.data(), n, v, t, -100, grad.data()) == RLHF_OK,
+            "%s", rlhf_last_error());
+      CHECK(rlhf_logsoftmax_f32(x.data(), n, v, t, out.data()) == RLHF_OK, "%s", rlhf_last_error());
+      CHECK(rlhf_logsoftmax_backward_f32(x.data(), go.data(), n, v, t, lsg.data()) == RLHF_OK, "%s", rlhf_last_error());
+      CHECK(rlhf_kl_full_f32(x.data(), q.data(), nullptr, n, v, t, kl.data(), kg.data()) == RLHF_OK, "%s",
+            rlhf_last_error());
+      for (int64_t r = 0; r < n; r++) {
+        const int64_t at = r * v + y[r];
+        CHECK(lp[r] == 0.0f && h[r] == 0.0f && out[at] == 0.0f,
+              "T=%g V=%lld row %lld: logprob %g entropy %g logsoftmax %g", t, (long long)v, (long long)r, lp[r], h[r],
+              out[at]);
+        CHECK(grad[at] == 0.0f && lsg[at] == 0.0f && kg[at] == 0.0f && kl[r] == 0.0f,
+              "T=%g V=%lld row %lld: at the peak logprobs grad %g logsoftmax grad %g kl %g kl grad %g", t, (long long)v,
+              (long long)r, grad[at], lsg[at], kl[r], kg[at]);
+      }
+    }
+  }
+}
+
 double log_sigmoid(double x) { return std::fmin(x, 0.0) - std::log1p(std::exp(-std::fabs(x))); }
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
@@ -432,6 +475,7 @@ int main() {
     test_logprobs(g);
     test_late_non_finite(g);
     test_logsoftmax_and_kl(g);
+    test_exact_peak(g);
     test_preference(g);
     test_bad_input();
     test_threads(g);

@@ -1,8 +1,8 @@
 // SPEC §2 kl.full: kl[n] = sum_v p (log p - log q) and grad_logits_p = (grad_kl / T) p (log p - log q - kl).
 // The forward is one pass over both rows with an online log-sum-exp for p and for q at once (base 2,
-// simd.h: dp = up - Op, dq = uq - Oq with O the running maxima), plus
-//   a = sum 2^{dp} (dp - dr),  dr = uq - R,  R = uq at the argmax of p,
-// so that kl = k (a / sp - log2 sp + (Oq - R) + log2 sq), and the gradient is a second pass writing
+// simd.h: dp = (xp - mp) c, dq = (xq - mq) c with m the running maxima), plus
+//   a = sum 2^{dp} (dp - dr),  dr = (xq - R) c,  R = xq at the argmax of p,
+// so that kl = k (a / sp - log2 sp + (mq - R) c + log2 sq), and the gradient is a second pass writing
 //   p (log p - log q - kl) = p k (dp - dr - a / sp).
 // Measuring q against its value where p peaks keeps the digits when log p - log q is large and close
 // to kl (a sharp temperature, q peaked elsewhere): at p's peak dp - dr is 0, and a / sp is the sum of
@@ -28,7 +28,7 @@ template <class V>
 void accumulate_kl(const float* xp, const float* xq, int64_t n, float c, float op, float oq, float ref, double* sp,
                    double* sq, double* a, float* kept) {
   using T = typename V::T;
-  const T vc = V::set(c), vneg_p = V::set(-op), vneg_q = V::set(-oq), vneg_r = V::set(-ref);
+  const T vc = V::set(c), vop = V::set(op), voq = V::set(oq), vref = V::set(ref);
   const T lo = V::set(V::kExp2Low), zero = V::set(0.0f);
   T vsp = zero, vsq = zero, va = zero;
   int64_t i = 0;
@@ -37,15 +37,15 @@ void accumulate_kl(const float* xp, const float* xq, int64_t n, float c, float o
     const T x_q = V::load(xq + i);
     // Where exp2 takes -inf (AVX-512) the floor clamps are skipped: below the floor both give 0, and
     // the a term is selected by ep = 0, never formed from dp = -inf.
-    T dp = V::fma_exact(V::load(xp + i), vc, vneg_p);
-    T dq = V::fma_exact(x_q, vc, vneg_q);
+    T dp = gap<V>(V::load(xp + i), vop, vc);
+    T dq = gap<V>(x_q, voq, vc);
     // dq is also capped (kExp2Ceiling): q's offset may lag its maximum (kl_full_rows).
     if constexpr (!V::kExp2TakesInf) dp = V::max(lo, dp), dq = V::min(V::set(kExp2Ceiling), V::max(lo, dq));
     const T ep = exp2_clamped<V, kKlDegree>(dp);
     if (kept != nullptr) V::store(kept + i, ep);
     vsp = V::add(vsp, ep);
     vsq = V::add(vsq, exp2_clamped<V, kKlQDegree>(dq));
-    va = V::fma_where(V::ne(ep, zero), ep, V::sub(dp, V::fma_exact(x_q, vc, vneg_r)), va);
+    va = V::fma_where(V::ne(ep, zero), ep, V::fma(V::sub(vref, x_q), vc, dp), va);  // dp - dr
   }
   *sp += V::hsum(vsp);
   *sq += V::hsum(vsq);
@@ -60,10 +60,10 @@ struct GradientRow {
   template <class L>
   typename L::T at(int64_t i) const {
     using T = typename L::T;
-    const T dp = L::fma_exact(L::load(xp + i), L::set(c), L::set(-op));
-    const T dr = L::fma_exact(L::load(xq + i), L::set(c), L::set(-ref));
+    const T dp = gap<L>(L::load(xp + i), L::set(op), L::set(c));
+    const T dp_dr = L::fma(L::sub(L::set(ref), L::load(xq + i)), L::set(c), dp);
     const T p = exp2_clamped<L, kKlDegree>(L::max(L::set(L::kExp2Low), L::sub(dp, L::set(log2_sp))));
-    const T g = L::mul_where(L::ne(p, L::set(0.0f)), p, L::sub(L::sub(dp, dr), L::set(mean_d)));
+    const T g = L::mul_where(L::ne(p, L::set(0.0f)), p, L::sub(dp_dr, L::set(mean_d)));
     return L::mul(L::set(scale * k), g);
   }
 };
@@ -76,10 +76,10 @@ struct KeptGradientRow {
   template <class L>
   typename L::T at(int64_t i) const {
     using T = typename L::T;
-    const T dp = L::fma_exact(L::load(xp + i), L::set(c), L::set(-op));
-    const T dr = L::fma_exact(L::load(xq + i), L::set(c), L::set(-ref));
+    const T dp = gap<L>(L::load(xp + i), L::set(op), L::set(c));
+    const T dp_dr = L::fma(L::sub(L::set(ref), L::load(xq + i)), L::set(c), dp);
     const T pk = L::mul(L::load(kept + i), L::set(factor));
-    return L::mul_where(L::ne(pk, L::set(0.0f)), pk, L::sub(L::sub(dp, dr), L::set(mean_d)));
+    return L::mul_where(L::ne(pk, L::set(0.0f)), pk, L::sub(dp_dr, L::set(mean_d)));
   }
 };
 
@@ -121,13 +121,13 @@ void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
       const double sp_before = p.s;
       const float max_before = p.max;
       const float block_p = block_max<Native>(xp + b0, len);
-      const double shift_p = p.raise(block_p * sc.c);
+      const double shift_p = p.raise(block_p, sc.c);
       const bool q_lazy = q_blocks.lazy(q);
-      if (!q_lazy) q.raise(block_max<Native>(xq + b0, len) * sc.c);
+      if (!q_lazy) q.raise(block_max<Native>(xq + b0, len), sc.c);
       double shift_r = 0;
       if (p.max != max_before && p.max != -kInf) {  // p peaks in this block now: measure q there
-        const float at_peak = xq[b0 + index_of(xp + b0, len, block_p)] * sc.c;
-        if (std::isfinite(at_peak)) shift_r = static_cast<double>(ref) - at_peak, ref = at_peak;
+        const float at_peak = xq[b0 + index_of(xp + b0, len, block_p)];
+        if (std::isfinite(at_peak)) shift_r = (static_cast<double>(ref) - at_peak) * sc.c, ref = at_peak;
       }
       // dp grows by shift_p and dr by shift_r; 2^{dp} shrinks by 2^{shift_p}.
       if (sp_before > 0 && (shift_p != 0 || shift_r != 0))
@@ -137,7 +137,7 @@ void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
       double sp = 0, sq = 0, cross_block = 0;
       accumulate_kl<Native>(xp + b0, xq + b0, len, sc.c, p.offset, q.offset, ref, &sp, &sq, &cross_block, kept_block);
       if (q_lazy && !q_blocks.keep(sq)) {
-        q.raise(block_max<Native>(xq + b0, len) * sc.c);
+        q.raise(block_max<Native>(xq + b0, len), sc.c);
         sp = 0, sq = 0, cross_block = 0;
         accumulate_kl<Native>(xp + b0, xq + b0, len, sc.c, p.offset, q.offset, ref, &sp, &sq, &cross_block, kept_block);
       }
@@ -146,7 +146,7 @@ void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
       cross += cross_block;
     }
     const double log2_sp = p.log2_s(), log2_sq = q.log2_s(), mean_d = cross / p.s;
-    const double kl = sc.k * (mean_d - log2_sp + (static_cast<double>(q.offset) - ref) + log2_sq);
+    const double kl = sc.k * (mean_d - log2_sp + (static_cast<double>(q.offset) - ref) * sc.c + log2_sq);
     a.kl[r] = static_cast<float>(kl);
     if (a.grad_logits_p == nullptr) continue;
     float* out = a.grad_logits_p + r * a.v;
@@ -159,7 +159,7 @@ void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
     if (kept != nullptr) {
       for (int64_t b0 = 0; b0 < a.v; b0 += kBlock) {
         const int64_t len = a.v - b0 < kBlock ? a.v - b0 : kBlock;
-        const double to_p = std::exp2(static_cast<double>(block_offsets[b0 / kBlock]) - p.offset - log2_sp);
+        const double to_p = std::exp2((static_cast<double>(block_offsets[b0 / kBlock]) - p.offset) * sc.c - log2_sp);
         const KeptGradientRow row{xp + b0, xq + b0, kept + b0, static_cast<float>(to_p * scale * sc.k), sc.c,
                                   p.offset, ref, md};
         write_row<Native>(out + b0, len, a.stream, row);

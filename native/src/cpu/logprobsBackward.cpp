@@ -11,7 +11,7 @@ namespace {
 
 // The row's gradient without the onehot term (the label's entry is rewritten afterwards):
 //   (1/T) [-g_lp p - g_H p (ln p + H)] = p (A + B log2 p),  A = -(g_lp + g_H H)/T,  B = -g_H k/T,
-// with log2 p = x c - O - log2 s clamped at the exp2 floor, where p = 0: there the product is 0, as
+// with log2 p = (x - m) c - log2 s clamped at the exp2 floor, where p = 0: there the product is 0, as
 // the SPEC's convention wants (0 log 0 = 0), without a select. A coefficient that is 0 removes its
 // term even where the other factor is not finite: the caller passes g_lp = 0 or g_H = 0 exactly then.
 template <bool kEntropy>
@@ -21,14 +21,15 @@ struct GradientRow {
   template <class L>
   typename L::T at(int64_t i) const {
     using T = typename L::T;
-    const T log2_p = L::max(L::set(L::kExp2Low), L::sub(L::fma_exact(L::load(x + i), L::set(c), L::set(-offset)), L::set(log2_s)));
+    const T d = gap<L>(L::load(x + i), L::set(offset), L::set(c));
+    const T log2_p = L::max(L::set(L::kExp2Low), L::sub(d, L::set(log2_s)));
     const T p = exp2_clamped<L>(log2_p);
     return L::mul(p, kEntropy ? L::fma(L::set(b), log2_p, L::set(a)) : L::set(a));
   }
 };
 
 // The same from what the statistics pass kept: p = kept * f with f the block's factor (kept
-// 2^{u - O_b}), and log2 p = d - log2 s with d = x c - O, so that
+// 2^{(x - m_b) c}), and log2 p = d - log2 s with d = (x - m) c, so that
 //   p (A + B log2 p) = kept (a + b d),  a = f (A - B log2 s),  b = f B  (per block, in double):
 // no exp2 per entry, and d clamped at the exp2 floor keeps b d finite where kept is 0.
 template <bool kEntropy>
@@ -41,7 +42,7 @@ struct KeptGradientRow {
     using T = typename L::T;
     const T e = L::load(kept + i);
     if (!kEntropy) return L::mul(e, L::set(a));
-    const T d = L::max(L::set(L::kExp2Low), L::fma_exact(L::load(x + i), L::set(c), L::set(-offset)));
+    const T d = L::max(L::set(L::kExp2Low), gap<L>(L::load(x + i), L::set(offset), L::set(c)));
     return L::mul(e, L::fma(L::set(b), d, L::set(a)));
   }
 };
@@ -50,7 +51,7 @@ struct KeptGradientRow {
 
 void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r1) {
   const Scale sc(a.inv_t);
-  // The statistics pass keeps 2^{u - O_b} of a row here (it stays in cache for the write pass, which
+  // The statistics pass keeps 2^{(x - m_b) c} of a row here (it stays in cache for the write pass, which
   // then needs no exp2 per entry); without the memory the kernel recomputes it.
   std::vector<float> kept_row, block_offsets;
   try {
@@ -77,7 +78,7 @@ void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r
     const double log2_s = st.log2_s();
     const double h = with_h ? st.entropy(sc.k) : 0.0;
     // The label's entry, from its logit read before the pass below may overwrite it.
-    const double log_py = sc.k * (static_cast<double>(x[y]) * sc.c - st.offset - log2_s);
+    const double log_py = sc.k * ((static_cast<double>(x[y]) - st.offset) * sc.c - log2_s);
     const double py = std::exp(log_py);
     const double lp_term = g_lp == 0.0f ? 0.0 : g_lp * (1.0 - py);
     const double h_term = !with_h || py == 0.0 ? 0.0 : g_h * py * (log_py + h);
@@ -88,7 +89,7 @@ void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r
     if (keep) {
       for (int64_t b0 = 0; b0 < a.v; b0 += kBlock) {
         const int64_t len = a.v - b0 < kBlock ? a.v - b0 : kBlock;
-        const double f = std::exp2(static_cast<double>(block_offsets[b0 / kBlock]) - st.offset - log2_s);
+        const double f = std::exp2((static_cast<double>(block_offsets[b0 / kBlock]) - st.offset) * sc.c - log2_s);
         const auto block_a = static_cast<float>(f * (coef_a - coef_b * log2_s));
         const auto block_b = static_cast<float>(f * coef_b);
         if (with_h)

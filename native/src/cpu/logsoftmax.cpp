@@ -5,13 +5,13 @@ namespace rlhf {
 namespace RLHF_ISA_NS {
 namespace {
 
-// out = k ((x c - O) - log2 s): the offset is removed by the fused multiply-add first.
+// out = k ((x - m) c - log2 s): the offset is removed before the scale.
 struct LogsoftmaxRow {
   const float* x;
   float c, offset, log2_s, k;
   template <class L>
   typename L::T at(int64_t i) const {
-    return L::mul(L::set(k), L::sub(L::fma_exact(L::load(x + i), L::set(c), L::set(-offset)), L::set(log2_s)));
+    return L::mul(L::set(k), L::sub(gap<L>(L::load(x + i), L::set(offset), L::set(c)), L::set(log2_s)));
   }
 };
 

@@ -15,7 +15,7 @@ struct GradientRow {
   template <class L>
   typename L::T at(int64_t i) const {
     using T = typename L::T;
-    const T log2_p = L::sub(L::fma_exact(L::load(x + i), L::set(c), L::set(-offset)), L::set(log2_s));
+    const T log2_p = L::sub(gap<L>(L::load(x + i), L::set(offset), L::set(c)), L::set(log2_s));
     const T p = exp2_clamped<L>(L::max(L::set(L::kExp2Low), log2_p));
     const T gi = L::mul(L::set(inv_t), L::load(g + i));
     if (kFiniteSum) return L::fma(p, L::set(neg_sum), gi);

@@ -54,13 +54,9 @@ struct Scalar {
   // In the AVX2 and AVX-512 objects the scalar heads and tails use the FMA instruction, so a row gives
   // the same bits whichever of its elements run in vector lanes.
   static T fma(T a, T b, T c) { return std::fma(a, b, c); }
-  static T fma_exact(T a, T b, T c) { return std::fma(a, b, c); }
 #else
-  // Without FMA: a*b + c rounded twice where that is enough (the polynomials)...
+  // Without FMA: a*b + c rounded twice, which is enough for the polynomials.
   static T fma(T a, T b, T c) { return a * b + c; }
-  // ...and once (the product of two floats is exact in double) for x c - O, where the offset must
-  // cancel against the exact product (|x c| can be 1e4 and more).
-  static T fma_exact(T a, T b, T c) { return static_cast<float>(static_cast<double>(a) * b + c); }
 #endif
   static T max(T a, T b) { return a > b ? a : b; }
   static T min(T a, T b) { return a < b ? a : b; }
@@ -134,7 +130,6 @@ struct Avx2 {
     return _mm256_fmadd_ps(r, _mm256_fnmadd_ps(a, r, _mm256_set1_ps(1.0f)), r);
   }
   static T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
-  static T fma_exact(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
   static T max(T a, T b) { return _mm256_max_ps(a, b); }
   static T min(T a, T b) { return _mm256_min_ps(a, b); }
   static M lt(T a, T b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
@@ -194,7 +189,6 @@ struct Avx512 {
     return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(a, r, _mm512_set1_ps(1.0f)), r);
   }
   static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
-  static T fma_exact(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
   static T max(T a, T b) { return _mm512_max_ps(a, b); }
   static T min(T a, T b) { return _mm512_min_ps(a, b); }
   static M lt(T a, T b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
@@ -258,7 +252,6 @@ struct Neon {
   static T div(T a, T b) { return vdivq_f32(a, b); }
   static T rcp(T a) { return vdivq_f32(vdupq_n_f32(1.0f), a); }
   static T fma(T a, T b, T c) { return vfmaq_f32(c, a, b); }
-  static T fma_exact(T a, T b, T c) { return vfmaq_f32(c, a, b); }
   static M lt(T a, T b) { return vcltq_f32(a, b); }
   static M gt(T a, T b) { return vcgtq_f32(a, b); }
   static M ge(T a, T b) { return vcgeq_f32(a, b); }
@@ -290,8 +283,7 @@ using Native = Neon;
 // x86-64's baseline SSE2, for CPUs without AVX2 and FMA (older Atom/Celeron/Pentium parts, virtual
 // machines and emulators that hide AVX2, e.g. QEMU's default CPU model): four lanes, no fused
 // multiply-add, no rounding instruction. Everything the missing instructions would do is done as
-// Scalar does it without them: fma_exact widens to double (the product of two floats is exact there)
-// and rounding adds and removes 1.5 * 2^23.
+// Scalar does it without them: a multiply-add rounds twice and rounding adds and removes 1.5 * 2^23.
 struct Sse2 {
   using T = __m128;
   using M = __m128;
@@ -307,12 +299,6 @@ struct Sse2 {
   static T div(T a, T b) { return _mm_div_ps(a, b); }
   static T rcp(T a) { return _mm_div_ps(_mm_set1_ps(1.0f), a); }
   static T fma(T a, T b, T c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
-  static T fma_exact(T a, T b, T c) {
-    const auto half = [](__m128 x, __m128 y, __m128 z) {  // the two low lanes, in double
-      return _mm_cvtpd_ps(_mm_add_pd(_mm_mul_pd(_mm_cvtps_pd(x), _mm_cvtps_pd(y)), _mm_cvtps_pd(z)));
-    };
-    return _mm_movelh_ps(half(a, b, c), half(_mm_movehl_ps(a, a), _mm_movehl_ps(b, b), _mm_movehl_ps(c, c)));
-  }
   static T max(T a, T b) { return _mm_max_ps(a, b); }
   static T min(T a, T b) { return _mm_min_ps(a, b); }
   static M lt(T a, T b) { return _mm_cmplt_ps(a, b); }
@@ -495,6 +481,10 @@ inline void prefetch_ahead(const float* x, int64_t n) {
 // scale c is a float; 2^{x c} = e^{x w} with w = c ln 2 within float rounding of 1/T, and since only
 // differences u_i - u_j enter a probability that rounding changes p by at most ~|z_i - z_max| * 6e-8.
 // Base-2 quantities go back to natural units through k = (1/T) / c (= ln 2 up to that rounding).
+// Offsets are kept as raw logits m (a running maximum), and u - m c is formed as gap(x, m, c) = (x - m) c:
+// exactly 0 at the maximum, so a row whose other entries are negligible has p = 1 there exactly
+// (V = 1, or a sharp temperature: the gradient there is 0, not 1/T times a rounding), and within two
+// roundings of |u - m c| elsewhere (x - m is exact where x is within a factor 2 of m).
 struct Scale {
   float c;   // log2(e) / T
   double k;  // natural units per base-2 unit
@@ -505,6 +495,11 @@ struct Scale {
   }
 };
 
+template <class L>
+inline typename L::T gap(typename L::T x, typename L::T m, typename L::T c) {
+  return L::mul(L::sub(x, m), c);
+}
+
 // Rows are processed in blocks that stay in L1 (their lines were asked for by the previous block's
 // summing pass, prefetch_ahead): 2^{u - O} is summed over a block, O the running maximum of u (see
 // row_lse for the blocks summed before their maximum is taken). O only grows; when it does, the sums
@@ -512,7 +507,7 @@ struct Scale {
 constexpr int64_t kBlock = 2048;
 
 // Until a finite maximum is seen the offset is 0: entries so far were all -inf (they add exactly 0,
-// and 2^{-inf - 0} = 0) or NaN (which must reach the result).
+// and 2^{(-inf - 0) c} = 0) or NaN (which must reach the result).
 inline float offset_of(float running_max) { return running_max == -kInf ? 0.0f : running_max; }
 
 // Maximum of x[0, n) ignoring NaN (-inf when there is nothing else).
@@ -554,21 +549,21 @@ inline double row_sum(const float* x, int64_t n) {
   return total;
 }
 
-// The online state of one distribution over a row, in base-2 units: offset O (the running max of u,
-// or 0 before a finite one; row_lse may leave entries up to log2(kLazySum) above it), s = sum 2^{u - O}
-// and, with moments, t = sum 2^{u - O} (u - O).
+// The online state of one distribution over a row: the offset m (the running maximum of the logits,
+// or 0 before a finite one; row_lse may leave entries a little above it), and in base-2 units, with
+// d = gap(x, m, c) = u - O (O = m c), s = sum 2^d and, with moments, t = sum 2^d d.
 struct Lse {
   float max = -kInf;
   float offset = 0.0f;
   double s = 0;
   double t = 0;
 
-  // Moves the offset to a larger block maximum umax; returns the shift O_old - O_new (<= 0).
-  double raise(float umax) {
-    if (!(umax > max)) return 0.0;
-    max = umax;
-    const float next = offset_of(umax);
-    const double shift = static_cast<double>(offset) - next;
+  // Moves the offset to a larger block maximum xmax; returns the shift O_old - O_new (<= 0, base 2).
+  double raise(float xmax, float c) {
+    if (!(xmax > max)) return 0.0;
+    max = xmax;
+    const float next = offset_of(xmax);
+    const double shift = (static_cast<double>(offset) - next) * c;
     offset = next;
     if (s > 0) {  // nothing to rescale while only -inf was seen (and NaN must stay NaN)
       const double c = std::exp2(shift);
@@ -577,7 +572,7 @@ struct Lse {
     }
     return shift;
   }
-  // log2 s: then log p_i = k (u_i - O - log2 s) and lse = k (O + log2 s) in natural units.
+  // log2 s: then log p_i = k (d_i - log2 s) and lse = k (m c + log2 s) in natural units.
   double log2_s() const { return std::log2(s); }
   // H = -sum p ln p = k (log2 s - t / s).
   double entropy(double k) const { return k * (std::log2(s) - t / s); }
@@ -587,20 +582,20 @@ struct Lse {
 // scalar and AVX2 paths), and a sum with such a term is far above kLazySum (row_lse), so it is redone.
 constexpr float kExp2Ceiling = 64.0f;
 
-// Adds 2^d and (with moments) 2^d d over one block, d = x c - O clamped to [exp2 floor, kExp2Ceiling]
+// Adds 2^d and (with moments) 2^d d over one block, d = (x - m) c clamped to [exp2 floor, kExp2Ceiling]
 // (the clamps are skipped where exp2 takes -inf and +inf: kClamp false). With `kept` non-null, 2^d is
 // also stored there (a write pass can then scale it instead of recomputing it).
 template <class V, bool kMoments, bool kClamp = true>
 inline void accumulate_block_once(const float* x, int64_t n, float c, float offset, double* s, double* t,
                                   float* kept) {
   using T = typename V::T;
-  const T vc = V::set(c), vneg = V::set(-offset), lo = V::set(V::kExp2Low), hi = V::set(kExp2Ceiling);
+  const T vc = V::set(c), vm = V::set(offset), lo = V::set(V::kExp2Low), hi = V::set(kExp2Ceiling);
   T s0 = V::set(0.0f), s1 = V::set(0.0f), t0 = V::set(0.0f), t1 = V::set(0.0f);
   int64_t i = 0;
   for (; i + 2 * V::W <= n; i += 2 * V::W) {
     if constexpr (V::W > 1) prefetch_ahead(x + i, 2 * V::W);
-    T d0 = V::fma_exact(V::load(x + i), vc, vneg);
-    T d1 = V::fma_exact(V::load(x + i + V::W), vc, vneg);
+    T d0 = gap<V>(V::load(x + i), vm, vc);
+    T d1 = gap<V>(V::load(x + i + V::W), vm, vc);
     if (kClamp) d0 = V::min(hi, V::max(lo, d0)), d1 = V::min(hi, V::max(lo, d1));
     const T e0 = exp2_clamped<V>(d0);
     const T e1 = exp2_clamped<V>(d1);
@@ -615,7 +610,7 @@ inline void accumulate_block_once(const float* x, int64_t n, float c, float offs
   double ss = V::hsum(V::add(s0, s1));
   double ts = kMoments ? V::hsum(V::add(t0, t1)) : 0.0f;
   for (; i < n; i++) {
-    const float d = Scalar::min(kExp2Ceiling, Scalar::max(Scalar::kExp2Low, Scalar::fma_exact(x[i], c, -offset)));
+    const float d = Scalar::min(kExp2Ceiling, Scalar::max(Scalar::kExp2Low, gap<Scalar>(x[i], offset, c)));
     const float e = exp2_clamped<Scalar>(d);
     if (kept != nullptr) kept[i] = e;
     ss += e;
@@ -645,8 +640,8 @@ inline void accumulate_block(const float* x, int64_t n, float c, float offset, d
 }
 
 // The statistics of u = x * c over one row of v entries: one pass over memory. With `kept`
-// non-null, 2^{u - O_b} is stored there and each block's offset O_b in block_offsets[b0 / kBlock]:
-// then p = kept * 2^{O_b - O - log2 s}.
+// non-null, 2^{(x - m_b) c} is stored there and each block's offset m_b in block_offsets[b0 / kBlock]:
+// then p = kept * 2^{(m_b - m) c - log2 s}.
 //
 // Once the offset is finite, a block is first summed at the offset so far, without taking its
 // maximum: it is kept when its sum is at most kLazySum, which bounds every entry of it to at most
@@ -693,7 +688,7 @@ inline Lse row_lse(const float* x, int64_t v, float c, float* kept = nullptr, fl
         continue;
       }
     }
-    st.raise(block_max<V>(x + b0, len) * c);
+    st.raise(block_max<V>(x + b0, len), c);
     if (kept != nullptr) block_offsets[b0 / kBlock] = st.offset;
     accumulate_block<V, kMoments>(x + b0, len, c, st.offset, &st.s, &st.t, kept_block);
   }
