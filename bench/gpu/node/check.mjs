@@ -27,9 +27,10 @@ say(`device: ${dev.name}`);
 let failures = 0;
 
 // ---- 1. conformance cases -------------------------------------------------------------------------
-const casesDir = fileURLToPath(new URL('./node_modules/@rlhf/conformance/cases/', import.meta.url));
+// The shared cases and those of the second float64 reference (packages/conformance/reference).
+const caseDirs = ['cases', 'generated'].map((d) => fileURLToPath(new URL(`./node_modules/@rlhf/conformance/${d}/`, import.meta.url)));
 for (const b of dry ? ['cpu'] : ['cpu', 'cuda']) {
-  const results = runConformance(loadCases([casesDir]), [b]);
+  const results = runConformance(loadCases(caseDirs), [b]);
   for (const r of results) if (r.outcome.status === 'fail') say(`FAIL [${b}] ${r.case}: ${r.outcome.problems.join('; ')}`);
   const s = summarize(results);
   failures += s.failed;

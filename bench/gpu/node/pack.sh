@@ -17,7 +17,7 @@ for pkg in tensor kernels preference kl gae ppo conformance native; do
   mkdir -p "$DEST/app/node_modules/@rlhf/$pkg"
   cp -r "packages/$pkg/package.json" "packages/$pkg/dist" "$DEST/app/node_modules/@rlhf/$pkg/"
 done
-cp -r packages/conformance/cases "$DEST/app/node_modules/@rlhf/conformance/"
+cp -r packages/conformance/cases packages/conformance/generated "$DEST/app/node_modules/@rlhf/conformance/"
 cp "$ADDON" "$DEST/app/rlhf_native.node"
 cp -rL node_modules/.pnpm/fp-ts@*/node_modules/fp-ts "$DEST/app/node_modules/fp-ts"
 rm -rf "$DEST/app/node_modules/fp-ts/"{es6,src,*.md}
