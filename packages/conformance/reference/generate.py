@@ -2,8 +2,9 @@
 
 The cases in ../cases are the contract's visible set. This file is another reference, written from
 docs/SPEC.md alone, that shares no code with the TypeScript backends: it draws random inputs with
-the SPEC's edge cases (masked NaN/Inf, -inf logits, ±1e4 logits, ties, padded ranks, ignored rows,
-empty rows, dones, n = 1, parameters at their bounds, uint8 masks) and typed-error cases, and writes
+the SPEC's edge cases (masked NaN/Inf, -inf and ±1e4 logits, temperatures from 0.01 to 50, ties,
+padded ranks, an ignore index inside [0, V), ignored and empty rows, dones, a factor of 0 beside a
+non-finite value, n = 1, parameters at their bounds, uint8 masks) and typed-error cases, and writes
 them in the same JSON form. The generated set is committed (../generated) and runs on every backend
 with the visible one; regenerate it with
 
