@@ -6,21 +6,23 @@ namespace rlhf {
 namespace RLHF_ISA_NS {
 namespace {
 
-// grad = g/T - p (sum_g/T). Where p = 0 the term p sum_g is 0 even when sum_g is not finite (the
-// SPEC's 0 log 0 convention): only such a row pays for the select.
+// grad = (g - p sum_g) / T, the difference formed first: where p = 1 and the rest of g is 0 (V = 1, or
+// a sharp temperature) it is exactly 0, whichever product a compiler fuses. Where p = 0 the term
+// p sum_g is 0 even when sum_g is not finite (the SPEC's 0 log 0 convention): only such a row pays
+// for the select.
 template <bool kFiniteSum>
 struct GradientRow {
   const float *x, *g;
-  float c, offset, log2_s, inv_t, neg_sum;  // neg_sum = -sum_g / T
+  float c, offset, log2_s, inv_t, neg_sum;  // neg_sum = -sum_g
   template <class L>
   typename L::T at(int64_t i) const {
     using T = typename L::T;
     const T log2_p = L::sub(gap<L>(L::load(x + i), L::set(offset), L::set(c)), L::set(log2_s));
     const T p = exp2_clamped<L>(L::max(L::set(L::kExp2Low), log2_p));
-    const T gi = L::mul(L::set(inv_t), L::load(g + i));
-    if (kFiniteSum) return L::fma(p, L::set(neg_sum), gi);
+    const T gi = L::load(g + i);
+    if (kFiniteSum) return L::mul(L::set(inv_t), L::fma(p, L::set(neg_sum), gi));
     const T zero = L::set(0.0f);
-    return L::add(gi, L::select(L::eq(p, zero), zero, L::mul(p, L::set(neg_sum))));
+    return L::mul(L::set(inv_t), L::add(gi, L::select(L::eq(p, zero), zero, L::mul(p, L::set(neg_sum)))));
   }
 };
 
@@ -33,7 +35,7 @@ void logsoftmax_backward_rows(const LogsoftmaxBackwardArgs& a, int64_t r0, int64
     const float* g = a.grad_output + r * a.v;
     const Lse st = row_lse<Native, false>(x, a.v, sc.c);
     const double sum_g = row_sum<Native>(g, a.v);
-    const auto l2 = static_cast<float>(st.log2_s()), neg_sum = static_cast<float>(-sum_g * a.inv_t);
+    const auto l2 = static_cast<float>(st.log2_s()), neg_sum = static_cast<float>(-sum_g);
     float* out = a.grad_logits + r * a.v;
     if (std::isfinite(neg_sum))
       write_row<Native>(out, a.v, a.stream, GradientRow<true>{x, g, sc.c, st.offset, l2, a.inv_t, neg_sum});
