@@ -127,7 +127,7 @@ void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
       double shift_r = 0;
       if (p.max != max_before && p.max != -kInf) {  // p peaks in this block now: measure q there
         const float at_peak = xq[b0 + index_of(xp + b0, len, block_p)];
-        if (std::isfinite(at_peak)) shift_r = (static_cast<double>(ref) - at_peak) * sc.c, ref = at_peak;
+        if (std::isfinite(at_peak)) shift_r = gap(ref, at_peak, sc.c), ref = at_peak;
       }
       // dp grows by shift_p and dr by shift_r; 2^{dp} shrinks by 2^{shift_p}.
       if (sp_before > 0 && (shift_p != 0 || shift_r != 0))
@@ -146,7 +146,7 @@ void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
       cross += cross_block;
     }
     const double log2_sp = p.log2_s(), log2_sq = q.log2_s(), mean_d = cross / p.s;
-    const double kl = sc.k * (mean_d - log2_sp + (static_cast<double>(q.offset) - ref) * sc.c + log2_sq);
+    const double kl = sc.k * (mean_d - log2_sp + gap(q.offset, ref, sc.c) + log2_sq);
     a.kl[r] = static_cast<float>(kl);
     if (a.grad_logits_p == nullptr) continue;
     float* out = a.grad_logits_p + r * a.v;
@@ -159,7 +159,7 @@ void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
     if (kept != nullptr) {
       for (int64_t b0 = 0; b0 < a.v; b0 += kBlock) {
         const int64_t len = a.v - b0 < kBlock ? a.v - b0 : kBlock;
-        const double to_p = std::exp2((static_cast<double>(block_offsets[b0 / kBlock]) - p.offset) * sc.c - log2_sp);
+        const double to_p = std::exp2(gap(block_offsets[b0 / kBlock], p.offset, sc.c) - log2_sp);
         const KeptGradientRow row{xp + b0, xq + b0, kept + b0, static_cast<float>(to_p * scale * sc.k), sc.c,
                                   p.offset, ref, md};
         write_row<Native>(out + b0, len, a.stream, row);

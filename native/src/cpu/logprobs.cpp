@@ -18,7 +18,7 @@ void logprobs_rows(const LogprobsArgs& a, int64_t r0, int64_t r1) {
     const Lse st = row_lse<Native, true>(x, a.v, sc.c);
     // z_y - lse = k ((x_y - m) c - log2 s): the offset cancels in double before rounding, so +-1e4
     // logits keep their precision.
-    const double dy = (static_cast<double>(x[y]) - st.offset) * sc.c;
+    const double dy = gap(x[y], st.offset, sc.c);
     a.logprobs[r] = static_cast<float>(sc.k * (dy - st.log2_s()));
     a.entropy[r] = static_cast<float>(st.entropy(sc.k));
   }

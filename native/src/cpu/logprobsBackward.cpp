@@ -78,7 +78,7 @@ void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r
     const double log2_s = st.log2_s();
     const double h = with_h ? st.entropy(sc.k) : 0.0;
     // The label's entry, from its logit read before the pass below may overwrite it.
-    const double log_py = sc.k * ((static_cast<double>(x[y]) - st.offset) * sc.c - log2_s);
+    const double log_py = sc.k * (gap(x[y], st.offset, sc.c) - log2_s);
     const double py = std::exp(log_py);
     const double lp_term = g_lp == 0.0f ? 0.0 : g_lp * (1.0 - py);
     const double h_term = !with_h || py == 0.0 ? 0.0 : g_h * py * (log_py + h);
@@ -89,7 +89,7 @@ void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r
     if (keep) {
       for (int64_t b0 = 0; b0 < a.v; b0 += kBlock) {
         const int64_t len = a.v - b0 < kBlock ? a.v - b0 : kBlock;
-        const double f = std::exp2((static_cast<double>(block_offsets[b0 / kBlock]) - st.offset) * sc.c - log2_s);
+        const double f = std::exp2(gap(block_offsets[b0 / kBlock], st.offset, sc.c) - log2_s);
         const auto block_a = static_cast<float>(f * (coef_a - coef_b * log2_s));
         const auto block_b = static_cast<float>(f * coef_b);
         if (with_h)

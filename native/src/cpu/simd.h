@@ -499,6 +499,8 @@ template <class L>
 inline typename L::T gap(typename L::T x, typename L::T m, typename L::T c) {
   return L::mul(L::sub(x, m), c);
 }
+// The same for one value in double (a label's entry, one offset against another): x - m is exact there.
+inline double gap(double x, double m, double c) { return (x - m) * c; }
 
 // Rows are processed in blocks that stay in L1 (their lines were asked for by the previous block's
 // summing pass, prefetch_ahead): 2^{u - O} is summed over a block, O the running maximum of u (see
@@ -563,12 +565,12 @@ struct Lse {
     if (!(xmax > max)) return 0.0;
     max = xmax;
     const float next = offset_of(xmax);
-    const double shift = (static_cast<double>(offset) - next) * c;
+    const double shift = gap(offset, next, c);
     offset = next;
     if (s > 0) {  // nothing to rescale while only -inf was seen (and NaN must stay NaN)
-      const double c = std::exp2(shift);
-      t = c * (t + shift * s);
-      s *= c;
+      const double rescale = std::exp2(shift);
+      t = rescale * (t + shift * s);
+      s *= rescale;
     }
     return shift;
   }
