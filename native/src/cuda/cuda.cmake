@@ -2,8 +2,6 @@
 #   rlhf_cuda_objects  the compiled .cu files (position independent, hidden visibility except the C ABI)
 #   rlhf_cuda          a static library of those objects, linking the static CUDA runtime
 #   RLHF_CUDA_BINDING_SOURCES  the Node-API half (binding/cuda_binding.cc) for the addon
-# The shared library `rlhf` gets the objects directly, so that it exports every rlhf_cuda_* entry
-# point even though nothing inside it calls them (a static archive would contribute nothing).
 find_package(CUDAToolkit REQUIRED)
 
 include(${CMAKE_CURRENT_LIST_DIR}/sources.cmake)
@@ -19,15 +17,7 @@ set_target_properties(rlhf_cuda_objects PROPERTIES
 # -lineinfo keeps source lines for profilers at no run-time cost.
 target_compile_options(rlhf_cuda_objects PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-lineinfo>)
 
-add_library(rlhf_cuda STATIC $<TARGET_OBJECTS:rlhf_cuda_objects>)
-set_target_properties(rlhf_cuda PROPERTIES LINKER_LANGUAGE CXX POSITION_INDEPENDENT_CODE ON)
-target_include_directories(rlhf_cuda PUBLIC ${CMAKE_CURRENT_LIST_DIR}/../../include)
-target_link_libraries(rlhf_cuda PUBLIC CUDA::cudart_static)
-
-if(TARGET rlhf)
-  target_sources(rlhf PRIVATE $<TARGET_OBJECTS:rlhf_cuda_objects>)
-  target_link_libraries(rlhf PRIVATE CUDA::cudart_static)
-endif()
+rlhf_cuda_libraries(CUDA::cudart_static)
 
 if(RLHF_TESTS)
   # The online statistics on the host (online.cuh falls back to exp2f): runs without a GPU.

@@ -15,11 +15,4 @@ target_include_directories(rlhf_cuda_objects BEFORE PRIVATE ${CMAKE_CURRENT_LIST
 target_compile_options(rlhf_cuda_objects PRIVATE -fno-extern-tls-init -Wall -Wextra -Wno-unknown-pragmas
                                                  -Wno-uninitialized)
 
-add_library(rlhf_cuda STATIC $<TARGET_OBJECTS:rlhf_cuda_objects>)
-target_include_directories(rlhf_cuda PUBLIC ${CMAKE_CURRENT_LIST_DIR}/../../include)
-target_link_libraries(rlhf_cuda PUBLIC Threads::Threads)
-
-if(TARGET rlhf)
-  target_sources(rlhf PRIVATE $<TARGET_OBJECTS:rlhf_cuda_objects>)
-  target_link_libraries(rlhf PRIVATE Threads::Threads)
-endif()
+rlhf_cuda_libraries(Threads::Threads)
