@@ -329,7 +329,7 @@ def kl_adaptive(w, rng, i):
 def gae(w, rng, i):
     b, t = int(rng.integers(1, 6)), int(rng.integers(1, 12))
     rewards, values = f32(rng.normal(0, 1, (b, t))), f32(rng.normal(0, 1, (b, t)))
-    with_mask, with_dones, with_boot = i % 2 or i % 4 == 1, i % 3 or i % 4 >= 2, i % 5 > 1 or i % 4 >= 2
+    with_mask, with_dones, with_boot = i % 2, i % 3 or i % 4 >= 2, i % 5 > 1 or i % 4 >= 2
     mask = (rng.random((b, t)) < 0.75).astype(np.float64) if with_mask else np.ones((b, t))
     if i % 4 == 1:
         mask[0] = 0
