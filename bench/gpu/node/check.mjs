@@ -2,11 +2,10 @@
 // the conformance cases on cpu and cuda through the public API, cuda against cpu on random large
 // inputs (−∞ entries, ignored rows holding NaN, odd V), the device-buffer API, and a few timings.
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import * as E from 'fp-ts/lib/Either.js';
 import { backend, backendStatus } from '@rlhf/kernels';
 import { cudaDevice, nativeStatus } from '@rlhf/native';
-import { loadCases, runConformance, summarize } from '@rlhf/conformance';
+import { defaultCaseDirs, loadCases, runConformance, summarize } from '@rlhf/conformance';
 
 const lines = [];
 const say = (s) => (console.log(s), lines.push(s));
@@ -27,10 +26,8 @@ say(`device: ${dev.name}`);
 let failures = 0;
 
 // ---- 1. conformance cases -------------------------------------------------------------------------
-// The shared cases and those of the second float64 reference (packages/conformance/reference).
-const caseDirs = ['cases', 'generated'].map((d) => fileURLToPath(new URL(`./node_modules/@rlhf/conformance/${d}/`, import.meta.url)));
 for (const b of dry ? ['cpu'] : ['cpu', 'cuda']) {
-  const results = runConformance(loadCases(caseDirs), [b]);
+  const results = runConformance(loadCases(defaultCaseDirs), [b]);
   for (const r of results) if (r.outcome.status === 'fail') say(`FAIL [${b}] ${r.case}: ${r.outcome.problems.join('; ')}`);
   const s = summarize(results);
   failures += s.failed;

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { DType, RlhfErrorKind, Tensor } from '@rlhf/tensor';
 
 /** A tensor as a case file writes it: flat row-major data, non-finite numbers as strings. */
@@ -33,6 +34,13 @@ export const decodeTensor = (t: EncodedTensor): Tensor => ({
   shape: [...t.shape],
   data: arrays[t.dtype].from(t.data.map(decodeNumber)),
 });
+
+/** The contract's visible cases (copied from the shared set). */
+export const sharedCasesDir = fileURLToPath(new URL('../cases/', import.meta.url));
+/** The cases of the second float64 reference (reference/generate.py). */
+export const generatedCasesDir = fileURLToPath(new URL('../generated/', import.meta.url));
+/** What `pnpm conformance` runs without a directory: both sets. */
+export const defaultCaseDirs: readonly string[] = [sharedCasesDir, generatedCasesDir];
 
 /** Every *.json case under the given files or directories, sorted by name. */
 export const loadCases = (paths: readonly string[]): Case[] =>

@@ -1,13 +1,10 @@
 #!/usr/bin/env node
-import { fileURLToPath } from 'node:url';
 import { availableBackends, backendStatus, isBackendName, type BackendName } from '@rlhf/kernels';
-import { loadCases } from './caseFile.js';
+import { defaultCaseDirs, loadCases } from './caseFile.js';
 import { loadNativeBackends } from './loadNative.js';
 import { runConformance, summarize } from './runner.js';
 
 const USAGE = 'usage: pnpm conformance [--backend js|cpu|cuda|all] [--verbose] [DIR|FILE …]';
-// The contract's visible cases, then those of the second float64 reference (reference/generate.py).
-const defaultDirs = ['../cases/', '../generated/'].map((d) => fileURLToPath(new URL(d, import.meta.url)));
 
 const parseArgs = (argv: readonly string[]) => {
   let backend = 'all';
@@ -25,7 +22,7 @@ const parseArgs = (argv: readonly string[]) => {
   const backends = backend === 'all' ? (['js', 'cpu', 'cuda'] as BackendName[]) : backend.split(',');
   const bad = backends.find((b) => !isBackendName(b));
   if (bad !== undefined) return { error: `unknown backend '${bad}'` };
-  return { backends: backends as BackendName[], verbose, paths: paths.length ? paths : defaultDirs };
+  return { backends: backends as BackendName[], verbose, paths: paths.length ? paths : defaultCaseDirs };
 };
 
 const main = async (): Promise<number> => {

@@ -1,16 +1,21 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { compareOutput, loadCases, runCase, runConformance, summarize } from '@rlhf/conformance';
+import {
+  compareOutput,
+  generatedCasesDir,
+  loadCases,
+  runCase,
+  runConformance,
+  sharedCasesDir,
+  summarize,
+} from '@rlhf/conformance';
 
-const casesDir = fileURLToPath(new URL('../cases/', import.meta.url));
-const generatedDir = fileURLToPath(new URL('../generated/', import.meta.url));
 
 describe.each([
-  ['the visible conformance cases', casesDir, 85],
-  ['the cases of the second reference (reference/generate.py)', generatedDir, 256],
+  ['the visible conformance cases', sharedCasesDir, 85],
+  ['the cases of the second reference (reference/generate.py)', generatedCasesDir, 256],
 ])('%s', (_, dir, count) => {
   it('all pass on the js backend', () => {
     const results = runConformance(loadCases([dir]), ['js']);
