@@ -117,13 +117,13 @@ size_t product(Napi::Env env, int64_t a, int64_t b) {
 // ---- jobs: one per kernel; parse() checks the arguments, run() calls the C ABI -----------------------
 
 struct LogprobsJob {
-  // (logits, labels, n, v, temperature, ignoreIndex, logprobs, entropy)
+  // (logits, labels, n, v, temperature, ignoreIndex, logprobs, entropy, rowStats | null)
   const float* logits;
   const int32_t* labels;
   int64_t n, v;
   float temperature;
   int32_t ignore_index;
-  float *logprobs, *entropy;
+  float *logprobs, *entropy, *row_stats;
   LogprobsJob(const Napi::CallbackInfo& info, Keep* keep) {
     n = size_arg(info, 2, "N");
     v = size_arg(info, 3, "V");
@@ -133,35 +133,39 @@ struct LogprobsJob {
     ignore_index = ignore_index_arg(info, 5);
     logprobs = typed_array<float>(info, 6, "logprobs", n, keep);
     entropy = typed_array<float>(info, 7, "entropy", n, keep);
+    row_stats = typed_array<float>(info, 8, "rowStats", product(info.Env(), n, 3), keep, true);
   }
-  rlhf_status run() { return rlhf_logprobs_f32(logits, labels, n, v, temperature, ignore_index, logprobs, entropy); }
+  rlhf_status run() {
+    return rlhf_logprobs_f32(logits, labels, n, v, temperature, ignore_index, logprobs, entropy, row_stats);
+  }
   Napi::Value result(Napi::Env env) const { return env.Undefined(); }
 };
 
 struct LogprobsBackwardJob {
-  // (logits, labels, gradLogprobs, gradEntropy | null, n, v, temperature, ignoreIndex, gradLogits)
+  // (logits, labels, gradLogprobs, gradEntropy | null, rowStats | null, n, v, temperature, ignoreIndex, gradLogits)
   const float* logits;
   const int32_t* labels;
-  const float *grad_logprobs, *grad_entropy;
+  const float *grad_logprobs, *grad_entropy, *row_stats;
   int64_t n, v;
   float temperature;
   int32_t ignore_index;
   float* grad_logits;
   LogprobsBackwardJob(const Napi::CallbackInfo& info, Keep* keep) {
-    n = size_arg(info, 4, "N");
-    v = size_arg(info, 5, "V");
+    n = size_arg(info, 5, "N");
+    v = size_arg(info, 6, "V");
     const size_t nv = product(info.Env(), n, v);
     logits = typed_array<float>(info, 0, "logits", nv, keep);
     labels = typed_array<int32_t>(info, 1, "labels", n, keep);
     grad_logprobs = typed_array<float>(info, 2, "gradLogprobs", n, keep);
     grad_entropy = typed_array<float>(info, 3, "gradEntropy", n, keep, true);
-    temperature = float_arg(info, 6, "temperature");
-    ignore_index = ignore_index_arg(info, 7);
-    grad_logits = typed_array<float>(info, 8, "gradLogits", nv, keep);
+    row_stats = typed_array<float>(info, 4, "rowStats", product(info.Env(), n, 3), keep, true);
+    temperature = float_arg(info, 7, "temperature");
+    ignore_index = ignore_index_arg(info, 8);
+    grad_logits = typed_array<float>(info, 9, "gradLogits", nv, keep);
   }
   rlhf_status run() {
-    return rlhf_logprobs_backward_f32(logits, labels, grad_logprobs, grad_entropy, n, v, temperature, ignore_index,
-                                      grad_logits);
+    return rlhf_logprobs_backward_f32(logits, labels, grad_logprobs, grad_entropy, row_stats, n, v, temperature,
+                                      ignore_index, grad_logits);
   }
   Napi::Value result(Napi::Env env) const { return env.Undefined(); }
 };

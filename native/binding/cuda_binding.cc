@@ -159,7 +159,7 @@ Napi::Value Logprobs(const Napi::CallbackInfo& info) {
   check(info.Env(), rlhf_cuda_logprobs_f32(devicePtr<const float>(info, 0), devicePtr<const int32_t>(info, 1),
                                            intArg(info, 2), intArg(info, 3), floatArg(info, 4),
                                            static_cast<int32_t>(intArg(info, 5)), devicePtr<float>(info, 6),
-                                           devicePtr<float>(info, 7), pointerArg(info, 8)));
+                                           devicePtr<float>(info, 7), devicePtr<float>(info, 8), pointerArg(info, 9)));
   return info.Env().Undefined();
 }
 
@@ -167,9 +167,9 @@ Napi::Value LogprobsBackward(const Napi::CallbackInfo& info) {
   check(info.Env(),
         rlhf_cuda_logprobs_backward_f32(devicePtr<const float>(info, 0), devicePtr<const int32_t>(info, 1),
                                         devicePtr<const float>(info, 2), devicePtr<const float>(info, 3),
-                                        intArg(info, 4), intArg(info, 5), floatArg(info, 6),
-                                        static_cast<int32_t>(intArg(info, 7)), devicePtr<float>(info, 8),
-                                        pointerArg(info, 9)));
+                                        devicePtr<const float>(info, 4), intArg(info, 5), intArg(info, 6),
+                                        floatArg(info, 7), static_cast<int32_t>(intArg(info, 8)),
+                                        devicePtr<float>(info, 9), pointerArg(info, 10)));
   return info.Env().Undefined();
 }
 

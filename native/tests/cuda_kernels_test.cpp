@@ -169,37 +169,53 @@ void checkLogprobs(const Shape& s, const Schedule& sched) {
   const auto nanRow = [&](std::vector<float>& out, int64_t width) {
     if (bad) std::fill(out.begin() + width, out.begin() + 2 * width, std::numeric_limits<float>::quiet_NaN());
   };
-  std::vector<float> lp(s.n), h(s.n);
-  rlhf_logprobs_f32(x.data(), yCpu.data(), s.n, s.v, s.temperature, kIgnore, lp.data(), h.data());
+  std::vector<float> lp(s.n), h(s.n), stats(size_t(3 * s.n));
+  rlhf_logprobs_f32(x.data(), yCpu.data(), s.n, s.v, s.temperature, kIgnore, lp.data(), h.data(), stats.data());
   nanRow(lp, 1);
   nanRow(h, 1);
-  Device<float> dx(x, s.misalign), dlp(size_t(s.n), s.misalign), dh(size_t(s.n), s.misalign);
+  Device<float> dx(x, s.misalign), dlp(size_t(s.n), s.misalign), dh(size_t(s.n), s.misalign), dstats(size_t(3 * s.n));
   Device<int32_t> dy(y);
-  expectStatus(rlhf_cuda_logprobs_f32(dx.p, dy.p, s.n, s.v, s.temperature, kIgnore, dlp.p, dh.p, nullptr), RLHF_OK,
-               "logprobs");
+  expectStatus(rlhf_cuda_logprobs_f32(dx.p, dy.p, s.n, s.v, s.temperature, kIgnore, dlp.p, dh.p, dstats.p, nullptr),
+               RLHF_OK, "logprobs");
   noteLaunch(sched);
   expectStatus(rlhf_cuda_stream_synchronize(nullptr), bad ? RLHF_ERR_INDEX : RLHF_OK, "logprobs sync");
   expectClose(dlp.download(), lp, "logprobs");
   expectClose(dh.download(), h, "entropy");
+  // The saved statistics: pivots may differ (the CPU's may sit a little below the maximum), lse = m/T + s
+  // and H may not.
+  const auto savedStats = dstats.download();
+  std::vector<float> lse(size_t(s.n)), lseCpu(size_t(s.n)), hSaved(size_t(s.n));
+  for (int64_t r = 0; r < s.n; r++) {
+    lse[r] = float(double(savedStats[3 * r]) / s.temperature + savedStats[3 * r + 1]);
+    lseCpu[r] = float(double(stats[3 * r]) / s.temperature + stats[3 * r + 1]);
+    hSaved[r] = savedStats[3 * r + 2];
+  }
+  nanRow(lseCpu, 1);
+  expectClose(lse, lseCpu, "saved lse");
+  expectClose(hSaved, h, "saved entropy");
 
-  // The backward, with and without the entropy's gradient, and in place.
+  // The backward, with and without the entropy's gradient, in place, and from saved statistics (the
+  // device's own, or the CPU's: the definition is the same).
   const auto glp = uniform(size_t(s.n), -1.f, 1.f), gh = uniform(size_t(s.n), -1.f, 1.f);
-  Device<float> dglp(glp), dgh(gh), dg(size_t(s.n * s.v), s.misalign);
-  for (int variant = 0; variant < 3; variant++) {
-    const bool withEntropy = variant != 1, inPlace = variant == 2;
+  Device<float> dglp(glp), dgh(gh), dg(size_t(s.n * s.v), s.misalign), dcpuStats(stats);
+  const char* names[] = {"grad_logits", "grad_logits (no grad_entropy)", "grad_logits (in place)",
+                         "grad_logits (saved statistics)", "grad_logits (saved, in place, no grad_entropy)",
+                         "grad_logits (the CPU's saved statistics)"};
+  for (int variant = 0; variant < 6; variant++) {
+    const bool withEntropy = variant != 1 && variant != 4, inPlace = variant == 2 || variant == 4;
+    const float* saved = variant == 5 ? dcpuStats.p : variant >= 3 ? dstats.p : nullptr;
     std::vector<float> g(size_t(s.n * s.v));
-    rlhf_logprobs_backward_f32(x.data(), yCpu.data(), glp.data(), withEntropy ? gh.data() : nullptr, s.n, s.v,
+    rlhf_logprobs_backward_f32(x.data(), yCpu.data(), glp.data(), withEntropy ? gh.data() : nullptr, nullptr, s.n, s.v,
                                s.temperature, kIgnore, g.data());
     nanRow(g, s.v);
-    if (inPlace) dx.upload(x);
+    dx.upload(x);  // an in-place variant overwrote it
     float* out = inPlace ? dx.p : dg.p;
-    expectStatus(rlhf_cuda_logprobs_backward_f32(dx.p, dy.p, dglp.p, withEntropy ? dgh.p : nullptr, s.n, s.v,
+    expectStatus(rlhf_cuda_logprobs_backward_f32(dx.p, dy.p, dglp.p, withEntropy ? dgh.p : nullptr, saved, s.n, s.v,
                                                  s.temperature, kIgnore, out, nullptr),
-                 RLHF_OK, "logprobs_backward");
+                 RLHF_OK, names[variant]);
     noteLaunch(sched);
     expectStatus(rlhf_cuda_stream_synchronize(nullptr), bad ? RLHF_ERR_INDEX : RLHF_OK, "logprobs_backward sync");
-    expectClose(inPlace ? dx.download() : dg.download(), g,
-                inPlace ? "grad_logits (in place)" : withEntropy ? "grad_logits" : "grad_logits (no grad_entropy)");
+    expectClose(inPlace ? dx.download() : dg.download(), g, names[variant]);
   }
 }
 
@@ -336,8 +352,8 @@ void checkErrors() {
   context = "errors";
   Device<float> x(64), out(64);
   Device<int32_t> y(std::vector<int32_t>(8, 0));
-  expectStatus(rlhf_cuda_logprobs_f32(x.p, y.p, 8, 0, 1.f, kIgnore, out.p, out.p, nullptr), RLHF_ERR_SHAPE, "v = 0");
-  expectStatus(rlhf_cuda_logprobs_f32(x.p, y.p, -1, 8, 1.f, kIgnore, out.p, out.p, nullptr), RLHF_ERR_SHAPE, "n < 0");
+  expectStatus(rlhf_cuda_logprobs_f32(x.p, y.p, 8, 0, 1.f, kIgnore, out.p, out.p, nullptr, nullptr), RLHF_ERR_SHAPE, "v = 0");
+  expectStatus(rlhf_cuda_logprobs_f32(x.p, y.p, -1, 8, 1.f, kIgnore, out.p, out.p, nullptr, nullptr), RLHF_ERR_SHAPE, "n < 0");
   expectStatus(rlhf_cuda_logsoftmax_f32(x.p, 8, 8, 0.f, out.p, nullptr), RLHF_ERR_PARAM, "temperature 0");
   expectStatus(rlhf_cuda_logsoftmax_f32(x.p, 8, 8, kInf, out.p, nullptr), RLHF_ERR_PARAM, "temperature inf");
   expectStatus(rlhf_cuda_kl_full_f32(x.p, nullptr, nullptr, 8, 8, 1.f, out.p, nullptr, nullptr), RLHF_ERR_SHAPE,

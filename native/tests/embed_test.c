@@ -19,11 +19,11 @@ int main(void) {
   const float logits[6] = {0.f, 0.f, 0.f, 1.f, 2.f, 3.f};
   const int32_t labels[2] = {1, -100};
   float lp[2], ent[2], grad[6], lsm[6], kl[2];
-  CHECK(rlhf_logprobs_f32(logits, labels, 2, 3, 1.f, -100, lp, ent) == RLHF_OK, "logprobs failed");
+  CHECK(rlhf_logprobs_f32(logits, labels, 2, 3, 1.f, -100, lp, ent, NULL) == RLHF_OK, "logprobs failed");
   CHECK(fabsf(lp[0] + logf(3.f)) < 1e-5f && fabsf(ent[0] - logf(3.f)) < 1e-5f, "logprobs of a uniform row");
   CHECK(lp[1] == 0.f && ent[1] == 0.f, "an ignored row gives 0");
   const float g[2] = {1.f, 1.f};
-  CHECK(rlhf_logprobs_backward_f32(logits, labels, g, NULL, 2, 3, 1.f, -100, grad) == RLHF_OK, "backward failed");
+  CHECK(rlhf_logprobs_backward_f32(logits, labels, g, NULL, NULL, 2, 3, 1.f, -100, grad) == RLHF_OK, "backward failed");
   CHECK(fabsf(grad[1] - (1.f - 1.f / 3.f)) < 1e-5f, "backward at the label");
   CHECK(rlhf_logsoftmax_f32(logits, 2, 3, 1.f, lsm) == RLHF_OK, "logsoftmax failed");
   CHECK(rlhf_logsoftmax_backward_f32(logits, lsm, 2, 3, 1.f, grad) == RLHF_OK, "logsoftmax backward failed");
@@ -39,7 +39,7 @@ int main(void) {
   int64_t pairs = 0;
   CHECK(rlhf_ranking_f32(rewards, ranks, 1, 2, rg, &loss, &acc, &pairs) == RLHF_OK && pairs == 1, "ranking");
   const int32_t bad[2] = {3, -100};
-  CHECK(rlhf_logprobs_f32(logits, bad, 2, 3, 1.f, -100, lp, ent) == RLHF_ERR_INDEX, "a label >= V is an index error");
+  CHECK(rlhf_logprobs_f32(logits, bad, 2, 3, 1.f, -100, lp, ent, NULL) == RLHF_ERR_INDEX, "a label >= V is an index error");
   CHECK(rlhf_last_error()[0] != '\0', "the error has a message");
   printf("embed_test: librlhf.so (%s), %s\n", rlhf_cpu_isa(), failures ? "FAILED" : "ok");
   return failures != 0;

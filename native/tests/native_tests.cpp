@@ -157,7 +157,7 @@ void test_logprobs(std::mt19937& g) {
           if (y[r] == -100) for (int64_t i = 0; i < v; i++) x[r * v + i] = kNaN;  // never read
         if (style == 2) for (int64_t r = 0; r < n; r++) if (y[r] != -100) y[r] = 0;  // a finite label
         Guarded lp(n), h(n);
-        CHECK(rlhf_logprobs_f32(x.data(), y.data(), n, v, temperature, -100, lp.data(), h.data()) == RLHF_OK, "%s",
+        CHECK(rlhf_logprobs_f32(x.data(), y.data(), n, v, temperature, -100, lp.data(), h.data(), nullptr) == RLHF_OK, "%s",
               rlhf_last_error());
         CHECK(lp.guards_intact() && h.guards_intact(), "logprobs wrote outside its outputs");
         const double inv_t = 1.0 / temperature;
@@ -172,32 +172,55 @@ void test_logprobs(std::mt19937& g) {
           CHECK(close(h[r], ref.entropy, 1e-4, 1e-5), "V=%lld style=%d entropy %g vs %g", (long long)v, style, h[r], ref.entropy);
         }
 
-        // backward, in place and not, against the reference gradient.
+        // The saved row statistics: the same logprobs and entropies, lse = m/T + s, ignored rows 0.
+        Guarded lp2(n), h2(n), stats(static_cast<size_t>(3 * n));
+        CHECK(rlhf_logprobs_f32(x.data(), y.data(), n, v, temperature, -100, lp2.data(), h2.data(), stats.data()) == RLHF_OK,
+              "%s", rlhf_last_error());
+        CHECK(stats.guards_intact(), "logprobs wrote outside its row statistics");
+        CHECK(std::memcmp(lp.data(), lp2.data(), sizeof(float) * n) == 0 && std::memcmp(h.data(), h2.data(), sizeof(float) * n) == 0,
+              "saving the row statistics changed the outputs");
+        for (int64_t r = 0; r < n; r++) {
+          const float* st = stats.data() + 3 * r;
+          if (y[r] == -100) {
+            CHECK(st[0] == 0.0f && st[1] == 0.0f && st[2] == 0.0f, "ignored row %lld statistics", (long long)r);
+            continue;
+          }
+          const RowRef ref = row_ref(&x[r * v], v, inv_t);
+          CHECK(close(st[0] * inv_t + st[1], ref.lse, 1e-6, 1e-5) && st[2] == h[r], "V=%lld row %lld statistics (%g, %g, %g)",
+                (long long)v, (long long)r, st[0], st[1], st[2]);
+        }
+
+        // backward, recomputing its statistics or from the saved ones, in place and not, against the
+        // reference gradient.
         std::vector<float> glp(static_cast<size_t>(n)), gh(static_cast<size_t>(n));
         for (int64_t r = 0; r < n; r++) glp[r] = 0.5f + 0.1f * r, gh[r] = -0.3f + 0.05f * r;
-        Guarded grad(static_cast<size_t>(n * v));
-        CHECK(rlhf_logprobs_backward_f32(x.data(), y.data(), glp.data(), gh.data(), n, v, temperature, -100, grad.data()) ==
-                  RLHF_OK,
-              "%s", rlhf_last_error());
-        CHECK(grad.guards_intact(), "logprobs.backward wrote outside its output");
-        for (int64_t r = 0; r < n; r++) {
-          if (y[r] == -100) continue;
-          const RowRef ref = row_ref(&x[r * v], v, inv_t);
-          for (int64_t i = 0; i < v; i++) {
-            const double log_p = x[r * v + i] * inv_t - ref.lse, p = std::exp(log_p);
-            const double want =
-                inv_t * (glp[r] * ((i == y[r]) - p) - (p == 0 ? 0.0 : gh[r] * p * (log_p + ref.entropy)));
-            if (!close(grad[r * v + i], want, 1e-4, 1e-5)) {
-              CHECK(false, "V=%lld style=%d grad[%lld,%lld] %g vs %g", (long long)v, style, (long long)r, (long long)i,
-                    grad[r * v + i], want);
-              break;
+        for (const float* saved : {static_cast<const float*>(nullptr), static_cast<const float*>(stats.data())}) {
+          Guarded grad(static_cast<size_t>(n * v));
+          CHECK(rlhf_logprobs_backward_f32(x.data(), y.data(), glp.data(), gh.data(), saved, n, v, temperature, -100,
+                                           grad.data()) == RLHF_OK,
+                "%s", rlhf_last_error());
+          CHECK(grad.guards_intact(), "logprobs.backward wrote outside its output");
+          for (int64_t r = 0; r < n; r++) {
+            if (y[r] == -100) continue;
+            const RowRef ref = row_ref(&x[r * v], v, inv_t);
+            for (int64_t i = 0; i < v; i++) {
+              const double log_p = x[r * v + i] * inv_t - ref.lse, p = std::exp(log_p);
+              const double want =
+                  inv_t * (glp[r] * ((i == y[r]) - p) - (p == 0 ? 0.0 : gh[r] * p * (log_p + ref.entropy)));
+              if (!close(grad[r * v + i], want, 1e-4, 1e-5)) {
+                CHECK(false, "V=%lld style=%d saved=%d grad[%lld,%lld] %g vs %g", (long long)v, style, saved != nullptr,
+                      (long long)r, (long long)i, grad[r * v + i], want);
+                break;
+              }
             }
           }
+          std::vector<float> in_place = x;
+          CHECK(rlhf_logprobs_backward_f32(in_place.data(), y.data(), glp.data(), gh.data(), saved, n, v, temperature,
+                                           -100, in_place.data()) == RLHF_OK,
+                "%s", rlhf_last_error());
+          CHECK(std::memcmp(in_place.data(), grad.data(), sizeof(float) * n * v) == 0, "in-place differs (saved=%d)",
+                saved != nullptr);
         }
-        std::vector<float> in_place = x;
-        CHECK(rlhf_logprobs_backward_f32(in_place.data(), y.data(), glp.data(), gh.data(), n, v, temperature, -100,
-                                         in_place.data()) == RLHF_OK, "%s", rlhf_last_error());
-        CHECK(std::memcmp(in_place.data(), grad.data(), sizeof(float) * n * v) == 0, "in-place differs");
       }
     }
   }
@@ -212,7 +235,7 @@ void test_late_non_finite(std::mt19937& g) {
   x[static_cast<size_t>(v + v * 9 / 10)] = kInf;
   const int32_t y[2] = {3, 3};
   float lp[2], h[2];
-  CHECK(rlhf_logprobs_f32(x.data(), y, 2, v, 1.0f, -100, lp, h) == RLHF_OK, "%s", rlhf_last_error());
+  CHECK(rlhf_logprobs_f32(x.data(), y, 2, v, 1.0f, -100, lp, h, nullptr) == RLHF_OK, "%s", rlhf_last_error());
   CHECK(std::isnan(lp[0]) && std::isnan(h[0]), "NaN logit: logprob %g entropy %g", lp[0], h[0]);
   CHECK(!std::isfinite(lp[1]) || std::isnan(h[1]), "+inf logit: logprob %g entropy %g", lp[1], h[1]);
 }
@@ -284,11 +307,14 @@ void test_exact_peak(std::mt19937& g) {
       for (size_t i = 0; i < x.size(); i++) q[i] = x[i] + 0.5f;  // the same distribution, shifted
       std::vector<float> lp(n), h(n), glp(n), gh(n), kl(n);
       for (int64_t r = 0; r < n; r++) glp[r] = normal(g), gh[r] = normal(g);
-      std::vector<float> grad(x.size()), out(x.size()), lsg(x.size()), kg(x.size());
+      std::vector<float> grad(x.size()), saved_grad(x.size()), out(x.size()), lsg(x.size()), kg(x.size()), stats(3 * n);
       const float t = temperature;
-      CHECK(rlhf_logprobs_f32(x.data(), y.data(), n, v, t, -100, lp.data(), h.data()) == RLHF_OK, "%s",
+      CHECK(rlhf_logprobs_f32(x.data(), y.data(), n, v, t, -100, lp.data(), h.data(), stats.data()) == RLHF_OK, "%s",
             rlhf_last_error());
-      CHECK(rlhf_logprobs_backward_f32(x.data(), y.data(), glp.data(), gh.data(), n, v, t, -100, grad.data()) == RLHF_OK,
+      CHECK(rlhf_logprobs_backward_f32(x.data(), y.data(), glp.data(), gh.data(), nullptr, n, v, t, -100, grad.data()) == RLHF_OK,
+            "%s", rlhf_last_error());
+      CHECK(rlhf_logprobs_backward_f32(x.data(), y.data(), glp.data(), gh.data(), stats.data(), n, v, t, -100,
+                                       saved_grad.data()) == RLHF_OK,
             "%s", rlhf_last_error());
       CHECK(rlhf_logsoftmax_f32(x.data(), n, v, t, out.data()) == RLHF_OK, "%s", rlhf_last_error());
       CHECK(rlhf_logsoftmax_backward_f32(x.data(), go.data(), n, v, t, lsg.data()) == RLHF_OK, "%s", rlhf_last_error());
@@ -299,6 +325,8 @@ void test_exact_peak(std::mt19937& g) {
         CHECK(lp[r] == 0.0f && h[r] == 0.0f && out[at] == 0.0f,
               "T=%g V=%lld row %lld: logprob %g entropy %g logsoftmax %g", t, (long long)v, (long long)r, lp[r], h[r],
               out[at]);
+        CHECK(saved_grad[at] == 0.0f, "T=%g V=%lld row %lld: at the peak, from the saved statistics, logprobs grad %g", t,
+              (long long)v, (long long)r, saved_grad[at]);
         CHECK(grad[at] == 0.0f && lsg[at] == 0.0f && kg[at] == 0.0f && kl[r] == 0.0f,
               "T=%g V=%lld row %lld: at the peak logprobs grad %g logsoftmax grad %g kl %g kl grad %g", t, (long long)v,
               (long long)r, grad[at], lsg[at], kl[r], kg[at]);
@@ -381,18 +409,18 @@ void test_bad_input() {
   int32_t y[2] = {0, 2};
   Guarded lp(2, 7.0f), h(2, 7.0f), out(6, 7.0f);
   auto untouched = [&] { return lp.all_equal(7.0f) && h.all_equal(7.0f) && out.all_equal(7.0f); };
-  CHECK(rlhf_logprobs_f32(nullptr, y, n, v, 1, -100, lp.data(), h.data()) == RLHF_ERR_SHAPE, "null logits");
-  CHECK(rlhf_logprobs_f32(x, y, n, v, 1, -100, nullptr, h.data()) == RLHF_ERR_SHAPE, "null output");
-  CHECK(rlhf_logprobs_f32(x, y, -1, v, 1, -100, lp.data(), h.data()) == RLHF_ERR_SHAPE, "n < 0");
-  CHECK(rlhf_logprobs_f32(x, y, n, 0, 1, -100, lp.data(), h.data()) == RLHF_ERR_SHAPE, "v < 1");
-  CHECK(rlhf_logprobs_f32(x, y, INT64_MAX / 2, 3, 1, -100, lp.data(), h.data()) == RLHF_ERR_SHAPE, "n * v overflows");
+  CHECK(rlhf_logprobs_f32(nullptr, y, n, v, 1, -100, lp.data(), h.data(), nullptr) == RLHF_ERR_SHAPE, "null logits");
+  CHECK(rlhf_logprobs_f32(x, y, n, v, 1, -100, nullptr, h.data(), nullptr) == RLHF_ERR_SHAPE, "null output");
+  CHECK(rlhf_logprobs_f32(x, y, -1, v, 1, -100, lp.data(), h.data(), nullptr) == RLHF_ERR_SHAPE, "n < 0");
+  CHECK(rlhf_logprobs_f32(x, y, n, 0, 1, -100, lp.data(), h.data(), nullptr) == RLHF_ERR_SHAPE, "v < 1");
+  CHECK(rlhf_logprobs_f32(x, y, INT64_MAX / 2, 3, 1, -100, lp.data(), h.data(), nullptr) == RLHF_ERR_SHAPE, "n * v overflows");
   for (float t : {0.0f, -1.0f, kNaN, kInf, 1e-45f})
-    CHECK(rlhf_logprobs_f32(x, y, n, v, t, -100, lp.data(), h.data()) == RLHF_ERR_PARAM, "temperature %g", t);
+    CHECK(rlhf_logprobs_f32(x, y, n, v, t, -100, lp.data(), h.data(), nullptr) == RLHF_ERR_PARAM, "temperature %g", t);
   int32_t bad_labels[2] = {0, 3};
-  CHECK(rlhf_logprobs_f32(x, bad_labels, n, v, 1, -100, lp.data(), h.data()) == RLHF_ERR_INDEX, "label >= v");
+  CHECK(rlhf_logprobs_f32(x, bad_labels, n, v, 1, -100, lp.data(), h.data(), nullptr) == RLHF_ERR_INDEX, "label >= v");
   CHECK(std::strstr(rlhf_last_error(), "labels[1] = 3") != nullptr, "message: %s", rlhf_last_error());
   bad_labels[1] = -1;
-  CHECK(rlhf_logprobs_backward_f32(x, bad_labels, gl, nullptr, n, v, 1, -100, out.data()) == RLHF_ERR_INDEX, "label < 0");
+  CHECK(rlhf_logprobs_backward_f32(x, bad_labels, gl, nullptr, nullptr, n, v, 1, -100, out.data()) == RLHF_ERR_INDEX, "label < 0");
   CHECK(rlhf_logsoftmax_f32(x, n, v, 0, out.data()) == RLHF_ERR_PARAM, "logsoftmax temperature");
   CHECK(rlhf_logsoftmax_backward_f32(x, nullptr, n, v, 1, out.data()) == RLHF_ERR_SHAPE, "null grad_output");
   CHECK(rlhf_kl_full_f32(x, nullptr, nullptr, n, v, 1, lp.data(), nullptr) == RLHF_ERR_SHAPE, "null q");
@@ -423,9 +451,9 @@ void test_threads(std::mt19937& g) {
   Guarded a(n), b(n), h(n);
   rlhf_set_num_threads(1);
   CHECK(rlhf_get_num_threads() == 1, "threads 1");
-  rlhf_logprobs_f32(x.data(), y.data(), n, v, 1, -100, a.data(), h.data());
+  rlhf_logprobs_f32(x.data(), y.data(), n, v, 1, -100, a.data(), h.data(), nullptr);
   rlhf_set_num_threads(4);
-  rlhf_logprobs_f32(x.data(), y.data(), n, v, 1, -100, b.data(), h.data());
+  rlhf_logprobs_f32(x.data(), y.data(), n, v, 1, -100, b.data(), h.data(), nullptr);
   rlhf_set_num_threads(0);
   CHECK(rlhf_get_num_threads() >= 1, "default threads");
   CHECK(std::memcmp(a.data(), b.data(), sizeof(float) * n) == 0, "results depend on the thread count");

@@ -70,16 +70,21 @@ RLHF_API int rlhf_cpu_isa_supported(const char* isa);
 /* ---- log-softmax family (SPEC section 2) ---------------------------------------------------- */
 
 /* logprobs[n] = z[n, y] - lse[n], entropy[n] = lse[n] - sum_v p z; ignored rows give 0. One pass
-   over each row (online log-sum-exp); never allocates [n, v]. */
+   over each row (online log-sum-exp); never allocates [n, v].
+   row_stats (may be NULL): [n, 3], what the backward needs of each row, saved so that it need not
+   read the row twice: (m, s, H) with m a pivot near the row's maximum logit, s = log sum_v e^{(x_v - m)/T}
+   (so lse = m/T + s without rounding m/T) and H the entropy; ignored rows give (0, 0, 0). */
 RLHF_API rlhf_status rlhf_logprobs_f32(const float* logits, const int32_t* labels, int64_t n, int64_t v,
                                        float temperature, int32_t ignore_index, float* logprobs,
-                                       float* entropy);
+                                       float* entropy, float* row_stats);
 
 /* grad_logits = (1/T) [g_lp (onehot(y) - p) - g_H p (log p + H)]; ignored rows are 0.
-   grad_entropy may be NULL (zeros). grad_logits may equal logits (in place). */
+   grad_entropy may be NULL (zeros). row_stats may be NULL: the row statistics are recomputed (one
+   more pass over each row); else they are the forward's row_stats for the same logits and temperature,
+   and each row is read once. grad_logits may equal logits (in place). */
 RLHF_API rlhf_status rlhf_logprobs_backward_f32(const float* logits, const int32_t* labels,
                                                 const float* grad_logprobs, const float* grad_entropy,
-                                                int64_t n, int64_t v, float temperature,
+                                                const float* row_stats, int64_t n, int64_t v, float temperature,
                                                 int32_t ignore_index, float* grad_logits);
 
 RLHF_API rlhf_status rlhf_logsoftmax_f32(const float* logits, int64_t n, int64_t v, float temperature,

@@ -87,14 +87,16 @@ RLHF_API const char* rlhf_cuda_last_launch(void);
 
 /* ---- log-softmax family (SPEC section 2) ------------------------------------------------------ */
 
+/* row_stats may be NULL; else [n, 3] (m, s, H) per row as in kernels.h (m is the row's maximum here). */
 RLHF_API rlhf_status rlhf_cuda_logprobs_f32(const float* logits, const int32_t* labels, int64_t n, int64_t v,
                                             float temperature, int32_t ignore_index, float* logprobs,
-                                            float* entropy, void* stream);
+                                            float* entropy, float* row_stats, void* stream);
 
-/* grad_entropy may be NULL; grad_logits may equal logits (in place). */
+/* grad_entropy may be NULL; row_stats may be NULL (recomputed: each row is read twice) or the forward's
+   (from either backend: each row is read once); grad_logits may equal logits (in place). */
 RLHF_API rlhf_status rlhf_cuda_logprobs_backward_f32(const float* logits, const int32_t* labels,
                                                      const float* grad_logprobs, const float* grad_entropy,
-                                                     int64_t n, int64_t v, float temperature,
+                                                     const float* row_stats, int64_t n, int64_t v, float temperature,
                                                      int32_t ignore_index, float* grad_logits, void* stream);
 
 RLHF_API rlhf_status rlhf_cuda_logsoftmax_f32(const float* logits, int64_t n, int64_t v, float temperature,

@@ -50,6 +50,7 @@ struct LogprobsArgs {
   int32_t ignore_index;
   float* logprobs;
   float* entropy;
+  float* row_stats;  // may be null: [n, 3] (m, s, H), see kernels.h
 };
 
 struct LogprobsBackwardArgs {
@@ -57,6 +58,7 @@ struct LogprobsBackwardArgs {
   const int32_t* labels;
   const float* grad_logprobs;
   const float* grad_entropy;  // may be null (zeros)
+  const float* row_stats;     // may be null (recomputed): the forward's [n, 3] (m, s, H)
   int64_t v;
   float inv_t;
   int32_t ignore_index;

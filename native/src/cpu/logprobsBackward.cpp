@@ -1,5 +1,6 @@
 // SPEC §2 logprobs.backward: grad_logits = (1/T) [g_lp (onehot(y) - p) - g_H p (log p + H)].
-// One pass over the row for its statistics, one pass writing the gradient. Every element is read
+// One pass over the row for its statistics (or none: the forward's saved row_stats), one pass writing
+// the gradient. Every element is read
 // before it is written, so grad_logits may be the logits buffer itself (in-place, opt-in).
 #include <vector>
 
@@ -52,15 +53,19 @@ struct KeptGradientRow {
 void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r1) {
   const Scale sc(a.inv_t);
   // The statistics pass keeps 2^{(x - m_b) c} of a row here (it stays in cache for the write pass, which
-  // then needs no exp2 per entry); without the memory the kernel recomputes it.
+  // then needs no exp2 per entry); without the memory the kernel recomputes it. Saved statistics need
+  // no statistics pass, so nothing is kept.
+  const bool saved = a.row_stats != nullptr;
   std::vector<float> kept_row, block_offsets;
   try {
-    kept_row.resize(static_cast<size_t>(a.v));
-    block_offsets.resize(static_cast<size_t>(row_blocks(a.v)));
+    if (!saved) {
+      kept_row.resize(static_cast<size_t>(a.v));
+      block_offsets.resize(static_cast<size_t>(row_blocks(a.v)));
+    }
   } catch (...) {
     kept_row.clear();
   }
-  const bool keep = !kept_row.empty();
+  float* const kept = kept_row.empty() ? nullptr : kept_row.data();
   for (int64_t r = r0; r < r1; r++) {
     const int32_t y = a.labels[r];
     float* out = a.grad_logits + r * a.v;
@@ -72,13 +77,24 @@ void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r
     }
     const float* x = a.logits + r * a.v;
     const bool with_h = g_h != 0.0f;
-    float* const kept = keep ? kept_row.data() : nullptr;
-    const Lse st = with_h ? row_lse<Native, true>(x, a.v, sc.c, kept, block_offsets.data())
-                          : row_lse<Native, false>(x, a.v, sc.c, kept, block_offsets.data());
-    const double log2_s = st.log2_s();
-    const double h = with_h ? st.entropy(sc.k) : 0.0;
+    // The row's pivot m, log2 s and H: saved by the forward (no statistics pass: the row is read once),
+    // or from a statistics pass that keeps 2^d for the write pass.
+    float offset;
+    double log2_s, h = 0.0;
+    if (saved) {
+      const float* st = a.row_stats + 3 * r;
+      offset = st[0];
+      log2_s = st[1] / sc.k;
+      if (with_h) h = st[2];
+    } else {
+      const Lse st = with_h ? row_lse<Native, true>(x, a.v, sc.c, kept, block_offsets.data())
+                            : row_lse<Native, false>(x, a.v, sc.c, kept, block_offsets.data());
+      offset = st.offset;
+      log2_s = st.log2_s();
+      if (with_h) h = st.entropy(sc.k);
+    }
     // The label's entry, from its logit read before the pass below may overwrite it.
-    const double log_py = sc.k * (gap(x[y], st.offset, sc.c) - log2_s);
+    const double log_py = sc.k * (gap(x[y], offset, sc.c) - log2_s);
     const double py = std::exp(log_py);
     const double lp_term = g_lp == 0.0f ? 0.0 : g_lp * (1.0 - py);
     const double h_term = !with_h || py == 0.0 ? 0.0 : g_h * py * (log_py + h);
@@ -86,21 +102,21 @@ void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r
     const double coef_a = -(static_cast<double>(g_lp) + (with_h ? g_h * h : 0.0)) * a.inv_t;
     const double coef_b = -static_cast<double>(g_h) * sc.k * a.inv_t;
     const auto fa = static_cast<float>(coef_a), fb = static_cast<float>(coef_b);
-    if (keep) {
+    if (kept) {
       for (int64_t b0 = 0; b0 < a.v; b0 += kBlock) {
         const int64_t len = a.v - b0 < kBlock ? a.v - b0 : kBlock;
-        const double f = std::exp2(gap(block_offsets[b0 / kBlock], st.offset, sc.c) - log2_s);
+        const double f = std::exp2(gap(block_offsets[b0 / kBlock], offset, sc.c) - log2_s);
         const auto block_a = static_cast<float>(f * (coef_a - coef_b * log2_s));
         const auto block_b = static_cast<float>(f * coef_b);
         if (with_h)
-          write_row<Native>(out + b0, len, a.stream, KeptGradientRow<true>{x + b0, kept + b0, sc.c, st.offset, block_a, block_b});
+          write_row<Native>(out + b0, len, a.stream, KeptGradientRow<true>{x + b0, kept + b0, sc.c, offset, block_a, block_b});
         else
-          write_row<Native>(out + b0, len, a.stream, KeptGradientRow<false>{x + b0, kept + b0, sc.c, st.offset, block_a, block_b});
+          write_row<Native>(out + b0, len, a.stream, KeptGradientRow<false>{x + b0, kept + b0, sc.c, offset, block_a, block_b});
       }
     } else if (with_h) {
-      write_row<Native>(out, a.v, a.stream, GradientRow<true>{x, sc.c, st.offset, l2, fa, fb});
+      write_row<Native>(out, a.v, a.stream, GradientRow<true>{x, sc.c, offset, l2, fa, fb});
     } else {
-      write_row<Native>(out, a.v, a.stream, GradientRow<false>{x, sc.c, st.offset, l2, fa, fb});
+      write_row<Native>(out, a.v, a.stream, GradientRow<false>{x, sc.c, offset, l2, fa, fb});
     }
     out[y] = static_cast<float>(a.inv_t * (lp_term - h_term));
   }
@@ -112,7 +128,7 @@ void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r
 #if RLHF_ISA == 0
 extern "C" RLHF_API rlhf_status rlhf_logprobs_backward_f32(const float* logits, const int32_t* labels,
                                                   const float* grad_logprobs, const float* grad_entropy,
-                                                  int64_t n, int64_t v, float temperature,
+                                                  const float* row_stats, int64_t n, int64_t v, float temperature,
                                                   int32_t ignore_index, float* grad_logits) {
   static const char* const fn = "logprobs.backward";
   RLHF_REQUIRE_PTR(fn, logits);
@@ -123,8 +139,9 @@ extern "C" RLHF_API rlhf_status rlhf_logprobs_backward_f32(const float* logits, 
   if (rlhf_status s = check_rows(fn, n, v)) return s;
   if (rlhf_status s = check_temperature(fn, temperature, &inv_t)) return s;
   if (rlhf_status s = check_labels(fn, labels, n, v, ignore_index)) return s;
-  const LogprobsBackwardArgs args{logits,    labels, grad_logprobs, grad_entropy, v, inv_t, ignore_index, grad_logits,
-                                  stream_output(grad_logits, logits, n * v)};
+  const LogprobsBackwardArgs args{logits, labels,      grad_logprobs, grad_entropy,
+                                  row_stats, v,      inv_t,         ignore_index,
+                                  grad_logits, stream_output(grad_logits, logits, n * v)};
   const RowKernels& k = kernels();
   parallel_rows(n, threads_for(n, n * v), [&](int64_t r0, int64_t r1, int64_t, int) { k.logprobs_backward(args, r0, r1); });
   return ok();

@@ -1,5 +1,6 @@
 // SPEC §2 logprobs on the GPU: one pass over each row (online max, Σ e, Σ e·(z − m)); the label's
-// logit is read once by the row's leader after its label was checked.
+// logit is read once by the row's leader after its label was checked. The leader also saves the row's
+// (m, s, H) for the backward when asked.
 #include "labels.cuh"
 
 namespace rlhf_cuda {
@@ -16,6 +17,7 @@ struct LogprobsOp : LabelledRows {
   float scale2;  // log2(e) / T
   float* logprobs;
   float* entropy;
+  float* rowStats;  // may be null: [n, 3] (m, s, H) for the backward
 
   __device__ __forceinline__ const float* input(int) const { return logits; }
   __device__ __forceinline__ float* output() const { return nullptr; }
@@ -24,13 +26,17 @@ struct LogprobsOp : LabelledRows {
   __device__ __forceinline__ Stats combine(const Stats& a, const Stats& b) const { return Stats::combine(a, b, scale2); }
   __device__ __forceinline__ Row finish(const Stats& st, int64_t row, int state, bool leader) const {
     if (!leader) return {};
+    float* saved = rowStats ? rowStats + 3 * row : nullptr;
     if (state != kActive) {
       logprobs[row] = entropy[row] = fill(state);
+      if (saved) saved[0] = saved[1] = saved[2] = fill(state);
       return {};
     }
     const float xy = logits[row * rowLength + labels[row]];
-    logprobs[row] = kLn2 * ((xy - st.l.m) * scale2 - st.l.log2s());
+    const float log2s = st.l.log2s();
+    logprobs[row] = kLn2 * ((xy - st.l.m) * scale2 - log2s);
     entropy[row] = st.entropy();
+    if (saved) saved[0] = st.l.m, saved[1] = kLn2 * log2s, saved[2] = entropy[row];
     return {};
   }
   __device__ __forceinline__ float element(const Row&, const float (&)[1], int64_t) const { return 0.f; }
@@ -45,7 +51,7 @@ using namespace rlhf_cuda;
 
 extern "C" rlhf_status rlhf_cuda_logprobs_f32(const float* logits, const int32_t* labels, int64_t n, int64_t v,
                                               float temperature, int32_t ignore_index, float* logprobs,
-                                              float* entropy, void* stream) {
+                                              float* entropy, float* row_stats, void* stream) {
   const char* name = "cuda logprobs";
   if (rlhf_status st = checkRows(name, logits, n, v, temperature)) return st;
   RLHF_CUDA_REQUIRE(n == 0 || (labels && logprobs && entropy), RLHF_ERR_SHAPE, "%s: null pointer", name);
@@ -59,6 +65,7 @@ extern "C" rlhf_status rlhf_cuda_logprobs_f32(const float* logits, const int32_t
   op.scale2 = kLog2e / temperature;
   op.logprobs = logprobs;
   op.entropy = entropy;
+  op.rowStats = row_stats;
   op.rowLength = v;
   return launchRows(op, n, v, aligned16(logits), h, name);
 }

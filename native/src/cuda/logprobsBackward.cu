@@ -1,5 +1,5 @@
-// SPEC §2 logprobs.backward on the GPU: the row statistics of the forward (recomputed in one pass),
-// then each gradient element written once: (1/T)·[g_lp·(onehot(y) − p) − g_H·p·(log p + H)].
+// SPEC §2 logprobs.backward on the GPU: the row statistics of the forward (saved by it, or recomputed
+// in one pass), then each gradient element written once: (1/T)·[g_lp·(onehot(y) − p) − g_H·p·(log p + H)].
 // In place (grad_logits == logits) is safe: every thread rewrites only elements it already read,
 // and a cached row is read from shared memory.
 #include "labels.cuh"
@@ -7,10 +7,14 @@
 namespace rlhf_cuda {
 namespace {
 
+// kSaved: the row statistics come from the forward's row_stats, so the kernel has no statistics pass
+// and reads each row once (a stream: one read, one write per element).
+template <bool kSaved>
 struct LogprobsBackwardOp : LabelledRows {
   static constexpr int kIn = 1;
   static constexpr bool kWrites = true;
-  static constexpr RowOp kOp = RowOp::kLogprobsBackward;
+  static constexpr bool kSavedStats = kSaved;
+  static constexpr RowOp kOp = kSaved ? RowOp::kLogprobsBackwardSaved : RowOp::kLogprobsBackward;
   using Stats = Entropy;
   struct Row {
     float m, log2s, entropy, gLp, gH;  // gLp, gH already divided by T
@@ -20,6 +24,7 @@ struct LogprobsBackwardOp : LabelledRows {
   const float* logits;
   const float* gradLogprobs;
   const float* gradEntropy;  // may be null
+  const float* rowStats;     // kSaved: the forward's [n, 3] (m, s, H)
   float scale2;
   float invT;
   float* gradLogits;
@@ -31,8 +36,13 @@ struct LogprobsBackwardOp : LabelledRows {
   __device__ __forceinline__ Stats combine(const Stats& a, const Stats& b) const { return Stats::combine(a, b, scale2); }
   __device__ __forceinline__ Row finish(const Stats& st, int64_t row, int state, bool) const {
     if (state != kActive) return {};
-    return {st.l.m, st.l.log2s(), st.entropy(), gradLogprobs[row] * invT,
-            gradEntropy ? gradEntropy[row] * invT : 0.f, labels[row]};
+    const float gLp = gradLogprobs[row] * invT, gH = gradEntropy ? gradEntropy[row] * invT : 0.f;
+    if constexpr (kSaved) {
+      const float* saved = rowStats + 3 * row;
+      return {saved[0], saved[1] * kLog2e, saved[2], gLp, gH, labels[row]};
+    } else {
+      return {st.l.m, st.l.log2s(), st.entropy(), gLp, gH, labels[row]};
+    }
   }
   __device__ __forceinline__ float element(const Row& r, const float (&x)[1], int64_t col) const {
     const float d = (x[0] - r.m) * scale2 - r.log2s;  // log2 p
@@ -51,22 +61,26 @@ using namespace rlhf_cuda;
 
 extern "C" rlhf_status rlhf_cuda_logprobs_backward_f32(const float* logits, const int32_t* labels,
                                                        const float* grad_logprobs, const float* grad_entropy,
-                                                       int64_t n, int64_t v, float temperature,
-                                                       int32_t ignore_index, float* grad_logits, void* stream) {
+                                                       const float* row_stats, int64_t n, int64_t v,
+                                                       float temperature, int32_t ignore_index, float* grad_logits,
+                                                       void* stream) {
   const char* name = "cuda logprobs_backward";
   if (rlhf_status st = checkRows(name, logits, n, v, temperature)) return st;
   RLHF_CUDA_REQUIRE(n == 0 || (labels && grad_logprobs && grad_logits), RLHF_ERR_SHAPE, "%s: null pointer", name);
   StreamHandle* h = resolve(stream);
   if (!h) return RLHF_ERR_UNAVAILABLE;
-  LogprobsBackwardOp op;
-  op.labels = labels;
-  op.ignoreIndex = ignore_index;
-  op.flag = h->deviceFlag;
-  op.logits = logits;
-  op.gradLogprobs = grad_logprobs;
-  op.gradEntropy = grad_entropy;
-  op.scale2 = kLog2e / temperature;
-  op.invT = 1.f / temperature;
-  op.gradLogits = grad_logits;
-  return launchRows(op, n, v, aligned16(logits) && aligned16(grad_logits), h, name);
+  auto launch = [&](auto op) {
+    op.labels = labels;
+    op.ignoreIndex = ignore_index;
+    op.flag = h->deviceFlag;
+    op.logits = logits;
+    op.gradLogprobs = grad_logprobs;
+    op.gradEntropy = grad_entropy;
+    op.rowStats = row_stats;
+    op.scale2 = kLog2e / temperature;
+    op.invT = 1.f / temperature;
+    op.gradLogits = grad_logits;
+    return launchRows(op, n, v, aligned16(logits) && aligned16(grad_logits), h, name);
+  };
+  return row_stats ? launch(LogprobsBackwardOp<true>{}) : launch(LogprobsBackwardOp<false>{});
 }

@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <type_traits>
 
 #include "online.cuh"
 #include "runtime.cuh"
@@ -82,6 +83,17 @@ __device__ __forceinline__ S broadcastLane0(const S& s) {
 #pragma unroll
   for (int i = 0; i < int(sizeof(S) / sizeof(float)); i++) o[i] = __shfl_sync(0xffffffffu, in[i], 0);
   return out;
+}
+
+// An op with `static constexpr bool kSavedStats = true` takes its row statistics from memory (the
+// forward saved them): its kernel has no statistics pass, so every row is read once.
+template <class Op, class = void>
+struct SavedStats : std::false_type {};
+template <class Op>
+struct SavedStats<Op, std::void_t<decltype(Op::kSavedStats)>> : std::bool_constant<Op::kSavedStats> {};
+template <class Op>
+__host__ __device__ constexpr bool savedStats() {
+  return SavedStats<Op>::value;
 }
 
 // Every lane gets lane 0's result, so that all lanes use bit-identical row statistics.
@@ -252,6 +264,7 @@ __global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads,
   const int64_t rowStride = kWarp ? int64_t(gridDim.x) * kWarpRows : int64_t(gridDim.x);
   int64_t row = kWarp ? int64_t(blockIdx.x) * kWarpRows + warp : int64_t(blockIdx.x);
   const bool stream = streaming != 0;
+  constexpr bool kStatsPass = !savedStats<Op>();  // else phase 1 and the reductions are skipped
   constexpr bool kCache = kKeep == Keep::kShared;
   constexpr bool kResident = inRegisters(kKeep);  // the planner made steps <= kUnroll
   constexpr bool kAhead = kKeep == Keep::kRegistersAhead;
@@ -263,7 +276,9 @@ __global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads,
     const int64_t rowBase = row * v;
     const int state = op.state(row, v, tid == 0 && crank == 0);
     Stats st = Stats::identity();
-    if constexpr (kResident) {
+    if constexpr (!kStatsPass) {
+      // finish reads the saved statistics
+    } else if constexpr (kResident) {
       // The whole part in one step: every load is in flight before the first is used.
       if (state == kActive) {
         if (!prefetched) {
@@ -285,8 +300,8 @@ __global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads,
         }
       }
     }
-    st = warpAllReduce(op, st);
-    if (!kWarp) {
+    if (kStatsPass) st = warpAllReduce(op, st);
+    if (!kWarp && kStatsPass) {
       if (lane == 0) scratch[parity][warp] = st;
       __syncthreads();
       st = scratch[parity][0];
@@ -349,14 +364,14 @@ __global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads,
   }
 #if RLHF_CLUSTERS
   // No block leaves while another block of its cluster may still read its slot.
-  if (!kWarp && csize > 1) cooperative_groups::this_cluster().sync();
+  if (!kWarp && kStatsPass && csize > 1) cooperative_groups::this_cluster().sync();
 #endif
   (void)csize;
   (void)clusterSlot;
 }
 
 // The row ops, each with its own entry in the automatic layout table.
-enum class RowOp { kLogprobs, kLogprobsBackward, kLogsoftmax, kLogsoftmaxBackward, kKl, kKlGradient };
+enum class RowOp { kLogprobs, kLogprobsBackward, kLogprobsBackwardSaved, kLogsoftmax, kLogsoftmaxBackward, kKl, kKlGradient };
 
 // How the blocks of a row kernel share the rows (phase 1 and 2 as in the file comment).
 struct RowLayout {
@@ -398,6 +413,8 @@ constexpr AutoLayout kAutoLayouts[] = {
     // an [n, v] output
     {RowOp::kLogprobsBackward, kShortRowMax, kReReadU4, kReReadU4},  // 339.1 vs 378.0 (cached over 2)
     {RowOp::kLogprobsBackward, kAnyRow, kReReadU4, kReReadU4},       // 389.5 vs 412.5
+    // with the forward's saved statistics: one read and one write per element, a stream (not yet timed)
+    {RowOp::kLogprobsBackwardSaved, kAnyRow, kReReadU4, kReReadU4},
     {RowOp::kKlGradient, kShortRowMax, kReReadU4, kReReadU4},        // 544.6 vs 675.3 (cached over 4)
     {RowOp::kKlGradient, kAnyRow, kSplit8, kReReadPlain},            // 589.8 vs 640.8 (plain 622.7)
     {RowOp::kLogsoftmax, kShortRowMax, kReReadU4, kReReadU4},        // 271.2 vs 289.3 (cached over 2)
@@ -498,8 +515,9 @@ RowPlan planRows(int64_t n, int64_t v, bool vec, const DeviceInfo& d, const RowT
   while (c * 2 <= maxCluster && n * c < 4LL * d.sms && chunkFor(c * 2) >= 4 * kBlockThreads) c *= 2;
   // A split layout: smaller parts per block keep the rows still to be re-read inside L2.
   if (layout.split > 1) c = std::max(c, std::min<int>({layout.split, hardMax, int(std::max<int64_t>(1, v / 4))}));
-  const bool keepable = layout.keep == Keep::kShared ||
-                        (inRegisters(layout.keep) && vec && compiledShape(layout.keep, layout.threads, layout.unroll));
+  const bool keepable = !savedStats<Op>() &&  // read once: nothing to keep
+                        (layout.keep == Keep::kShared ||
+                         (inRegisters(layout.keep) && vec && compiledShape(layout.keep, layout.threads, layout.unroll)));
   if (Op::kWrites && keepable) {
     const int keepMax = std::min(maxCluster, layout.keepCluster);
     int cc = c;

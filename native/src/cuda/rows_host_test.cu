@@ -21,6 +21,10 @@ struct Shape {
 };
 using Logprobs = Shape<RowOp::kLogprobs, 1, false>;
 using LogprobsBackward = Shape<RowOp::kLogprobsBackward, 1, true>;
+// From the forward's saved statistics: no statistics pass, so never a kept row.
+struct LogprobsBackwardSaved : Shape<RowOp::kLogprobsBackwardSaved, 1, true> {
+  static constexpr bool kSavedStats = true;
+};
 using Logsoftmax = Shape<RowOp::kLogsoftmax, 1, true>;
 using LogsoftmaxBackward = Shape<RowOp::kLogsoftmaxBackward, 2, true>;
 using Kl = Shape<RowOp::kKl, 2, false>;
@@ -91,6 +95,7 @@ void checkInvariants(const char* op, int64_t n, int64_t v, bool vec, const Devic
   need(vec ? compiledShape(p.keep, p.threads, p.unroll) : p.threads == 512 && p.unroll == 2,
        "a compiled block shape");
   need(!p.streaming || Op::kWrites, "hints only on a gradient pass");
+  if (savedStats<Op>()) need(p.keep == Keep::kReRead, "saved statistics: read once, nothing kept");
   switch (p.keep) {
     case Keep::kReRead:
       need(p.smem == 0, "no shared copy when re-reading");
@@ -132,6 +137,10 @@ int main() {
   expectPlan<Logprobs>("logprobs", 1024, 128256, kH200, kAuto, "512x4 c1 re-read");
   expectPlan<LogprobsBackward>("logprobs backward", 4096, 32000, kH200, kAuto, "512x4 c1 re-read stream");
   expectPlan<LogprobsBackward>("logprobs backward", 1024, 128256, kH200, kAuto, "512x4 c1 re-read stream");
+  expectPlan<LogprobsBackwardSaved>("logprobs backward (saved)", 4096, 32000, kH200, kAuto, "512x4 c1 re-read stream");
+  expectPlan<LogprobsBackwardSaved>("logprobs backward (saved)", 1024, 128256, kA100, kAuto, "512x4 c1 re-read stream");
+  expectPlan<LogprobsBackwardSaved>("logprobs backward (saved)", 4096, 32000, kH200, kRegistersU8, "512x2 c1 re-read stream");
+  expectPlan<LogprobsBackwardSaved>("logprobs backward (saved)", 4096, 32000, kH200, kCachedU4, "512x4 c1 re-read stream");
   expectPlan<KlGradient>("kl gradient", 4096, 32000, kH200, kAuto, "512x4 c1 re-read stream");
   expectPlan<KlGradient>("kl gradient", 1024, 128256, kH200, kAuto, "512x2 c8 re-read stream", 16032);
   expectPlan<KlGradient>("kl gradient", 1024, 128256, kA100, kAuto, "512x2 c1 re-read");
@@ -183,6 +192,7 @@ int main() {
 
   sweep<Logprobs>("logprobs");
   sweep<LogprobsBackward>("logprobs backward");
+  sweep<LogprobsBackwardSaved>("logprobs backward (saved)");
   sweep<Logsoftmax>("logsoftmax");
   sweep<LogsoftmaxBackward>("logsoftmax backward");
   sweep<Kl>("kl");

@@ -1,4 +1,4 @@
-import type * as E from 'fp-ts/lib/Either.js';
+import * as E from 'fp-ts/lib/Either.js';
 import type { Kernels } from '@rlhf/kernels';
 import { dpo, pairwise, ranking } from '@rlhf/preference';
 import { adaptiveKl, klEstimate, klFull, shapeRewards } from '@rlhf/kl';
@@ -32,4 +32,18 @@ export const OPS: Readonly<Record<string, OpRunner>> = {
   whiten: (_, p, i) => call(whiten, p, i),
   'ppo.policy': (_, p, i) => call(policyLoss, p, i),
   'ppo.value': (_, p, i) => call(valueLoss, p, i),
+};
+
+/**
+ * Other routes through the public API to an operation's outputs; a case passes only if every route
+ * does. `logprobs.backward` from the forward's saved `rowStats` skips its own statistics pass (where the
+ * forward fails, the backward runs without them, so an error case still reports the backward's error).
+ */
+export const ROUTES: Readonly<Record<string, Readonly<Record<string, OpRunner>>>> = {
+  'logprobs.backward': {
+    "from the forward's rowStats": (k, p, i) => {
+      const forward = call(k.logprobs, p, i) as E.Either<RlhfError, { rowStats: Tensor }>;
+      return call(k.logprobsBackward, p, E.isRight(forward) ? { ...i, rowStats: forward.right.rowStats } : i);
+    },
+  },
 };

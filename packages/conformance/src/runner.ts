@@ -1,9 +1,9 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { backendStatus, backend as getBackend, type BackendName } from '@rlhf/kernels';
+import { backendStatus, backend as getBackend, type BackendName, type Kernels } from '@rlhf/kernels';
 import { toRlhfError } from '@rlhf/tensor';
 import { decodeTensor, type Case } from './caseFile.js';
 import { compareOutput } from './compare.js';
-import { OPS } from './ops.js';
+import { OPS, ROUTES, type OpRunner } from './ops.js';
 
 export type Outcome =
   | { readonly status: 'pass' }
@@ -18,31 +18,41 @@ export interface CaseResult {
 
 const fail = (...problems: string[]): Outcome => ({ status: 'fail', problems });
 
-/** Runs one case on one available backend: errors must be of the case's kind, outputs within tolerance. */
+/**
+ * Runs one case on one available backend: errors must be of the case's kind, outputs within tolerance,
+ * through the operation itself and through each of its other routes (ROUTES).
+ */
 export const runCase = (c: Case, backendName: BackendName): Outcome => {
   const op = OPS[c.op];
   if (!op) return fail(`unknown op '${c.op}'`);
   const k = getBackend(backendName);
   if (E.isLeft(k)) return { status: 'skip', reason: k.left.message };
+  const problems = [
+    ...problemsOf(c, op, k.right),
+    ...Object.entries(ROUTES[c.op] ?? {}).flatMap(([route, r]) => problemsOf(c, r, k.right).map((m) => `${route}: ${m}`)),
+  ];
+  return problems.length === 0 ? { status: 'pass' } : fail(...problems);
+};
+
+const problemsOf = (c: Case, op: OpRunner, k: Kernels): string[] => {
   let result: E.Either<unknown, object>;
   try {
     const inputs = Object.fromEntries(Object.entries(c.inputs).map(([name, t]) => [name, decodeTensor(t)]));
-    result = op(k.right, c.params ?? {}, inputs);
+    result = op(k, c.params ?? {}, inputs);
   } catch (e) {
-    return fail(`threw instead of returning a typed error: ${toRlhfError(e).message}`);
+    return [`threw instead of returning a typed error: ${toRlhfError(e).message}`];
   }
   if (c.error !== undefined) {
-    if (E.isRight(result)) return fail(`expected a '${c.error}' error, got a result`);
+    if (E.isRight(result)) return [`expected a '${c.error}' error, got a result`];
     const kind = (result.left as { kind?: string }).kind;
-    return kind === c.error ? { status: 'pass' } : fail(`expected a '${c.error}' error, got '${kind}': ${String((result.left as Error).message)}`);
+    return kind === c.error ? [] : [`expected a '${c.error}' error, got '${kind}': ${String((result.left as Error).message)}`];
   }
-  if (E.isLeft(result)) return fail(`unexpected error: ${String((result.left as Error).message)}`);
+  if (E.isLeft(result)) return [`unexpected error: ${String((result.left as Error).message)}`];
   const got = result.right as Record<string, unknown>;
-  const problems = Object.entries(c.expected ?? {}).flatMap(([output, t]) => {
+  return Object.entries(c.expected ?? {}).flatMap(([output, t]) => {
     const m = compareOutput(output, got[output], decodeTensor(t), c.tolerance);
     return m ? [`${m.output}: ${m.message}`] : [];
   });
-  return problems.length === 0 ? { status: 'pass' } : fail(...problems);
 };
 
 /** Every case on every named backend; an unavailable backend skips its cases (never counted as passed). */

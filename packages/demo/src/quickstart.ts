@@ -44,7 +44,11 @@ export const quickstart = () => {
   const logits = t('float32', [2, 1, 0.5, -1, 0, 3], [2, 3]);
   const labels = t('int32', [0, 2]);
   const lp = pipe({ logits, labels }, k.logprobs({ temperature: 1 }));
-  const grad = pipe({ logits, labels, gradLogprobs: t('float32', [1, 1]) }, k.logprobsBackward());
+  // The backward from the forward's row statistics (rowStats) reads the logits once instead of twice.
+  const grad = pipe(
+    lp,
+    E.chain(({ rowStats }) => k.logprobsBackward()({ logits, labels, gradLogprobs: t('float32', [1, 1]), rowStats })),
+  );
 
   // The KL penalty: per-token estimators, KL-shaped rewards, the adaptive controller.
   const logprobs = t('float32', [-1, -0.5, -2, -0.1, -0.3, 0], [2, 3]);

@@ -122,11 +122,13 @@ const prepareLogprobs =
       E.chainFirst(({ rows, labels, ignoreIndex }) => checkedHere(ctx, rows.t.dtype, () => checkLabels(labels.data, rows.V, ignoreIndex))),
       E.bind('logprobs', ({ rows }) => outputBuffer('logprobs', rows.t.dtype, rows.N, out?.logprobs)),
       E.bind('entropy', ({ rows }) => outputBuffer('entropy', rows.t.dtype, rows.N, out?.entropy)),
-      E.map(({ rows, labels, temperature, ignoreIndex, logprobs, entropy }) => ({
-        args: { logits: rows.t.data, labels: labels.data, N: rows.N, V: rows.V, temperature, ignoreIndex, logprobs, entropy },
+      E.bind('rowStats', ({ rows }) => outputBuffer('rowStats', rows.t.dtype, 3 * rows.N, out?.rowStats)),
+      E.map(({ rows, labels, temperature, ignoreIndex, logprobs, entropy, rowStats }) => ({
+        args: { logits: rows.t.data, labels: labels.data, N: rows.N, V: rows.V, temperature, ignoreIndex, logprobs, entropy, rowStats },
         finish: ok({
           logprobs: unsafeTensor(rows.t.dtype, [rows.N], logprobs) as FloatTensor,
           entropy: unsafeTensor(rows.t.dtype, [rows.N], entropy) as FloatTensor,
+          rowStats: unsafeTensor(rows.t.dtype, [rows.N, 3], rowStats) as FloatTensor,
         }),
       })),
     );
@@ -141,18 +143,20 @@ const prepareLogprobsBackward =
       E.bind('labels', ({ rows }) => int32Shaped([rows.N])('labels', inputs.labels)),
       E.bind('gradLogprobs', ({ rows }) => floatLike([rows.N], rows.t.dtype)('gradLogprobs', inputs.gradLogprobs)),
       E.bind('gradEntropy', ({ rows }) => optionalFloatLike([rows.N], rows.t.dtype)('gradEntropy', inputs.gradEntropy)),
+      E.bind('rowStats', ({ rows }) => optionalFloatLike([rows.N, 3], rows.t.dtype)('rowStats', inputs.rowStats)),
       E.bind('temperature', () => positive('temperature', params?.temperature, 1)),
       E.bind('ignoreIndex', () => integerParam('ignoreIndex', params?.ignoreIndex, -100)),
       E.chainFirst(({ rows, labels, ignoreIndex }) => checkedHere(ctx, rows.t.dtype, () => checkLabels(labels.data, rows.V, ignoreIndex))),
       E.bind('gradLogits', ({ rows }) =>
         outputBuffer('gradLogits', rows.t.dtype, rows.N * rows.V, params?.inPlace ? rows.t.data : out?.gradLogits),
       ),
-      E.map(({ rows, labels, gradLogprobs, gradEntropy, temperature, ignoreIndex, gradLogits }) => ({
+      E.map(({ rows, labels, gradLogprobs, gradEntropy, rowStats, temperature, ignoreIndex, gradLogits }) => ({
         args: {
           logits: rows.t.data,
           labels: labels.data,
           gradLogprobs: gradLogprobs.data,
           gradEntropy: gradEntropy?.data ?? null,
+          rowStats: rowStats?.data ?? null,
           N: rows.N,
           V: rows.V,
           temperature,

@@ -47,6 +47,8 @@ export interface RawLogprobs extends RowsArgs {
   readonly ignoreIndex: number;
   readonly logprobs: FloatArray;
   readonly entropy: FloatArray;
+  /** [N, 3]: (m, s, H) per row, lse = m/T + s (see LogprobsOutputs); null: not saved. */
+  readonly rowStats: FloatArray | null;
 }
 
 export interface RawLogprobsBackward extends RowsArgs {
@@ -55,6 +57,8 @@ export interface RawLogprobsBackward extends RowsArgs {
   readonly ignoreIndex: number;
   readonly gradLogprobs: FloatArray;
   readonly gradEntropy: FloatArray | null;
+  /** The forward's [N, 3] row statistics, or null: recomputed. */
+  readonly rowStats: FloatArray | null;
   /** May be the very array `logits` (in-place backward, opt-in): each element is read before it is written. */
   readonly gradLogits: FloatArray;
 }

@@ -25,10 +25,17 @@ export interface LogprobsInputs {
 export interface LogprobsOutputs {
   readonly logprobs: FloatTensor;
   readonly entropy: FloatTensor;
+  /**
+   * [N, 3]: what `logprobsBackward` needs of each row, so that it reads the logits once instead of
+   * twice: `(m, s, H)` with m a pivot near the row's maximum logit, `s = log Σ_v e^{(x_v − m)/T}`
+   * (so `lse = m/T + s`, without rounding a large m/T) and H the entropy. Ignored rows give (0, 0, 0).
+   */
+  readonly rowStats: FloatTensor;
 }
 export interface LogprobsOut {
   readonly logprobs?: FloatArray;
   readonly entropy?: FloatArray;
+  readonly rowStats?: FloatArray;
 }
 
 export interface LogprobsBackwardParams extends LogprobsParams {
@@ -38,6 +45,11 @@ export interface LogprobsBackwardParams extends LogprobsParams {
 export interface LogprobsBackwardInputs extends LogprobsInputs {
   readonly gradLogprobs: FloatTensor;
   readonly gradEntropy?: FloatTensor | null;
+  /**
+   * The forward's `rowStats` for these logits at this temperature (from any backend): the backward
+   * then skips its statistics pass. Absent: recomputed.
+   */
+  readonly rowStats?: FloatTensor | null;
 }
 export interface GradLogitsOutputs {
   readonly gradLogits: FloatTensor;

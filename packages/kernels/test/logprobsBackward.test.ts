@@ -61,6 +61,45 @@ describe('logprobs.backward (js)', () => {
     expect(gradLogits.data.every(Number.isFinite)).toBe(true);
   });
 
+  it("gives the same gradient from the forward's rowStats, in float32 and float64, at sharp and flat temperatures", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 0, max: 1e6 }),
+        fc.constantFrom(0.01, 0.5, 1, 50),
+        fc.constantFrom(1, 30, 1e4),
+        fc.boolean(),
+        (V, seed, T, scale, double) => {
+          const N = 4;
+          const x = randomArray(N * V, scale, seed);
+          if (V > 2) x[3 * V + 1] = -Infinity; // a masked entry (row 3 is labelled 0)
+          const tensor = double ? f64 : f32;
+          const inputs = {
+            logits: tensor([N, V], x),
+            labels: i32([seed % V, -100, (seed + 1) % V, 0]),
+            gradLogprobs: tensor([N], randomArray(N, 1, seed + 1)),
+            gradEntropy: tensor([N], randomArray(N, 1, seed + 2)),
+          };
+          const { rowStats } = right(js.logprobs({ temperature: T })(inputs));
+          expect(rowStats.shape).toEqual([N, 3]);
+          const recomputed = right(js.logprobsBackward({ temperature: T })(inputs)).gradLogits.data;
+          const saved = right(js.logprobsBackward({ temperature: T })({ ...inputs, rowStats })).gradLogits.data;
+          // float32 statistics round s to 2^-24 relative: p moves by as little
+          expect(maxScaledError(saved, recomputed, double ? 1e-12 : 1e-5, double ? 1e-12 : 1e-6)).toBeLessThan(1);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('rejects rowStats of the wrong shape or dtype', () => {
+    const base = { logits: f32([2, 3], new Array(6).fill(0)), labels: i32([0, 1]), gradLogprobs: f32([2], [1, 1]) };
+    expect(kindOf(js.logprobsBackward()({ ...base, rowStats: f32([2, 2], [0, 0, 0, 0]) }))).toBe('shape');
+    expect(kindOf(js.logprobsBackward()({ ...base, rowStats: f32([3, 3], new Array(9).fill(0)) }))).toBe('shape');
+    expect(kindOf(js.logprobsBackward()({ ...base, rowStats: f64([2, 3], new Array(6).fill(0)) }))).toBe('shape');
+    expect(kindOf(js.logprobs({}, { rowStats: new Float32Array(5) })({ logits: base.logits, labels: base.labels }))).toBe('shape');
+  });
+
   it('rejects mismatched gradients and dtypes', () => {
     const base = { logits: f32([2, 3], new Array(6).fill(0)), labels: i32([0, 1]) };
     expect(kindOf(js.logprobsBackward()({ ...base, gradLogprobs: f32([3], [0, 0, 0]) }))).toBe('shape');

@@ -21,11 +21,11 @@ export interface NativeLossStats {
 export interface NativeAddon {
   logprobs(
     logits: Float32Array, labels: Int32Array, N: number, V: number, temperature: number, ignoreIndex: number,
-    logprobs: Float32Array, entropy: Float32Array,
+    logprobs: Float32Array, entropy: Float32Array, rowStats: Float32Array | null,
   ): void;
   logprobsBackward(
     logits: Float32Array, labels: Int32Array, gradLogprobs: Float32Array, gradEntropy: Float32Array | null,
-    N: number, V: number, temperature: number, ignoreIndex: number, gradLogits: Float32Array,
+    rowStats: Float32Array | null, N: number, V: number, temperature: number, ignoreIndex: number, gradLogits: Float32Array,
   ): void;
   logsoftmax(logits: Float32Array, N: number, V: number, temperature: number, out: Float32Array): void;
   logsoftmaxBackward(

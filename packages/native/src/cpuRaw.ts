@@ -26,11 +26,11 @@ export const ASYNC_MIN_ELEMENTS = 1 << 15;
 /** The `cpu` backend's raw kernels over the addon. */
 export const makeCpuRaw = (addon: NativeAddon): RawKernels => {
   const logprobsArgs = (a: RawLogprobs) =>
-    [f32(a.logits), a.labels, a.N, a.V, a.temperature, a.ignoreIndex, f32(a.logprobs), f32(a.entropy)] as const;
+    [f32(a.logits), a.labels, a.N, a.V, a.temperature, a.ignoreIndex, f32(a.logprobs), f32(a.entropy), optF32(a.rowStats ?? null)] as const;
   const logprobsBackwardArgs = (a: RawLogprobsBackward) =>
     [
-      f32(a.logits), a.labels, f32(a.gradLogprobs), optF32(a.gradEntropy), a.N, a.V, a.temperature, a.ignoreIndex,
-      f32(a.gradLogits),
+      f32(a.logits), a.labels, f32(a.gradLogprobs), optF32(a.gradEntropy), optF32(a.rowStats ?? null), a.N, a.V, a.temperature,
+      a.ignoreIndex, f32(a.gradLogits),
     ] as const;
   const logsoftmaxArgs = (a: RawLogsoftmax) => [f32(a.logits), a.N, a.V, a.temperature, f32(a.logsoftmax)] as const;
   const logsoftmaxBackwardArgs = (a: RawLogsoftmaxBackward) =>

@@ -63,9 +63,10 @@ export const makeCudaRaw = (cuda: CudaBinding): RawKernels => {
     logprobs: (a) => {
       if (!isF32(a.logits)) return jsRaw.logprobs(a);
       cuda.logprobs(sc.put(0, a.logits), sc.put(1, a.labels), a.N, a.V, a.temperature, int32IgnoreIndex(a.ignoreIndex),
-        sc.take(2, 4 * a.N), sc.take(3, 4 * a.N), 0n);
+        sc.take(2, 4 * a.N), sc.take(3, 4 * a.N), a.rowStats ? sc.take(4, 12 * a.N) : null, 0n);
       sc.get(a.logprobs, 2);
       sc.get(a.entropy, 3);
+      if (a.rowStats) sc.get(a.rowStats, 4);
     },
     logprobsBackward: (a) => {
       if (!isF32(a.logits)) return jsRaw.logprobsBackward(a);
@@ -73,7 +74,7 @@ export const makeCudaRaw = (cuda: CudaBinding): RawKernels => {
       // In place on the host means in place on the device too (the kernel supports it).
       const grad = a.gradLogits === a.logits ? logits : sc.take(4, 4 * a.N * a.V);
       cuda.logprobsBackward(logits, sc.put(1, a.labels), sc.put(2, a.gradLogprobs), sc.putOptional(3, a.gradEntropy),
-        a.N, a.V, a.temperature, int32IgnoreIndex(a.ignoreIndex), grad, 0n);
+        sc.putOptional(5, a.rowStats ?? null), a.N, a.V, a.temperature, int32IgnoreIndex(a.ignoreIndex), grad, 0n);
       sc.get(a.gradLogits, a.gradLogits === a.logits ? 0 : 4);
     },
     logsoftmax: (a) => {

@@ -51,8 +51,8 @@ export interface CudaBinding {
   setRowTuning(maxCluster: number, cacheRows: boolean): void;
   lastLaunch(): string;
   logprobs(logits: Address, labels: Address, N: number, V: number, T: number, ignoreIndex: number, logprobs: Address,
-    entropy: Address, stream: Address): void;
-  logprobsBackward(logits: Address, labels: Address, gradLogprobs: Address, gradEntropy: MaybeAddress, N: number,
+    entropy: Address, rowStats: MaybeAddress, stream: Address): void;
+  logprobsBackward(logits: Address, labels: Address, gradLogprobs: Address, gradEntropy: MaybeAddress, rowStats: MaybeAddress, N: number,
     V: number, T: number, ignoreIndex: number, gradLogits: Address, stream: Address): void;
   logsoftmax(logits: Address, N: number, V: number, T: number, out: Address, stream: Address): void;
   logsoftmaxBackward(logits: Address, gradOutput: Address, N: number, V: number, T: number, gradLogits: Address,
@@ -208,10 +208,12 @@ type I32 = DeviceTensor<'int32'>;
 type Out<K extends string> = Partial<Record<K, F32>>;
 
 export interface DeviceKernels {
-  logprobs: (p?: DeviceLogprobsParams, out?: Out<'logprobs' | 'entropy'>) =>
-    (i: { logits: F32; labels: I32 }) => Result<{ logprobs: F32; entropy: F32 }>;
+  /** `rowStats` [N, 3]: the row statistics `logprobsBackward` can take instead of recomputing them. */
+  logprobs: (p?: DeviceLogprobsParams, out?: Out<'logprobs' | 'entropy' | 'rowStats'>) =>
+    (i: { logits: F32; labels: I32 }) => Result<{ logprobs: F32; entropy: F32; rowStats: F32 }>;
   logprobsBackward: (p?: DeviceLogprobsParams, out?: Out<'gradLogits'>) =>
-    (i: { logits: F32; labels: I32; gradLogprobs: F32; gradEntropy?: F32 | null }) => Result<{ gradLogits: F32 }>;
+    (i: { logits: F32; labels: I32; gradLogprobs: F32; gradEntropy?: F32 | null; rowStats?: F32 | null }) =>
+      Result<{ gradLogits: F32 }>;
   logsoftmax: (p?: DeviceRowParams, out?: Out<'logsoftmax'>) => (i: { logits: F32 }) => Result<{ logsoftmax: F32 }>;
   logsoftmaxBackward: (p?: DeviceRowParams, out?: Out<'gradLogits'>) =>
     (i: { logits: F32; gradOutput: F32 }) => Result<{ gradLogits: F32 }>;
@@ -314,10 +316,13 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
         E.bind('ignore', () => integerParam('ignoreIndex', p.ignoreIndex, -100)),
         E.bind('logprobs', ({ rows }) => output([rows.N], out.logprobs)('logprobs')),
         E.bind('entropy', ({ rows }) => output([rows.N], out.entropy)('entropy')),
-        E.chainFirst(({ rows, labels, T, ignore, logprobs, entropy }) =>
-          attempt(() => cuda.logprobs(a(rows.t), a(labels), rows.N, rows.V, T, int32IgnoreIndex(ignore), a(logprobs), a(entropy), s(p))),
+        E.bind('rowStats', ({ rows }) => output([rows.N, 3], out.rowStats)('rowStats')),
+        E.chainFirst(({ rows, labels, T, ignore, logprobs, entropy, rowStats }) =>
+          attempt(() =>
+            cuda.logprobs(a(rows.t), a(labels), rows.N, rows.V, T, int32IgnoreIndex(ignore), a(logprobs), a(entropy), a(rowStats), s(p)),
+          ),
         ),
-        E.map(({ logprobs, entropy }) => ({ logprobs, entropy })),
+        E.map(({ logprobs, entropy, rowStats }) => ({ logprobs, entropy, rowStats })),
       ),
     logprobsBackward: (p = {}, out = {}) => (i) =>
       pipe(
@@ -326,12 +331,14 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
         E.bind('labels', ({ rows }) => expectDevice('int32', [rows.N])('labels', i.labels)),
         E.bind('gLp', ({ rows }) => expectDevice('float32', [rows.N])('gradLogprobs', i.gradLogprobs)),
         E.bind('gH', ({ rows }) => optionalDevice('float32', [rows.N])('gradEntropy', i.gradEntropy)),
+        E.bind('stats', ({ rows }) => optionalDevice('float32', [rows.N, 3])('rowStats', i.rowStats)),
         E.bind('T', () => positive('temperature', p.temperature, 1)),
         E.bind('ignore', () => integerParam('ignoreIndex', p.ignoreIndex, -100)),
         E.bind('gradLogits', ({ rows }) => (p.inPlace ? E.right(rows.t) : output([rows.N, rows.V], out.gradLogits)('gradLogits'))),
-        E.chainFirst(({ rows, labels, gLp, gH, T, ignore, gradLogits }) =>
+        E.chainFirst(({ rows, labels, gLp, gH, stats, T, ignore, gradLogits }) =>
           attempt(() =>
-            cuda.logprobsBackward(a(rows.t), a(labels), a(gLp), aOpt(gH), rows.N, rows.V, T, int32IgnoreIndex(ignore), a(gradLogits), s(p)),
+            cuda.logprobsBackward(a(rows.t), a(labels), a(gLp), aOpt(gH), aOpt(stats), rows.N, rows.V, T, int32IgnoreIndex(ignore),
+              a(gradLogits), s(p)),
           ),
         ),
         E.map(({ gradLogits }) => ({ gradLogits })),

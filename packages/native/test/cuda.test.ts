@@ -86,6 +86,10 @@ describe.skipIf(!available)('cuda kernels against js', () => {
     const gWant = right(js.logprobsBackward(params)(bwd));
     const gGot = right(cuda().logprobsBackward(params)(bwd));
     expect(scaledError(gGot.gradLogits.data, gWant.gradLogits.data)).toBeLessThanOrEqual(1);
+    for (const rowStats of [got.rowStats, want.rowStats]) {  // its own forward's statistics, and js's
+      const fromStats = right(cuda().logprobsBackward(params)({ ...bwd, rowStats }));
+      expect(scaledError(fromStats.gradLogits.data, gWant.gradLogits.data)).toBeLessThanOrEqual(1);
+    }
     const copy = f32(Float32Array.from(logits), [N, V]);
     const inPlace = right(cuda().logprobsBackward({ ...params, inPlace: true })({ ...bwd, logits: copy }));
     expect(inPlace.gradLogits.data).toBe(copy.data);

@@ -22,16 +22,16 @@ const raw = requireNative();
 const STYLES: readonly LogitsStyle[] = ['normal', 'wide', 'huge', 'neg-inf'];
 
 const forward = (x: Float32Array, y: Int32Array, N: number, V: number, temperature: number, ignoreIndex: number, kernels = raw) => {
-  const out = { logprobs: new Float32Array(N), entropy: new Float32Array(N) };
+  const out = { logprobs: new Float32Array(N), entropy: new Float32Array(N), rowStats: new Float32Array(3 * N) };
   kernels.logprobs({ logits: x, labels: y, N, V, temperature, ignoreIndex, ...out });
   return out;
 };
 
 const backward = (
   x: Float32Array, y: Int32Array, gLp: Float32Array, gH: Float32Array | null, N: number, V: number, temperature: number,
-  ignoreIndex: number, kernels = raw, gradLogits = new Float32Array(N * V),
+  ignoreIndex: number, kernels = raw, gradLogits = new Float32Array(N * V), rowStats: Float32Array | null = null,
 ) => {
-  kernels.logprobsBackward({ logits: x, labels: y, gradLogprobs: gLp, gradEntropy: gH, N, V, temperature, ignoreIndex, gradLogits });
+  kernels.logprobsBackward({ logits: x, labels: y, gradLogprobs: gLp, gradEntropy: gH, rowStats, N, V, temperature, ignoreIndex, gradLogits });
   return gradLogits;
 };
 
@@ -112,6 +112,56 @@ describe('logprobs backward: cpu matches js', () => {
           const got = backward(x, y, gLp, gH, N, V, temperature, -100);
           const want = backward(x, y, gLp, gH, N, V, temperature, -100, reference);
           expectClose(got, want, { label: `${isa} V=${V} ${style} T=${temperature} H=${withEntropy}` });
+        }
+      }
+    });
+  });
+
+  it.each(VOCABS)("V = %i, every ISA: from the forward's rowStats (its own or js's) as when recomputing", (V) => {
+    const N = rowsFor(V);
+    onEveryIsa((isa) => {
+      for (const style of STYLES) {
+        for (const [temperature, withEntropy] of [[1, true], [0.05, true], [2.5, false]] as const) {
+          const r = rng(V * 13 + style.length * 5 + temperature * 100);
+          const x = logits(r, N, V, style);
+          const y = labels(r, x, N, V, -100);
+          poisonIgnoredRows(x, y, V, -100);
+          const gLp = randomVector(r, N);
+          const gH = withEntropy ? randomVector(r, N) : null;
+          const want = backward(x, y, gLp, gH, N, V, temperature, -100, reference);
+          const label = `${isa} V=${V} ${style} T=${temperature} H=${withEntropy}`;
+          for (const [source, stats] of [
+            ['cpu', forward(x, y, N, V, temperature, -100).rowStats],
+            ['js', forward(x, y, N, V, temperature, -100, reference).rowStats],
+          ] as const) {
+            const got = backward(x, y, gLp, gH, N, V, temperature, -100, raw, new Float32Array(N * V), stats);
+            expectClose(got, want, { label: `${label} rowStats from ${source}` });
+          }
+        }
+      }
+    });
+  });
+
+  it('the saved rowStats: lse = m/T + s and H = the entropy; ignored rows (0, 0, 0)', () => {
+    onEveryIsa((isa) => {
+      for (const V of [1, 33, 1031]) {
+        const N = 9, T = 0.3;
+        const r = rng(V + 5);
+        const x = logits(r, N, V, 'huge');
+        const y = labels(r, x, N, V, -100);
+        poisonIgnoredRows(x, y, V, -100);
+        const { entropy, rowStats } = forward(x, y, N, V, T, -100);
+        const lse = Float64Array.from({ length: N }, (_, n) => rowStats[3 * n]! / T + rowStats[3 * n + 1]!);
+        const want = Float64Array.from({ length: N }, (_, n) => {
+          if (y[n] === -100) return 0;
+          const row = Array.from(x.subarray(n * V, (n + 1) * V), (v) => v / T);
+          const m = Math.max(...row);
+          return m + Math.log(row.reduce((acc, z) => acc + Math.exp(z - m), 0));
+        });
+        expectClose(lse, want, { rtol: 1e-6, atol: 1e-4, label: `${isa} V=${V} lse` });
+        for (let n = 0; n < N; n++) {
+          if (y[n] === -100) expect(Array.from(rowStats.subarray(3 * n, 3 * n + 3))).toEqual([0, 0, 0]);
+          else expect(rowStats[3 * n + 2]).toBe(entropy[n]);
         }
       }
     });

@@ -19,7 +19,8 @@ export interface TokenLogprobs {
 /**
  * The policy's log-probabilities of `tokens` at the positions of `mask`: the policy gives logits,
  * the `logprobs` kernel gathers and computes entropies, and `logprobsBackward` turns gradients
- * with respect to log-probs and entropies into gradients with respect to the logits.
+ * with respect to log-probs and entropies into gradients with respect to the logits, from the
+ * row statistics the forward saved (so the backward reads the logits once).
  * Positions outside the mask are labelled `ignoreIndex`, so the kernels skip them.
  */
 export const tokenLogprobs =
@@ -44,6 +45,7 @@ export const tokenLogprobs =
               labels,
               gradLogprobs: flat(gradLogprobs),
               gradEntropy: gradEntropy ? flat(gradEntropy) : null,
+              rowStats: lp.rowStats, // the forward's row statistics: the logits are read once more, not twice
             }),
             E.chain(({ gradLogits }) => forward.backward(gradLogits)),
           ),

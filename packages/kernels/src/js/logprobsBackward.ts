@@ -1,5 +1,13 @@
+import type { FloatArray } from '@rlhf/tensor';
 import type { RawLogprobsBackward } from '../raw.js';
 import { pTimes, softmaxRow } from './softmaxRow.js';
+
+/** A row's `lse` and entropy: from the forward's saved `(m, s, H)` (lse = m/T + s), or recomputed. */
+const rowLseEntropy = (rowStats: FloatArray | null, logits: FloatArray, n: number, V: number, invT: number) => {
+  if (rowStats) return { lse: rowStats[3 * n]! * invT + rowStats[3 * n + 1]!, H: rowStats[3 * n + 2]! };
+  const { lse, meanZ } = softmaxRow(logits, n * V, V, invT);
+  return { lse, H: lse - meanZ };
+};
 
 /**
  * SPEC §2 logprobs.backward: `(1/T)·[g_lp·(onehot(y) − p) − g_H·p·(log p + H)]`.
@@ -10,6 +18,7 @@ export const logprobsBackward = ({
   labels,
   gradLogprobs,
   gradEntropy,
+  rowStats,
   N,
   V,
   temperature,
@@ -24,8 +33,7 @@ export const logprobsBackward = ({
       gradLogits.fill(0, row, row + V);
       continue;
     }
-    const { lse, meanZ } = softmaxRow(logits, row, V, invT);
-    const H = lse - meanZ;
+    const { lse, H } = rowLseEntropy(rowStats, logits, n, V, invT);
     const gLp = gradLogprobs[n]!;
     const gH = gradEntropy ? gradEntropy[n]! : 0;
     for (let v = 0; v < V; v++) {
