@@ -63,16 +63,16 @@ def load(path):
         "rlhf_cuda_memcpy_htod": (C.c_int, [P, P, C.c_size_t, P]),
         "rlhf_cuda_memcpy_dtoh": (C.c_int, [P, P, C.c_size_t, P]),
         "rlhf_cuda_memcpy_dtod": (C.c_int, [P, P, C.c_size_t, P]),
-        "rlhf_cuda_logprobs_f32": (C.c_int, [P, P, I64, I64, F32, I32, P, P, P]),
-        "rlhf_cuda_logprobs_backward_f32": (C.c_int, [P, P, P, P, I64, I64, F32, I32, P, P]),
+        "rlhf_cuda_logprobs_f32": (C.c_int, [P, P, I64, I64, F32, I32, P, P, P, P]),
+        "rlhf_cuda_logprobs_backward_f32": (C.c_int, [P, P, P, P, P, I64, I64, F32, I32, P, P]),
         "rlhf_cuda_logsoftmax_f32": (C.c_int, [P, I64, I64, F32, P, P]),
         "rlhf_cuda_logsoftmax_backward_f32": (C.c_int, [P, P, I64, I64, F32, P, P]),
         "rlhf_cuda_kl_full_f32": (C.c_int, [P, P, P, I64, I64, F32, P, P, P]),
         "rlhf_cuda_pairwise_f32": (C.c_int, [P, P, P, I64, F32, F32, P, P, P, P, P]),
         "rlhf_cuda_ranking_f32": (C.c_int, [P, P, I64, I64, P, P, P, P, P]),
         "rlhf_cuda_dpo_f32": (C.c_int, [P, P, P, P, I64, F32, C.c_int, F32, P, P, P, P, P, P, P]),
-        "rlhf_logprobs_f32": (C.c_int, [P, P, I64, I64, F32, I32, P, P]),
-        "rlhf_logprobs_backward_f32": (C.c_int, [P, P, P, P, I64, I64, F32, I32, P]),
+        "rlhf_logprobs_f32": (C.c_int, [P, P, I64, I64, F32, I32, P, P, P]),
+        "rlhf_logprobs_backward_f32": (C.c_int, [P, P, P, P, P, I64, I64, F32, I32, P]),
         "rlhf_logsoftmax_f32": (C.c_int, [P, I64, I64, F32, P]),
         "rlhf_logsoftmax_backward_f32": (C.c_int, [P, P, I64, I64, F32, P]),
         "rlhf_kl_full_f32": (C.c_int, [P, P, P, I64, I64, F32, P, P]),
@@ -119,18 +119,20 @@ class Cuda:
         return self.lib.rlhf_cuda_last_launch().decode()
 
     # Each op: device tensors in, device tensors out (allocated here unless given).
-    def logprobs(self, x, y, T, ignore, out=None):
+    # stats: an [n, 3] tensor the forward fills with its row statistics and the backward reads
+    # instead of recomputing them (None: not saved / recomputed).
+    def logprobs(self, x, y, T, ignore, out=None, stats=None):
         n, v = x.shape
         lp, ent = out if out else (torch.empty(n, device=x.device), torch.empty(n, device=x.device))
-        self.expect(self.lib.rlhf_cuda_logprobs_f32(ptr(x), ptr(y), n, v, T, ignore, ptr(lp), ptr(ent), self.stream),
-                    "logprobs")
+        self.expect(self.lib.rlhf_cuda_logprobs_f32(ptr(x), ptr(y), n, v, T, ignore, ptr(lp), ptr(ent), ptr(stats),
+                                                    self.stream), "logprobs")
         return lp, ent
 
-    def logprobs_backward(self, x, y, glp, gh, T, ignore, out=None, n=None, v=None):
+    def logprobs_backward(self, x, y, glp, gh, T, ignore, out=None, n=None, v=None, stats=None):
         n, v = x.shape if n is None else (n, v)
         g = torch.empty(n, v, device=x.device) if out is None else out
-        self.expect(self.lib.rlhf_cuda_logprobs_backward_f32(ptr(x), ptr(y), ptr(glp), ptr(gh), n, v, T, ignore,
-                                                             ptr(g), self.stream), "logprobs_backward")
+        self.expect(self.lib.rlhf_cuda_logprobs_backward_f32(ptr(x), ptr(y), ptr(glp), ptr(gh), ptr(stats), n, v, T,
+                                                             ignore, ptr(g), self.stream), "logprobs_backward")
         return g
 
     def logsoftmax(self, x, T, out=None):
@@ -389,12 +391,18 @@ def check_rows(cu, n, v, T, variant, gen, dev, neg_inf=0.01, big=False, misalign
     refs = row_references(a, T)
     x, y, ignore, glp, gh = a["x"], a["y"], a["ignore"], a["glp"], a["gh"]
     ok_status = lambda st: {"name": "status", "ok": st == 0, "rel": 0.0, "got": st}
-    # logprobs
-    lp, ent = nan_like((n,), dev), nan_like((n,), dev)
-    cu.logprobs(x, y, T, ignore, out=(lp, ent))
+    # logprobs, saving the row statistics
+    lp, ent, stats = nan_like((n,), dev), nan_like((n,), dev), nan_like((n, 3), dev)
+    cu.logprobs(x, y, T, ignore, out=(lp, ent), stats=stats)
     st = cu.sync()
     record_check(f"logprobs {tag}", [compare("logprobs", lp, refs["logprobs"]),
                                      compare("entropy", ent, refs["entropy"]), ok_status(st)], cu.last_launch())
+    # the backward from them (no statistics pass)
+    g = nan_like((n, v), dev)
+    cu.logprobs_backward(x, y, glp, gh, T, ignore, out=g, stats=stats)
+    st = cu.sync()
+    record_check(f"logprobs.backward +H from rowStats {tag}",
+                 [compare("gradLogits", g, refs["backward+H"]), ok_status(st)], cu.last_launch())
     # logprobs backward (with and without the entropy gradient), then in place
     for with_h in (True, False):
         g = nan_like((n, v), dev)
@@ -439,15 +447,15 @@ def check_cpu_rows(lib, a, refs, T, tag):
     n, v = a["x"].shape
     f32 = lambda *shape: np.full(shape, np.nan, np.float32)
     ok_status = lambda st: {"name": "status", "ok": st == 0, "rel": 0.0, "got": st}
-    lp, ent = f32(n), f32(n)
-    st = lib.rlhf_logprobs_f32(ptr(a["x"]), ptr(a["y"]), n, v, T, a["ignore"], ptr(lp), ptr(ent))
+    lp, ent, stats = f32(n), f32(n), f32(n, 3)
+    st = lib.rlhf_logprobs_f32(ptr(a["x"]), ptr(a["y"]), n, v, T, a["ignore"], ptr(lp), ptr(ent), ptr(stats))
     record_check(f"cpu logprobs {tag}", [compare("logprobs", lp, refs["logprobs"]),
                                          compare("entropy", ent, refs["entropy"]), ok_status(st)], "cpu")
-    for with_h in (True, False):
+    for with_h, saved in ((True, None), (False, None), (True, stats)):
         g = f32(n, v)
         st = lib.rlhf_logprobs_backward_f32(ptr(a["x"]), ptr(a["y"]), ptr(a["glp"]), ptr(a["gh"]) if with_h else None,
-                                            n, v, T, a["ignore"], ptr(g))
-        record_check(f"cpu logprobs.backward{' +H' if with_h else ''} {tag}",
+                                            ptr(saved), n, v, T, a["ignore"], ptr(g))
+        record_check(f"cpu logprobs.backward{' +H' if with_h else ''}{' from rowStats' if saved is not None else ''} {tag}",
                      [compare("gradLogits", g, refs["backward+H" if with_h else "backward"]), ok_status(st)], "cpu")
     o = f32(n, v)
     st = lib.rlhf_logsoftmax_f32(ptr(a["xs"]), n, v, T, ptr(o))
@@ -508,10 +516,10 @@ def check_cpu_agreement(lib, cu, gen, dev):
     gh = torch.randn(n, generator=gen, device=dev)
     xh, yh, glph, ghh = (t.cpu().numpy().copy() for t in (x, y, glp, gh))
     lp_c, ent_c = np.zeros(n, np.float32), np.zeros(n, np.float32)
-    s1 = lib.rlhf_logprobs_f32(ptr(xh), ptr(yh), n, v, T, ignore, ptr(lp_c), ptr(ent_c))
+    s1 = lib.rlhf_logprobs_f32(ptr(xh), ptr(yh), n, v, T, ignore, ptr(lp_c), ptr(ent_c), None)
     lp, ent = cu.logprobs(x, y, T, ignore)
     g_c = np.zeros((n, v), np.float32)
-    s2 = lib.rlhf_logprobs_backward_f32(ptr(xh), ptr(yh), ptr(glph), ptr(ghh), n, v, T, ignore, ptr(g_c))
+    s2 = lib.rlhf_logprobs_backward_f32(ptr(xh), ptr(yh), ptr(glph), ptr(ghh), None, n, v, T, ignore, ptr(g_c))
     g = cu.logprobs_backward(x, y, glp, gh, T, ignore)
     xq = make_logits(n, v, gen, dev)
     xqh = xq.cpu().numpy().copy()
@@ -614,7 +622,7 @@ def check_errors(lib, cu, gen, dev):
     s = lib.rlhf_cuda_ranking_f32(ptr(torch.randn(1, 3, device=dev)), ptr(rk), 1, 3, ptr(grad), scal.data_ptr(),
                                   scal.data_ptr() + 8, scal.data_ptr() + 16, cu.stream)
     st4 = cu.sync()
-    bad_t = lib.rlhf_cuda_logprobs_f32(ptr(x), ptr(y), n, v, 0.0, -100, ptr(lp), ptr(ent), cu.stream)
+    bad_t = lib.rlhf_cuda_logprobs_f32(ptr(x), ptr(y), n, v, 0.0, -100, ptr(lp), ptr(ent), None, cu.stream)
     record_check("errors: bad label / rank -> index at sync; T=0 -> param", [
         {"name": "label index", "ok": st == 2, "rel": 0.0, "got": st},
         {"name": "flag cleared", "ok": st2 == 0, "rel": 0.0, "got": st2},
@@ -741,9 +749,16 @@ RUN2_BEST = {
 }
 
 
+# The backward from the forward's saved row statistics has no statistics pass (nothing to keep): a
+# stream, timed with the block shapes of the re-read layouts.
+STREAM_VARIANTS = {"logprobs backward (rowStats)": ["auto", "re-read,stream", "re-read,stream,256x4", "re-read,plain"]}
+
+
 def timed_variants(kernel, shape, writes):
     """(name, schedule) pairs to time for one kernel and shape: auto, run2-auto, run 2's fastest and, for
     kernels with an [n, v] output, the kept layouts."""
+    if kernel in STREAM_VARIANTS:
+        return [(name, TIME_VARIANTS[name]) for name in STREAM_VARIANTS[kernel]]
     names = ["auto", "run2-auto"]
     best = RUN2_BEST.get((kernel, shape))
     if best and best not in names:
@@ -763,6 +778,8 @@ def time_kernels(cu, gen, dev, copy_bw, reps, shapes):
         xq = make_logits(n, v, gen, dev)
         gkl = torch.randn(n, generator=gen, device=dev)
         lp, ent = torch.empty(n, device=dev), torch.empty(n, device=dev)
+        stats = torch.empty(n, 3, device=dev)
+        cu.logprobs(x, y, 1.0, -100, out=(lp, ent), stats=stats)  # the forward's row statistics, saved once
         g = torch.empty(n, v, device=dev)
         kl = torch.empty(n, device=dev)
         nv4 = n * v * 4
@@ -805,6 +822,9 @@ def time_kernels(cu, gen, dev, copy_bw, reps, shapes):
              lambda: compare("logprobs", lp, ref_logprobs(x, y, 1.0, -100)[0])),
             ("logprobs backward", 2 * nv4, lambda: cu.logprobs_backward(x, y, glp, gh, 1.0, -100, out=g), torch_bwd,
              0.75, True, lambda: compare("grad", g, ref_logprobs_backward(x, y, glp, gh, 1.0, -100))),
+            ("logprobs backward (rowStats)", 2 * nv4,
+             lambda: cu.logprobs_backward(x, y, glp, gh, 1.0, -100, out=g, stats=stats), torch_bwd, 0.75, True,
+             lambda: compare("grad", g, ref_logprobs_backward(x, y, glp, gh, 1.0, -100))),
             ("kl.full fwd+grad", 3 * nv4, lambda: cu.kl_full(x, xq, gkl, 1.0, out=(kl, g)), torch_kl, 0.70, True,
              lambda: compare("grad", g, ref_kl(x, xq, gkl, 1.0)[1])),
             ("kl.full fwd only", 2 * nv4, lambda: cu.kl_full(x, xq, None, 1.0, grad=False, out=(kl, None)),

@@ -6,7 +6,7 @@ import { dpoBench } from './dpo.bench.js';
 import { gaeBench, whitenBench } from './gae.bench.js';
 import { klFullBench, klFullForwardBench } from './klFull.bench.js';
 import { logprobsAsyncBench, logprobsBench } from './logprobs.bench.js';
-import { logprobsBackwardBench } from './logprobsBackward.bench.js';
+import { logprobsBackwardBench, logprobsBackwardSavedBench } from './logprobsBackward.bench.js';
 import { logsoftmaxBench } from './logsoftmax.bench.js';
 import { logsoftmaxBackwardBench } from './logsoftmaxBackward.bench.js';
 import { loadOptionalModules, type OptionalModules } from './modules.js';
@@ -23,6 +23,7 @@ export const BENCHES: readonly Bench[] = [
   logprobsBench,
   logprobsAsyncBench,
   logprobsBackwardBench,
+  logprobsBackwardSavedBench,
   logsoftmaxBench,
   logsoftmaxBackwardBench,
   klFullBench,
