@@ -208,23 +208,28 @@ struct LogsoftmaxBackwardJob {
 };
 
 struct KlFullJob {
-  // (logitsP, logitsQ, gradKl | null, n, v, temperature, kl, gradLogitsP | null)
-  const float *logits_p, *logits_q, *grad_kl;
+  // (logitsP, logitsQ, gradKl | null, savedStats | null, n, v, temperature, kl, gradLogitsP | null, rowStats | null)
+  const float *logits_p, *logits_q, *grad_kl, *saved_stats;
   int64_t n, v;
   float temperature;
-  float *kl, *grad_logits_p;
+  float *kl, *grad_logits_p, *row_stats;
   KlFullJob(const Napi::CallbackInfo& info, Keep* keep) {
-    n = size_arg(info, 3, "N");
-    v = size_arg(info, 4, "V");
+    n = size_arg(info, 4, "N");
+    v = size_arg(info, 5, "V");
     const size_t nv = product(info.Env(), n, v);
+    const size_t stats = product(info.Env(), n, 5);
     logits_p = typed_array<float>(info, 0, "logitsP", nv, keep);
     logits_q = typed_array<float>(info, 1, "logitsQ", nv, keep);
     grad_kl = typed_array<float>(info, 2, "gradKl", n, keep, true);
-    temperature = float_arg(info, 5, "temperature");
-    kl = typed_array<float>(info, 6, "kl", n, keep);
-    grad_logits_p = typed_array<float>(info, 7, "gradLogitsP", nv, keep, true);
+    saved_stats = typed_array<float>(info, 3, "savedStats", stats, keep, true);
+    temperature = float_arg(info, 6, "temperature");
+    kl = typed_array<float>(info, 7, "kl", n, keep);
+    grad_logits_p = typed_array<float>(info, 8, "gradLogitsP", nv, keep, true);
+    row_stats = typed_array<float>(info, 9, "rowStats", stats, keep, true);
   }
-  rlhf_status run() { return rlhf_kl_full_f32(logits_p, logits_q, grad_kl, n, v, temperature, kl, grad_logits_p); }
+  rlhf_status run() {
+    return rlhf_kl_full_f32(logits_p, logits_q, grad_kl, saved_stats, n, v, temperature, kl, grad_logits_p, row_stats);
+  }
   Napi::Value result(Napi::Env env) const { return env.Undefined(); }
 };
 

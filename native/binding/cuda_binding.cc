@@ -188,9 +188,9 @@ Napi::Value LogsoftmaxBackward(const Napi::CallbackInfo& info) {
 
 Napi::Value KlFull(const Napi::CallbackInfo& info) {
   check(info.Env(), rlhf_cuda_kl_full_f32(devicePtr<const float>(info, 0), devicePtr<const float>(info, 1),
-                                          devicePtr<const float>(info, 2), intArg(info, 3), intArg(info, 4),
-                                          floatArg(info, 5), devicePtr<float>(info, 6), devicePtr<float>(info, 7),
-                                          pointerArg(info, 8)));
+                                          devicePtr<const float>(info, 2), devicePtr<const float>(info, 3),
+                                          intArg(info, 4), intArg(info, 5), floatArg(info, 6), devicePtr<float>(info, 7),
+                                          devicePtr<float>(info, 8), devicePtr<float>(info, 9), pointerArg(info, 10)));
   return info.Env().Undefined();
 }
 

@@ -246,19 +246,28 @@ void checkKl(const Shape& s, const Schedule& sched) {
   for (float& e : xq) e += std::isfinite(e) ? noise(rng) : 0.f;
   const auto gkl = uniform(size_t(s.n), -2.f, 2.f);
   Device<float> dp(xp, s.misalign), dq(xq, s.misalign), dgkl(gkl), dkl(size_t(s.n), s.misalign),
-      dg(xp.size(), s.misalign);
-  for (int variant = 0; variant < 3; variant++) {  // forward only; the gradient with grad_kl; with ones
+      dg(xp.size(), s.misalign), dstats(size_t(5 * s.n));
+  std::vector<float> cpuStats(size_t(5 * s.n)), cpuKl(s.n);
+  rlhf_kl_full_f32(xp.data(), xq.data(), nullptr, nullptr, s.n, s.v, s.temperature, cpuKl.data(), nullptr,
+                   cpuStats.data());
+  Device<float> dcpuStats(cpuStats);
+  // Forward only (saving the statistics); the gradient with grad_kl; with ones; then the gradient pass
+  // alone from saved statistics: the device's own, the CPU's.
+  const char* names[] = {"", "grad_logits_p", "grad_logits_p (grad_kl = ones)", "grad_logits_p (saved statistics)",
+                         "grad_logits_p (the CPU's saved statistics)"};
+  for (int variant = 0; variant < 5; variant++) {
     const bool grad = variant > 0, ones = variant == 2;
+    const float* saved = variant == 3 ? dstats.p : variant == 4 ? dcpuStats.p : nullptr;
     std::vector<float> kl(s.n), g(grad ? xp.size() : 0);
-    rlhf_kl_full_f32(xp.data(), xq.data(), ones ? nullptr : gkl.data(), s.n, s.v, s.temperature, kl.data(),
-                     grad ? g.data() : nullptr);
-    expectStatus(rlhf_cuda_kl_full_f32(dp.p, dq.p, ones ? nullptr : dgkl.p, s.n, s.v, s.temperature, dkl.p,
-                                       grad ? dg.p : nullptr, nullptr),
+    rlhf_kl_full_f32(xp.data(), xq.data(), ones ? nullptr : gkl.data(), nullptr, s.n, s.v, s.temperature, kl.data(),
+                     grad ? g.data() : nullptr, nullptr);
+    expectStatus(rlhf_cuda_kl_full_f32(dp.p, dq.p, ones ? nullptr : dgkl.p, saved, s.n, s.v, s.temperature, dkl.p,
+                                       grad ? dg.p : nullptr, variant == 0 ? dstats.p : nullptr, nullptr),
                  RLHF_OK, "kl_full");
     noteLaunch(sched);
     // kl is a difference of row sums of size ~1: its error is absolute.
-    expectClose(dkl.download(), kl, grad ? "kl (with gradient)" : "kl", 1e-3, 2e-5);
-    if (grad) expectClose(dg.download(), g, ones ? "grad_logits_p (grad_kl = ones)" : "grad_logits_p", 1e-3, 2e-6);
+    expectClose(dkl.download(), kl, variant == 0 ? "kl" : saved ? "kl (saved)" : "kl (with gradient)", 1e-3, 2e-5);
+    if (grad) expectClose(dg.download(), g, names[variant], 1e-3, 2e-6);
   }
 }
 
@@ -356,7 +365,7 @@ void checkErrors() {
   expectStatus(rlhf_cuda_logprobs_f32(x.p, y.p, -1, 8, 1.f, kIgnore, out.p, out.p, nullptr, nullptr), RLHF_ERR_SHAPE, "n < 0");
   expectStatus(rlhf_cuda_logsoftmax_f32(x.p, 8, 8, 0.f, out.p, nullptr), RLHF_ERR_PARAM, "temperature 0");
   expectStatus(rlhf_cuda_logsoftmax_f32(x.p, 8, 8, kInf, out.p, nullptr), RLHF_ERR_PARAM, "temperature inf");
-  expectStatus(rlhf_cuda_kl_full_f32(x.p, nullptr, nullptr, 8, 8, 1.f, out.p, nullptr, nullptr), RLHF_ERR_SHAPE,
+  expectStatus(rlhf_cuda_kl_full_f32(x.p, nullptr, nullptr, nullptr, 8, 8, 1.f, out.p, nullptr, nullptr, nullptr), RLHF_ERR_SHAPE,
                "null logits_q");
   expectStatus(rlhf_cuda_pairwise_f32(x.p, x.p, nullptr, 0, 0.f, 0.f, out.p, out.p, nullptr, nullptr, nullptr),
                RLHF_ERR_EMPTY, "empty batch");

@@ -27,7 +27,7 @@ int main(void) {
   CHECK(fabsf(grad[1] - (1.f - 1.f / 3.f)) < 1e-5f, "backward at the label");
   CHECK(rlhf_logsoftmax_f32(logits, 2, 3, 1.f, lsm) == RLHF_OK, "logsoftmax failed");
   CHECK(rlhf_logsoftmax_backward_f32(logits, lsm, 2, 3, 1.f, grad) == RLHF_OK, "logsoftmax backward failed");
-  CHECK(rlhf_kl_full_f32(logits, logits, NULL, 2, 3, 1.f, kl, NULL) == RLHF_OK && fabsf(kl[1]) < 1e-6f, "kl of a row with itself");
+  CHECK(rlhf_kl_full_f32(logits, logits, NULL, NULL, 2, 3, 1.f, kl, NULL, NULL) == RLHF_OK && fabsf(kl[1]) < 1e-6f, "kl of a row with itself");
   const float chosen[1] = {1.f}, rejected[1] = {0.f};
   float gc[1], gr[1], r1[1], r2[1];
   double loss = 0, acc = 0;

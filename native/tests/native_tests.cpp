@@ -253,14 +253,22 @@ void test_logsoftmax_and_kl(std::mt19937& g) {
       std::vector<float> q = random_logits(g, n, v, kQStyle[style]);
       std::vector<float> go = random_logits(g, n, v, 0);
       Guarded out(static_cast<size_t>(n * v)), grad(static_cast<size_t>(n * v)), kl(static_cast<size_t>(n)),
-          kgrad(static_cast<size_t>(n * v));
+          kgrad(static_cast<size_t>(n * v)), stats(static_cast<size_t>(5 * n)), saved_kl(static_cast<size_t>(n)),
+          saved_kgrad(static_cast<size_t>(n * v));
       CHECK(rlhf_logsoftmax_f32(x.data(), n, v, temperature, out.data()) == RLHF_OK, "%s", rlhf_last_error());
       CHECK(rlhf_logsoftmax_backward_f32(x.data(), go.data(), n, v, temperature, grad.data()) == RLHF_OK, "%s",
             rlhf_last_error());
-      CHECK(rlhf_kl_full_f32(x.data(), q.data(), nullptr, n, v, temperature, kl.data(), kgrad.data()) == RLHF_OK, "%s",
-            rlhf_last_error());
-      CHECK(out.guards_intact() && grad.guards_intact() && kl.guards_intact() && kgrad.guards_intact(),
+      CHECK(rlhf_kl_full_f32(x.data(), q.data(), nullptr, nullptr, n, v, temperature, kl.data(), kgrad.data(),
+                             stats.data()) == RLHF_OK,
+            "%s", rlhf_last_error());
+      // The gradient pass alone, from the saved row statistics: kl copied, the same gradient.
+      CHECK(rlhf_kl_full_f32(x.data(), q.data(), nullptr, stats.data(), n, v, temperature, saved_kl.data(),
+                             saved_kgrad.data(), nullptr) == RLHF_OK,
+            "%s", rlhf_last_error());
+      CHECK(out.guards_intact() && grad.guards_intact() && kl.guards_intact() && kgrad.guards_intact() &&
+                stats.guards_intact() && saved_kl.guards_intact() && saved_kgrad.guards_intact(),
             "a row kernel wrote outside its output");
+      CHECK(std::memcmp(kl.data(), saved_kl.data(), sizeof(float) * n) == 0, "kl from the saved statistics differs");
       int bad = 0;
       for (int64_t r = 0; r < n && bad < 3; r++) {
         const RowRef rp = row_ref(&x[r * v], v, inv_t), rq = row_ref(&q[r * v], v, inv_t);
@@ -276,10 +284,11 @@ void test_logsoftmax_and_kl(std::mt19937& g) {
           const double want_g = inv_t * (go[r * v + i] - (p == 0 ? 0 : p * sum_g));
           const double want_kg = p == 0 ? 0 : inv_t * p * (lp - lq - want_kl);
           if (!close(out[r * v + i], lp, 1e-4, 1e-5) || !close(grad[r * v + i], want_g, 1e-4, 1e-5) ||
-              !close(kgrad[r * v + i], want_kg, 1e-4, 1e-5)) {
+              !close(kgrad[r * v + i], want_kg, 1e-4, 1e-5) || !close(saved_kgrad[r * v + i], want_kg, 1e-4, 1e-5)) {
             bad++;
-            CHECK(false, "V=%lld style=%d [%lld,%lld] logsoftmax %g/%g grad %g/%g klgrad %g/%g", (long long)v, style,
-                  (long long)r, (long long)i, out[r * v + i], lp, grad[r * v + i], want_g, kgrad[r * v + i], want_kg);
+            CHECK(false, "V=%lld style=%d [%lld,%lld] logsoftmax %g/%g grad %g/%g klgrad %g/%g (saved %g)", (long long)v,
+                  style, (long long)r, (long long)i, out[r * v + i], lp, grad[r * v + i], want_g, kgrad[r * v + i],
+                  want_kg, saved_kgrad[r * v + i]);
           }
         }
       }
@@ -307,7 +316,8 @@ void test_exact_peak(std::mt19937& g) {
       for (size_t i = 0; i < x.size(); i++) q[i] = x[i] + 0.5f;  // the same distribution, shifted
       std::vector<float> lp(n), h(n), glp(n), gh(n), kl(n);
       for (int64_t r = 0; r < n; r++) glp[r] = normal(g), gh[r] = normal(g);
-      std::vector<float> grad(x.size()), saved_grad(x.size()), out(x.size()), lsg(x.size()), kg(x.size()), stats(3 * n);
+      std::vector<float> grad(x.size()), saved_grad(x.size()), out(x.size()), lsg(x.size()), kg(x.size()),
+          saved_kg(x.size()), stats(3 * n), kl_stats(5 * n), saved_kl(n);
       const float t = temperature;
       CHECK(rlhf_logprobs_f32(x.data(), y.data(), n, v, t, -100, lp.data(), h.data(), stats.data()) == RLHF_OK, "%s",
             rlhf_last_error());
@@ -318,15 +328,20 @@ void test_exact_peak(std::mt19937& g) {
             "%s", rlhf_last_error());
       CHECK(rlhf_logsoftmax_f32(x.data(), n, v, t, out.data()) == RLHF_OK, "%s", rlhf_last_error());
       CHECK(rlhf_logsoftmax_backward_f32(x.data(), go.data(), n, v, t, lsg.data()) == RLHF_OK, "%s", rlhf_last_error());
-      CHECK(rlhf_kl_full_f32(x.data(), q.data(), nullptr, n, v, t, kl.data(), kg.data()) == RLHF_OK, "%s",
-            rlhf_last_error());
+      CHECK(rlhf_kl_full_f32(x.data(), q.data(), nullptr, nullptr, n, v, t, kl.data(), kg.data(), kl_stats.data()) ==
+                RLHF_OK,
+            "%s", rlhf_last_error());
+      CHECK(rlhf_kl_full_f32(x.data(), q.data(), nullptr, kl_stats.data(), n, v, t, saved_kl.data(), saved_kg.data(),
+                             nullptr) == RLHF_OK,
+            "%s", rlhf_last_error());
       for (int64_t r = 0; r < n; r++) {
         const int64_t at = r * v + y[r];
         CHECK(lp[r] == 0.0f && h[r] == 0.0f && out[at] == 0.0f,
               "T=%g V=%lld row %lld: logprob %g entropy %g logsoftmax %g", t, (long long)v, (long long)r, lp[r], h[r],
               out[at]);
-        CHECK(saved_grad[at] == 0.0f, "T=%g V=%lld row %lld: at the peak, from the saved statistics, logprobs grad %g", t,
-              (long long)v, (long long)r, saved_grad[at]);
+        CHECK(saved_grad[at] == 0.0f && saved_kg[at] == 0.0f && saved_kl[r] == 0.0f,
+              "T=%g V=%lld row %lld: at the peak, from the saved statistics, logprobs grad %g kl %g kl grad %g", t,
+              (long long)v, (long long)r, saved_grad[at], saved_kl[r], saved_kg[at]);
         CHECK(grad[at] == 0.0f && lsg[at] == 0.0f && kg[at] == 0.0f && kl[r] == 0.0f,
               "T=%g V=%lld row %lld: at the peak logprobs grad %g logsoftmax grad %g kl %g kl grad %g", t, (long long)v,
               (long long)r, grad[at], lsg[at], kl[r], kg[at]);
@@ -423,7 +438,7 @@ void test_bad_input() {
   CHECK(rlhf_logprobs_backward_f32(x, bad_labels, gl, nullptr, nullptr, n, v, 1, -100, out.data()) == RLHF_ERR_INDEX, "label < 0");
   CHECK(rlhf_logsoftmax_f32(x, n, v, 0, out.data()) == RLHF_ERR_PARAM, "logsoftmax temperature");
   CHECK(rlhf_logsoftmax_backward_f32(x, nullptr, n, v, 1, out.data()) == RLHF_ERR_SHAPE, "null grad_output");
-  CHECK(rlhf_kl_full_f32(x, nullptr, nullptr, n, v, 1, lp.data(), nullptr) == RLHF_ERR_SHAPE, "null q");
+  CHECK(rlhf_kl_full_f32(x, nullptr, nullptr, nullptr, n, v, 1, lp.data(), nullptr, nullptr) == RLHF_ERR_SHAPE, "null q");
   CHECK(untouched(), "an output was written by a failing call");
   CHECK(std::strcmp(rlhf_status_name(RLHF_ERR_INDEX), "index") == 0, "status name");
 

@@ -95,10 +95,16 @@ RLHF_API rlhf_status rlhf_logsoftmax_backward_f32(const float* logits, const flo
                                                   int64_t v, float temperature, float* grad_logits);
 
 /* kl[n] = sum_v p (log p - log q); grad_logits_p = (grad_kl / T) p (log p - log q - kl).
-   grad_kl may be NULL (ones); grad_logits_p may be NULL (forward only). */
+   grad_kl may be NULL (ones); grad_logits_p may be NULL (forward only).
+   row_stats (may be NULL): [n, 5] per row, saved for a later gradient: (mp, sp, r, mu, kl) with mp a
+   pivot near the maximum of logits_p, sp = log sum_v e^{(xp_v - mp)/T}, r = xq where xp is maximal (0
+   where that is not finite), mu = sum_v p_v ((xp_v - mp) - (xq_v - r)) and kl; then
+   log p - log q - kl = ((xp - mp) - (xq - r) - mu) / T, formed without the cancelling row constants.
+   saved_stats (may be NULL): a forward's row_stats for these logits at this temperature: kl is copied
+   from it and the gradient is written in one pass over both rows, with no statistics pass. */
 RLHF_API rlhf_status rlhf_kl_full_f32(const float* logits_p, const float* logits_q, const float* grad_kl,
-                                      int64_t n, int64_t v, float temperature, float* kl,
-                                      float* grad_logits_p);
+                                      const float* saved_stats, int64_t n, int64_t v, float temperature,
+                                      float* kl, float* grad_logits_p, float* row_stats);
 
 /* ---- preference losses (SPEC section 1) ------------------------------------------------------ */
 

@@ -106,10 +106,11 @@ RLHF_API rlhf_status rlhf_cuda_logsoftmax_backward_f32(const float* logits, cons
                                                        int64_t n, int64_t v, float temperature,
                                                        float* grad_logits, void* stream);
 
-/* grad_kl may be NULL (ones); grad_logits_p may be NULL (forward only). */
+/* grad_kl may be NULL (ones); grad_logits_p may be NULL (forward only); saved_stats and row_stats as
+   in kernels.h (from either backend; with saved_stats each element of both rows is read once). */
 RLHF_API rlhf_status rlhf_cuda_kl_full_f32(const float* logits_p, const float* logits_q, const float* grad_kl,
-                                           int64_t n, int64_t v, float temperature, float* kl,
-                                           float* grad_logits_p, void* stream);
+                                           const float* saved_stats, int64_t n, int64_t v, float temperature,
+                                           float* kl, float* grad_logits_p, float* row_stats, void* stream);
 
 /* ---- preference losses (SPEC section 1); loss, accuracy, pairs are device pointers ------------- */
 

@@ -86,11 +86,13 @@ struct LogsoftmaxBackwardArgs {
 struct KlFullArgs {
   const float* logits_p;
   const float* logits_q;
-  const float* grad_kl;  // may be null (ones)
+  const float* grad_kl;      // may be null (ones)
+  const float* saved_stats;  // may be null: a forward's [n, 5] (mp, sp, r, mu, kl), see kernels.h
   int64_t v;
   float inv_t;
   float* kl;
   float* grad_logits_p;  // may be null (forward only)
+  float* row_stats;      // may be null: [n, 5] saved here
   bool stream;
 };
 

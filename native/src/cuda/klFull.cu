@@ -1,17 +1,22 @@
 // SPEC §2 kl.full on the GPU: one pass over both rows gives both log-sum-exps and E_p[xp − xq]
 // (relative to a pivot, see KlPair in online.cuh), so kl = E_p[xp − xq]/T − lse_p + lse_q; the gradient
 // (gradKl/T)·p·(log p − log q − kl) = (gradKl/T)·p·((xp − xq) − E_p[xp − xq])/T is then written once
-// per element, without forming the row constants that cancel.
+// per element, without forming the row constants that cancel. The statistics can be saved (row_stats)
+// and given back (saved_stats): then the kernel is the gradient pass alone.
 #include "labels.cuh"
 
 namespace rlhf_cuda {
 namespace {
 
-template <bool kGrad>
+// kSaved: the row statistics come from a forward's saved_stats (kl copied from them): no statistics
+// pass, each element of both rows is read once.
+template <bool kGrad, bool kSaved = false>
 struct KlFullOp {
   static constexpr int kIn = 2;  // logits_p, logits_q
   static constexpr bool kWrites = kGrad;
-  static constexpr RowOp kOp = kGrad ? RowOp::kKlGradient : RowOp::kKl;  // its automatic layout (kAutoLayouts)
+  static constexpr bool kSavedStats = kSaved;
+  static constexpr RowOp kOp =  // its automatic layout (kAutoLayouts)
+      kSaved ? RowOp::kKlGradientSaved : kGrad ? RowOp::kKlGradient : RowOp::kKl;
   using Stats = KlPair;
   struct Row {
     float mp, log2sp, pivot, mean, scale;  // scale = gradKl / T (0: the row's gradient is 0)
@@ -19,11 +24,13 @@ struct KlFullOp {
 
   const float* logitsP;
   const float* logitsQ;
-  const float* gradKl;  // may be null (ones)
+  const float* gradKl;      // may be null (ones)
+  const float* savedStats;  // kSaved: a forward's [n, 5] (mp, sp, r, mu, kl)
   float scale2;
   float invT;
   float* kl;
   float* gradLogitsP;
+  float* rowStats;  // may be null: [n, 5] saved here
 
   __device__ __forceinline__ const float* input(int k) const { return k == 0 ? logitsP : logitsQ; }
   __device__ __forceinline__ float* output() const { return gradLogitsP; }
@@ -33,8 +40,22 @@ struct KlFullOp {
   __device__ __forceinline__ void accumulate(Stats& st, const float (&x)[2][4]) const { st.add4(x[0], x[1], scale2); }
   __device__ __forceinline__ Stats combine(const Stats& a, const Stats& b) const { return Stats::combine(a, b, scale2); }
   __device__ __forceinline__ Row finish(const Stats& st, int64_t row, int, bool leader) const {
-    if (leader) kl[row] = st.kl(invT);
-    return {st.p.m, st.p.log2s(), st.pivot, st.mean(), kGrad ? (gradKl ? gradKl[row] : 1.f) * invT : 0.f};
+    const float scale = kGrad ? (gradKl ? gradKl[row] : 1.f) * invT : 0.f;
+    if constexpr (kSaved) {
+      const float* saved = savedStats + 5 * row;
+      if (leader) kl[row] = saved[4];
+      return {saved[0], saved[1] * kLog2e, saved[2], saved[3], scale};
+    } else {
+      const float log2sp = st.p.log2s(), mean = st.mean(), k = st.kl(invT);
+      if (leader) {
+        kl[row] = k;
+        if (rowStats) {
+          float* out = rowStats + 5 * row;
+          out[0] = st.p.m, out[1] = kLn2 * log2sp, out[2] = st.pivot, out[3] = mean, out[4] = k;
+        }
+      }
+      return {st.p.m, log2sp, st.pivot, mean, scale};
+    }
   }
   __device__ __forceinline__ float element(const Row& r, const float (&x)[2], int64_t) const {
     if (r.scale == 0.f) return 0.f;  // a zero factor removes the term, whatever p and q hold
@@ -48,18 +69,31 @@ struct KlFullOp {
 using namespace rlhf_cuda;
 
 extern "C" rlhf_status rlhf_cuda_kl_full_f32(const float* logits_p, const float* logits_q, const float* grad_kl,
-                                             int64_t n, int64_t v, float temperature, float* kl,
-                                             float* grad_logits_p, void* stream) {
+                                             const float* saved_stats, int64_t n, int64_t v, float temperature,
+                                             float* kl, float* grad_logits_p, float* row_stats, void* stream) {
   const char* name = "cuda kl_full";
   if (rlhf_status st = checkRows(name, logits_p, n, v, temperature)) return st;
   RLHF_CUDA_REQUIRE(n == 0 || (logits_q && kl), RLHF_ERR_SHAPE, "%s: null pointer", name);
   StreamHandle* h = resolve(stream);
   if (!h) return RLHF_ERR_UNAVAILABLE;
   const bool aligned = aligned16(logits_p) && aligned16(logits_q) && aligned16(grad_logits_p);
-  if (grad_logits_p) {
-    KlFullOp<true> op{logits_p, logits_q, grad_kl, kLog2e / temperature, 1.f / temperature, kl, grad_logits_p};
+  const float scale2 = kLog2e / temperature, invT = 1.f / temperature;
+  if (saved_stats) {
+    // The forward's statistics: kl copied, the gradient (if asked) in one pass; nothing new to save.
+    if (row_stats && row_stats != saved_stats) {
+      if (rlhf_status st = rlhf_cuda_memcpy_dtod(row_stats, saved_stats, size_t(n) * 5 * sizeof(float), stream)) return st;
+    }
+    if (grad_logits_p) {
+      KlFullOp<true, true> op{logits_p, logits_q, grad_kl, saved_stats, scale2, invT, kl, grad_logits_p, nullptr};
+      return launchRows(op, n, v, aligned, h, name);
+    }
+    KlFullOp<false, true> op{logits_p, logits_q, grad_kl, saved_stats, scale2, invT, kl, nullptr, nullptr};
     return launchRows(op, n, v, aligned, h, name);
   }
-  KlFullOp<false> op{logits_p, logits_q, grad_kl, kLog2e / temperature, 1.f / temperature, kl, nullptr};
+  if (grad_logits_p) {
+    KlFullOp<true> op{logits_p, logits_q, grad_kl, nullptr, scale2, invT, kl, grad_logits_p, row_stats};
+    return launchRows(op, n, v, aligned, h, name);
+  }
+  KlFullOp<false> op{logits_p, logits_q, grad_kl, nullptr, scale2, invT, kl, nullptr, row_stats};
   return launchRows(op, n, v, aligned, h, name);
 }

@@ -371,7 +371,16 @@ __global__ void __launch_bounds__(kThreads == 32 ? 32 * kWarpRows : kThreads,
 }
 
 // The row ops, each with its own entry in the automatic layout table.
-enum class RowOp { kLogprobs, kLogprobsBackward, kLogprobsBackwardSaved, kLogsoftmax, kLogsoftmaxBackward, kKl, kKlGradient };
+enum class RowOp {
+  kLogprobs,
+  kLogprobsBackward,
+  kLogprobsBackwardSaved,
+  kLogsoftmax,
+  kLogsoftmaxBackward,
+  kKl,
+  kKlGradient,
+  kKlGradientSaved,
+};
 
 // How the blocks of a row kernel share the rows (phase 1 and 2 as in the file comment).
 struct RowLayout {
@@ -417,6 +426,7 @@ constexpr AutoLayout kAutoLayouts[] = {
     {RowOp::kLogprobsBackwardSaved, kAnyRow, kReReadU4, kReReadU4},
     {RowOp::kKlGradient, kShortRowMax, kReReadU4, kReReadU4},        // 544.6 vs 675.3 (cached over 4)
     {RowOp::kKlGradient, kAnyRow, kSplit8, kReReadPlain},            // 589.8 vs 640.8 (plain 622.7)
+    {RowOp::kKlGradientSaved, kAnyRow, kReReadU4, kReReadU4},        // from saved statistics: a stream (not yet timed)
     {RowOp::kLogsoftmax, kShortRowMax, kReReadU4, kReReadU4},        // 271.2 vs 289.3 (cached over 2)
     {RowOp::kLogsoftmax, kAnyRow, kSplit8, kReReadU4},               // 313.9 vs 318.1 (cached over 8; u4 382.3)
     {RowOp::kLogsoftmaxBackward, kShortRowMax, kCached4, kReReadU4},  // 417.1, run 2's auto (u4 528.5)

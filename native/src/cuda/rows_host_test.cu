@@ -29,6 +29,9 @@ using Logsoftmax = Shape<RowOp::kLogsoftmax, 1, true>;
 using LogsoftmaxBackward = Shape<RowOp::kLogsoftmaxBackward, 2, true>;
 using Kl = Shape<RowOp::kKl, 2, false>;
 using KlGradient = Shape<RowOp::kKlGradient, 2, true>;
+struct KlGradientSaved : Shape<RowOp::kKlGradientSaved, 2, true> {
+  static constexpr bool kSavedStats = true;
+};
 
 const DeviceInfo kH200{0, 132, 9, 232448};  // sm_90: clusters up to 16
 const DeviceInfo kA100{0, 108, 8, 166912};  // sm_80: no clusters
@@ -142,6 +145,8 @@ int main() {
   expectPlan<LogprobsBackwardSaved>("logprobs backward (saved)", 4096, 32000, kH200, kRegistersU8, "512x2 c1 re-read stream");
   expectPlan<LogprobsBackwardSaved>("logprobs backward (saved)", 4096, 32000, kH200, kCachedU4, "512x4 c1 re-read stream");
   expectPlan<KlGradient>("kl gradient", 4096, 32000, kH200, kAuto, "512x4 c1 re-read stream");
+  expectPlan<KlGradientSaved>("kl gradient (saved)", 1024, 128256, kH200, kAuto, "512x4 c1 re-read stream");
+  expectPlan<KlGradientSaved>("kl gradient (saved)", 4096, 32000, kH200, kRegistersU4, "512x4 c1 re-read stream");
   expectPlan<KlGradient>("kl gradient", 1024, 128256, kH200, kAuto, "512x2 c8 re-read stream", 16032);
   expectPlan<KlGradient>("kl gradient", 1024, 128256, kA100, kAuto, "512x2 c1 re-read");
   expectPlan<Kl>("kl", 4096, 32000, kH200, kAuto, "256x4 c1 re-read");
@@ -197,6 +202,7 @@ int main() {
   sweep<LogsoftmaxBackward>("logsoftmax backward");
   sweep<Kl>("kl");
   sweep<KlGradient>("kl gradient");
+  sweep<KlGradientSaved>("kl gradient (saved)");
 
   std::printf("rows plan: %d checks, %d failed\n", checks, failures);
   return failures == 0 ? 0 : 1;

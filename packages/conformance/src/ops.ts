@@ -35,15 +35,25 @@ export const OPS: Readonly<Record<string, OpRunner>> = {
 };
 
 /**
+ * Runs `op` with the `rowStats` that `forward` saved for the same inputs and parameters, or without
+ * them where the forward fails (an error case then still reports the op's own error).
+ */
+const fromSavedStats =
+  (forward: OpRunner, op: OpRunner): OpRunner =>
+  (k, p, i) => {
+    const saved = forward(k, p, i) as E.Either<RlhfError, { rowStats: Tensor }>;
+    return op(k, p, E.isRight(saved) ? { ...i, rowStats: saved.right.rowStats } : i);
+  };
+
+/**
  * Other routes through the public API to an operation's outputs; a case passes only if every route
- * does. `logprobs.backward` from the forward's saved `rowStats` skips its own statistics pass (where the
- * forward fails, the backward runs without them, so an error case still reports the backward's error).
+ * does: the gradients from a forward's saved `rowStats`, which skip their own statistics pass.
  */
 export const ROUTES: Readonly<Record<string, Readonly<Record<string, OpRunner>>>> = {
   'logprobs.backward': {
-    "from the forward's rowStats": (k, p, i) => {
-      const forward = call(k.logprobs, p, i) as E.Either<RlhfError, { rowStats: Tensor }>;
-      return call(k.logprobsBackward, p, E.isRight(forward) ? { ...i, rowStats: forward.right.rowStats } : i);
-    },
+    "from the forward's rowStats": fromSavedStats(OPS['logprobs']!, OPS['logprobs.backward']!),
+  },
+  'kl.full': {
+    "from a forward's rowStats": fromSavedStats((k, p, i) => call(klFull, { ...p, withGrad: false, backend: k }, i), OPS['kl.full']!),
   },
 };

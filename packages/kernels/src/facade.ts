@@ -204,26 +204,31 @@ const prepareKlFull =
       E.bind('rows', () => logitsRows('logitsP', inputs?.logitsP)),
       E.bind('logitsQ', ({ rows }) => floatLike([rows.N, rows.V], rows.t.dtype)('logitsQ', inputs.logitsQ)),
       E.bind('gradKl', ({ rows }) => optionalFloatLike([rows.N], rows.t.dtype)('gradKl', inputs.gradKl)),
+      E.bind('savedStats', ({ rows }) => optionalFloatLike([rows.N, 5], rows.t.dtype)('rowStats', inputs.rowStats)),
       E.bind('temperature', () => positive('temperature', params?.temperature, 1)),
       E.bind('kl', ({ rows }) => outputBuffer('kl', rows.t.dtype, rows.N, out?.kl)),
+      E.bind('rowStats', ({ rows }) => outputBuffer('rowStats', rows.t.dtype, 5 * rows.N, out?.rowStats)),
       E.bind('gradLogitsP', ({ rows }) =>
         params?.withGrad === false
           ? E.right(null)
           : outputBuffer('gradLogitsP', rows.t.dtype, rows.N * rows.V, out?.gradLogitsP),
       ),
-      E.map(({ rows, logitsQ, gradKl, temperature, kl, gradLogitsP }) => ({
+      E.map(({ rows, logitsQ, gradKl, savedStats, temperature, kl, rowStats, gradLogitsP }) => ({
         args: {
           logitsP: rows.t.data,
           logitsQ: logitsQ.data,
           gradKl: gradKl?.data ?? null,
+          savedStats: savedStats?.data ?? null,
           N: rows.N,
           V: rows.V,
           temperature,
           kl,
           gradLogitsP,
+          rowStats,
         },
         finish: ok({
           kl: unsafeTensor(rows.t.dtype, [rows.N], kl) as FloatTensor,
+          rowStats: unsafeTensor(rows.t.dtype, [rows.N, 5], rowStats) as FloatTensor,
           ...(gradLogitsP && { gradLogitsP: unsafeTensor(rows.t.dtype, [rows.N, rows.V], gradLogitsP) as FloatTensor }),
         }),
       })),

@@ -78,9 +78,13 @@ export interface RawKlFull extends RowsArgs {
   readonly logitsP: FloatArray;
   readonly logitsQ: FloatArray;
   readonly gradKl: FloatArray | null;
+  /** A forward's [N, 5] row statistics (see KlFullOutputs), or null: computed here. */
+  readonly savedStats: FloatArray | null;
   readonly kl: FloatArray;
   /** null: forward only. */
   readonly gradLogitsP: FloatArray | null;
+  /** [N, 5]: the row statistics are saved here (null: not saved). */
+  readonly rowStats: FloatArray | null;
 }
 
 export interface RawPairwise {

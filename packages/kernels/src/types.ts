@@ -80,14 +80,27 @@ export interface KlFullInputs {
   readonly logitsP: FloatTensor;
   readonly logitsQ: FloatTensor;
   readonly gradKl?: FloatTensor | null;
+  /**
+   * A forward's `rowStats` for these logits at this temperature (from any backend): `kl` is taken from
+   * them and the gradient is written in one pass over both rows, with no statistics pass.
+   */
+  readonly rowStats?: FloatTensor | null;
 }
 export interface KlFullOutputs {
   readonly kl: FloatTensor;
   readonly gradLogitsP?: FloatTensor;
+  /**
+   * [N, 5]: what the gradient needs of each row pair, to compute it later from them alone:
+   * `(mp, sp, r, μ, kl)` with mp a pivot near the maximum of logitsP, `sp = log Σ_v e^{(xp_v − mp)/T}`,
+   * r = logitsQ where logitsP is maximal (0 where that is not finite), `μ = Σ_v p_v·((xp_v − mp) − (xq_v − r))`
+   * and kl; then `log p − log q − kl = ((xp − mp) − (xq − r) − μ)/T`.
+   */
+  readonly rowStats: FloatTensor;
 }
 export interface KlFullOut {
   readonly kl?: FloatArray;
   readonly gradLogitsP?: FloatArray;
+  readonly rowStats?: FloatArray;
 }
 
 export interface PairwiseParams {

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { js } from '@rlhf/kernels';
 import { maxScaledError, numericGradient } from '@rlhf/tensor';
-import { f32, f64, kindOf, randomArray, right } from './util.js';
+import { f32, f64, kindOf, randomArray, right, rowCases } from './util.js';
 
 describe('kl.full (js)', () => {
   it('is ≥ 0, and 0 for identical logits (property)', () => {
@@ -45,5 +45,33 @@ describe('kl.full (js)', () => {
     const x = f32([1, 2], [0, 1]);
     expect(right(js.klFull({ withGrad: false })({ logitsP: x, logitsQ: x })).gradLogitsP).toBeUndefined();
     expect(kindOf(js.klFull()({ logitsP: x, logitsQ: f32([2, 1], [0, 1]) }))).toBe('shape');
+    expect(kindOf(js.klFull()({ logitsP: x, logitsQ: x, rowStats: f32([1, 3], [0, 0, 0]) }))).toBe('shape');
+    expect(kindOf(js.klFull()({ logitsP: x, logitsQ: x, rowStats: f64([1, 5], [0, 0, 0, 0, 0]) }))).toBe('shape');
+  });
+
+  it("gives the same kl and gradient from a forward's rowStats, in float32 and float64, sharp to flat", () => {
+    fc.assert(
+      fc.property(
+        rowCases,
+        ({ V, seed, T, scale, double }) => {
+          const N = 3;
+          const p = randomArray(N * V, scale, seed);
+          const q = Float64Array.from(p, (v, i) => v + randomArray(N * V, 1, seed + 1)[i]!);
+          if (V > 2) p[2 * V + 1] = -Infinity; // masked in the policy
+          const tensor = double ? f64 : f32;
+          const inputs = { logitsP: tensor([N, V], p), logitsQ: tensor([N, V], q), gradKl: tensor([N], randomArray(N, 1, seed + 2)) };
+          const { rowStats } = right(js.klFull({ temperature: T, withGrad: false })(inputs));
+          expect(rowStats.shape).toEqual([N, 5]);
+          const direct = right(js.klFull({ temperature: T })(inputs));
+          const saved = right(js.klFull({ temperature: T })({ ...inputs, rowStats }));
+          expect(Array.from(saved.kl.data)).toEqual(Array.from(direct.kl.data));
+          expect(Array.from(saved.rowStats.data)).toEqual(Array.from(rowStats.data));
+          // float32 statistics round sp and μ to 2^-24 relative: the gradient moves by as little
+          const tol = double ? 1e-12 : 1e-5;
+          expect(maxScaledError(saved.gradLogitsP!.data, direct.gradLogitsP!.data, tol, tol)).toBeLessThan(1);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
 import type { FloatTensor, IntTensor, RlhfError } from '@rlhf/tensor';
 
@@ -33,3 +34,15 @@ export const right = <A>(r: E.Either<RlhfError, A>): A => {
 };
 
 export const kindOf = (r: E.Either<RlhfError, unknown>): string => (E.isLeft(r) ? r.left.kind : 'no error');
+
+/**
+ * Rows for the saved-statistics property tests: a row length, a seed, temperatures from sharp to
+ * flat, logit scales up to 1e4, and float32 or float64.
+ */
+export const rowCases = fc.record({
+  V: fc.integer({ min: 1, max: 40 }),
+  seed: fc.integer({ min: 0, max: 1e6 }),
+  T: fc.constantFrom(0.01, 0.5, 1, 50),
+  scale: fc.constantFrom(1, 30, 1e4),
+  double: fc.boolean(),
+});

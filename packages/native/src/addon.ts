@@ -32,8 +32,8 @@ export interface NativeAddon {
     logits: Float32Array, gradOutput: Float32Array, N: number, V: number, temperature: number, gradLogits: Float32Array,
   ): void;
   klFull(
-    logitsP: Float32Array, logitsQ: Float32Array, gradKl: Float32Array | null, N: number, V: number,
-    temperature: number, kl: Float32Array, gradLogitsP: Float32Array | null,
+    logitsP: Float32Array, logitsQ: Float32Array, gradKl: Float32Array | null, savedStats: Float32Array | null, N: number,
+    V: number, temperature: number, kl: Float32Array, gradLogitsP: Float32Array | null, rowStats: Float32Array | null,
   ): void;
   pairwise(
     chosen: Float32Array, rejected: Float32Array, margin: Float32Array | null, B: number, labelSmoothing: number,

@@ -36,7 +36,10 @@ export const makeCpuRaw = (addon: NativeAddon): RawKernels => {
   const logsoftmaxBackwardArgs = (a: RawLogsoftmaxBackward) =>
     [f32(a.logits), f32(a.gradOutput), a.N, a.V, a.temperature, f32(a.gradLogits)] as const;
   const klFullArgs = (a: RawKlFull) =>
-    [f32(a.logitsP), f32(a.logitsQ), optF32(a.gradKl), a.N, a.V, a.temperature, f32(a.kl), optF32(a.gradLogitsP)] as const;
+    [
+      f32(a.logitsP), f32(a.logitsQ), optF32(a.gradKl), optF32(a.savedStats ?? null), a.N, a.V, a.temperature, f32(a.kl),
+      optF32(a.gradLogitsP), optF32(a.rowStats ?? null),
+    ] as const;
 
   const raw: Omit<RawKernels, 'async'> = {
     logprobs: (a) => (isF32(a.logits) ? addon.logprobs(...logprobsArgs(a)) : jsRaw.logprobs(a)),

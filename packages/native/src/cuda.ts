@@ -90,10 +90,12 @@ export const makeCudaRaw = (cuda: CudaBinding): RawKernels => {
     },
     klFull: (a) => {
       if (!isF32(a.logitsP)) return jsRaw.klFull(a);
-      cuda.klFull(sc.put(0, a.logitsP), sc.put(1, a.logitsQ), sc.putOptional(2, a.gradKl), a.N, a.V, a.temperature,
-        sc.take(3, 4 * a.N), a.gradLogitsP ? sc.take(4, 4 * a.N * a.V) : null, 0n);
+      cuda.klFull(sc.put(0, a.logitsP), sc.put(1, a.logitsQ), sc.putOptional(2, a.gradKl), sc.putOptional(5, a.savedStats ?? null),
+        a.N, a.V, a.temperature, sc.take(3, 4 * a.N), a.gradLogitsP ? sc.take(4, 4 * a.N * a.V) : null,
+        a.rowStats ? sc.take(6, 20 * a.N) : null, 0n);
       sc.get(a.kl, 3);
       if (a.gradLogitsP) sc.get(a.gradLogitsP, 4);
+      if (a.rowStats) sc.get(a.rowStats, 6);
     },
     pairwise: (a) => {
       if (!isF32(a.chosen)) return jsRaw.pairwise(a);

@@ -57,8 +57,8 @@ export interface CudaBinding {
   logsoftmax(logits: Address, N: number, V: number, T: number, out: Address, stream: Address): void;
   logsoftmaxBackward(logits: Address, gradOutput: Address, N: number, V: number, T: number, gradLogits: Address,
     stream: Address): void;
-  klFull(logitsP: Address, logitsQ: Address, gradKl: MaybeAddress, N: number, V: number, T: number, kl: Address,
-    gradLogitsP: MaybeAddress, stream: Address): void;
+  klFull(logitsP: Address, logitsQ: Address, gradKl: MaybeAddress, savedStats: MaybeAddress, N: number, V: number, T: number,
+    kl: Address, gradLogitsP: MaybeAddress, rowStats: MaybeAddress, stream: Address): void;
   pairwise(chosen: Address, rejected: Address, margin: MaybeAddress, B: number, labelSmoothing: number,
     centerCoef: number, gradChosen: Address, gradRejected: Address, loss: Address, accuracy: Address,
     stream: Address): void;
@@ -217,8 +217,10 @@ export interface DeviceKernels {
   logsoftmax: (p?: DeviceRowParams, out?: Out<'logsoftmax'>) => (i: { logits: F32 }) => Result<{ logsoftmax: F32 }>;
   logsoftmaxBackward: (p?: DeviceRowParams, out?: Out<'gradLogits'>) =>
     (i: { logits: F32; gradOutput: F32 }) => Result<{ gradLogits: F32 }>;
-  klFull: (p?: DeviceKlParams, out?: Out<'kl' | 'gradLogitsP'>) =>
-    (i: { logitsP: F32; logitsQ: F32; gradKl?: F32 | null }) => Result<{ kl: F32; gradLogitsP?: F32 }>;
+  /** `rowStats` [N, 5]: the row statistics a later call can take (input `rowStats`) to skip its statistics pass. */
+  klFull: (p?: DeviceKlParams, out?: Out<'kl' | 'gradLogitsP' | 'rowStats'>) =>
+    (i: { logitsP: F32; logitsQ: F32; gradKl?: F32 | null; rowStats?: F32 | null }) =>
+      Result<{ kl: F32; gradLogitsP?: F32; rowStats: F32 }>;
   pairwise: (p?: DevicePairwiseParams, out?: Out<'gradChosen' | 'gradRejected'>) =>
     (i: { chosen: F32; rejected: F32; margin?: F32 | null }) =>
       Result<{ loss: number; accuracy: number; gradChosen: F32; gradRejected: F32 }>;
@@ -370,13 +372,17 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
         E.bind('rows', () => rows('logitsP', i?.logitsP)),
         E.bind('q', ({ rows }) => expectDevice('float32', [rows.N, rows.V])('logitsQ', i.logitsQ)),
         E.bind('gKl', ({ rows }) => optionalDevice('float32', [rows.N])('gradKl', i.gradKl)),
+        E.bind('saved', ({ rows }) => optionalDevice('float32', [rows.N, 5])('rowStats', i.rowStats)),
         E.bind('T', () => positive('temperature', p.temperature, 1)),
         E.bind('kl', ({ rows }) => output([rows.N], out.kl)('kl')),
         E.bind('grad', ({ rows }) => (p.withGrad === false ? E.right(null) : output([rows.N, rows.V], out.gradLogitsP)('gradLogitsP'))),
-        E.chainFirst(({ rows, q, gKl, T, kl, grad }) =>
-          attempt(() => cuda.klFull(a(rows.t), a(q), aOpt(gKl), rows.N, rows.V, T, a(kl), aOpt(grad), s(p))),
+        E.bind('rowStats', ({ rows }) => output([rows.N, 5], out.rowStats)('rowStats')),
+        E.chainFirst(({ rows, q, gKl, saved, T, kl, grad, rowStats }) =>
+          attempt(() =>
+            cuda.klFull(a(rows.t), a(q), aOpt(gKl), aOpt(saved), rows.N, rows.V, T, a(kl), aOpt(grad), a(rowStats), s(p)),
+          ),
         ),
-        E.map(({ kl, grad }) => ({ kl, ...(grad && { gradLogitsP: grad }) })),
+        E.map(({ kl, grad, rowStats }) => ({ kl, rowStats, ...(grad && { gradLogitsP: grad }) })),
       ),
     pairwise: (p = {}, out = {}) => (i) =>
       pipe(

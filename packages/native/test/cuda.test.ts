@@ -108,6 +108,11 @@ describe.skipIf(!available)('cuda kernels against js', () => {
     const klWant = right(js.klFull(params)(klIn));
     expect(scaledError(kl.kl.data, klWant.kl.data, 1e-4, 1e-4)).toBeLessThanOrEqual(1);
     expect(scaledError(kl.gradLogitsP!.data, klWant.gradLogitsP!.data)).toBeLessThanOrEqual(1);
+    for (const rowStats of [kl.rowStats, klWant.rowStats]) {  // its own forward's statistics, and js's
+      const fromStats = right(cuda().klFull(params)({ ...klIn, rowStats }));
+      expect(Array.from(fromStats.kl.data)).toEqual(Array.from(rowStats.data.filter((_, i) => i % 5 === 4)));
+      expect(scaledError(fromStats.gradLogitsP!.data, klWant.gradLogitsP!.data)).toBeLessThanOrEqual(1);
+    }
   });
 
   it('preference losses match js', () => {

@@ -33,7 +33,9 @@ describe('the addon rejects bad input with typed errors, never a crash', () => {
     expect(kindOf(() => native.logprobs(x(), y(), N, V, 1, -100, f(), f(), f(3 * N + 1)))).toBe('shape');
     expect(kindOf(() => native.logsoftmax(x(), N, V, 1, new Float32Array(N * V + 1)))).toBe('shape');
     expect(kindOf(() => native.logsoftmaxBackward(x(), f(N), N, V, 1, x()))).toBe('shape');
-    expect(kindOf(() => native.klFull(x(), x(), null, N, V, 1, f(), f(N)))).toBe('shape');
+    expect(kindOf(() => native.klFull(x(), x(), null, null, N, V, 1, f(), f(N), null))).toBe('shape');
+    expect(kindOf(() => native.klFull(x(), x(), null, f(5 * N - 1), N, V, 1, f(), null, null))).toBe('shape');
+    expect(kindOf(() => native.klFull(x(), x(), null, null, N, V, 1, f(), null, f(4 * N)))).toBe('shape');
     expect(kindOf(() => native.pairwise(f(4), f(3), null, 4, 0, 0, f(4), f(4)))).toBe('shape');
     expect(kindOf(() => native.ranking(f(6), new Int32Array(5), 2, 3, f(6)))).toBe('shape');
     expect(kindOf(() => native.dpo(f(2), f(2), f(2), f(1), 2, 0.1, 0, 0, f(2), f(2), f(2), f(2)))).toBe('shape');
@@ -59,7 +61,7 @@ describe('the addon rejects bad input with typed errors, never a crash', () => {
   it('parameters outside their domain are param errors', () => {
     for (const T of [0, -1, NaN, Infinity, 1e-46 /* rounds to 0 in float32 */])
       expect(kindOf(() => native.logprobs(x(), y(), N, V, T, -100, f(), f())), `T=${T}`).toBe('param');
-    expect(kindOf(() => native.klFull(x(), x(), null, N, V, 0, f(), null))).toBe('param');
+    expect(kindOf(() => native.klFull(x(), x(), null, null, N, V, 0, f(), null, null))).toBe('param');
     expect(kindOf(() => native.pairwise(f(2), f(2), null, 2, 0.5, 0, f(2), f(2)))).toBe('param');
     expect(kindOf(() => native.pairwise(f(2), f(2), null, 2, 0, -1, f(2), f(2)))).toBe('param');
     expect(kindOf(() => native.dpo(f(2), f(2), f(2), f(2), 2, 0, 0, 0, f(2), f(2), f(2), f(2)))).toBe('param');

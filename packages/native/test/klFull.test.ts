@@ -4,9 +4,12 @@ import { VOCABS, expectClose, logits, onEveryIsa, randomVector, reference, requi
 const raw = requireNative();
 const STYLES: readonly LogitsStyle[] = ['normal', 'wide', 'huge', 'neg-inf'];
 
-const klFull = (p: Float32Array, q: Float32Array, gradKl: Float32Array | null, N: number, V: number, temperature: number, withGrad: boolean, kernels = raw) => {
-  const out = { kl: new Float32Array(N), gradLogitsP: withGrad ? new Float32Array(N * V) : null };
-  kernels.klFull({ logitsP: p, logitsQ: q, gradKl, N, V, temperature, ...out });
+const klFull = (
+  p: Float32Array, q: Float32Array, gradKl: Float32Array | null, N: number, V: number, temperature: number, withGrad: boolean,
+  kernels = raw, savedStats: Float32Array | null = null,
+) => {
+  const out = { kl: new Float32Array(N), gradLogitsP: withGrad ? new Float32Array(N * V) : null, rowStats: new Float32Array(5 * N) };
+  kernels.klFull({ logitsP: p, logitsQ: q, gradKl, savedStats, N, V, temperature, ...out });
   return out;
 };
 
@@ -28,6 +31,12 @@ describe('kl.full: cpu matches js', () => {
           expectClose(got.gradLogitsP!, want.gradLogitsP!, { label: `${label} grad` });
           const forwardOnly = klFull(p, q, gradKl, N, V, temperature, false);
           expect(Array.from(forwardOnly.kl)).toEqual(Array.from(got.kl));
+          // The gradient pass alone, from a forward's saved statistics (cpu's or js's): kl copied, the same gradient.
+          for (const [source, stats] of [['cpu', forwardOnly.rowStats], ['js', klFull(p, q, null, N, V, temperature, false, reference).rowStats]] as const) {
+            const saved = klFull(p, q, gradKl, N, V, temperature, true, raw, stats);
+            expect(Array.from(saved.kl)).toEqual(Array.from(Float32Array.from(stats.filter((_, i) => i % 5 === 4))));
+            expectClose(saved.gradLogitsP!, want.gradLogitsP!, { label: `${label} grad from ${source} rowStats` });
+          }
         }
     });
   });
