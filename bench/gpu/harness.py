@@ -67,7 +67,7 @@ def load(path):
         "rlhf_cuda_logprobs_backward_f32": (C.c_int, [P, P, P, P, P, I64, I64, F32, I32, P, P]),
         "rlhf_cuda_logsoftmax_f32": (C.c_int, [P, I64, I64, F32, P, P]),
         "rlhf_cuda_logsoftmax_backward_f32": (C.c_int, [P, P, I64, I64, F32, P, P]),
-        "rlhf_cuda_kl_full_f32": (C.c_int, [P, P, P, I64, I64, F32, P, P, P]),
+        "rlhf_cuda_kl_full_f32": (C.c_int, [P, P, P, P, I64, I64, F32, P, P, P, P]),
         "rlhf_cuda_pairwise_f32": (C.c_int, [P, P, P, I64, F32, F32, P, P, P, P, P]),
         "rlhf_cuda_ranking_f32": (C.c_int, [P, P, I64, I64, P, P, P, P, P]),
         "rlhf_cuda_dpo_f32": (C.c_int, [P, P, P, P, I64, F32, C.c_int, F32, P, P, P, P, P, P, P]),
@@ -75,7 +75,7 @@ def load(path):
         "rlhf_logprobs_backward_f32": (C.c_int, [P, P, P, P, P, I64, I64, F32, I32, P]),
         "rlhf_logsoftmax_f32": (C.c_int, [P, I64, I64, F32, P]),
         "rlhf_logsoftmax_backward_f32": (C.c_int, [P, P, I64, I64, F32, P]),
-        "rlhf_kl_full_f32": (C.c_int, [P, P, P, I64, I64, F32, P, P]),
+        "rlhf_kl_full_f32": (C.c_int, [P, P, P, P, I64, I64, F32, P, P, P]),
         "rlhf_pairwise_f32": (C.c_int, [P, P, P, I64, F32, F32, P, P, P, P]),
         "rlhf_ranking_f32": (C.c_int, [P, P, I64, I64, P, P, P, P]),
         "rlhf_dpo_f32": (C.c_int, [P, P, P, P, I64, F32, C.c_int, F32, P, P, P, P, P, P]),
@@ -148,15 +148,16 @@ class Cuda:
                     "logsoftmax_backward")
         return o
 
-    def kl_full(self, xp, xq, gkl, T, grad=True, out=None):
+    # saved: a forward's [n, 5] statistics (the gradient pass alone); stats: where to save them.
+    def kl_full(self, xp, xq, gkl, T, grad=True, out=None, saved=None, stats=None):
         n, v = xp.shape
         if out is None:
             kl = torch.empty(n, device=xp.device)
             gp = torch.empty(n, v, device=xp.device) if grad else None
         else:
             kl, gp = out
-        self.expect(self.lib.rlhf_cuda_kl_full_f32(ptr(xp), ptr(xq), ptr(gkl), n, v, T, ptr(kl), ptr(gp), self.stream),
-                    "kl_full")
+        self.expect(self.lib.rlhf_cuda_kl_full_f32(ptr(xp), ptr(xq), ptr(gkl), ptr(saved), n, v, T, ptr(kl), ptr(gp),
+                                                   ptr(stats), self.stream), "kl_full")
         return kl, gp
 
 
@@ -376,7 +377,7 @@ def row_references(a, T):
     return refs
 
 
-KL_CASES = (("gkl", True), (None, True), (None, False))  # (gradKl, with the gradient)
+KL_CASES = (("gkl", True, None), (None, True, None), (None, False, None))  # (gradKl, with the gradient, saved)
 
 
 def kl_label(gk, with_grad):
@@ -426,16 +427,18 @@ def check_rows(cu, n, v, T, variant, gen, dev, neg_inf=0.01, big=False, misalign
     st = cu.sync()
     record_check(f"logsoftmax.backward {tag}", [compare("gradLogits", o, refs["logsoftmax.backward"]), ok_status(st)],
                  cu.last_launch())
-    for gk, with_grad in KL_CASES:
+    kl_stats = nan_like((n, 5), dev)
+    for gk, with_grad, saved in KL_CASES + (("gkl", True, "saved"),):  # the last: from the forward's statistics
         kl = nan_like((n,), dev)
         gp = nan_like((n, v), dev) if with_grad else None
-        cu.kl_full(a["xp"], a["xq"], a[gk] if gk else None, T, grad=with_grad, out=(kl, gp))
+        cu.kl_full(a["xp"], a["xq"], a[gk] if gk else None, T, grad=with_grad, out=(kl, gp),
+                   saved=kl_stats if saved else None, stats=None if with_grad else kl_stats)
         st = cu.sync()
         rkl, rgp = refs[("kl", gk)]
         outs = [compare("kl", kl, rkl, atol=1e-4), ok_status(st)]
         if with_grad:
             outs.append(compare("gradLogitsP", gp, rgp))
-        record_check(f"{kl_label(gk, with_grad)} {tag}", outs, cu.last_launch())
+        record_check(f"{kl_label(gk, with_grad)}{' from rowStats' if saved else ''} {tag}", outs, cu.last_launch())
     if lib is not None:
         host = {k: (t.cpu().numpy().copy() if hasattr(t, "cpu") else t) for k, t in a.items()}
         check_cpu_rows(lib, host, refs, T, f"n={n} v={v} T={T}{' big' if big else ''}")
@@ -464,15 +467,17 @@ def check_cpu_rows(lib, a, refs, T, tag):
     st = lib.rlhf_logsoftmax_backward_f32(ptr(a["xs"]), ptr(a["gout"]), n, v, T, ptr(o))
     record_check(f"cpu logsoftmax.backward {tag}",
                  [compare("gradLogits", o, refs["logsoftmax.backward"]), ok_status(st)], "cpu")
-    for gk, with_grad in KL_CASES:
+    kl_stats = f32(n, 5)
+    for gk, with_grad, saved in KL_CASES + (("gkl", True, "saved"),):  # the last: from the forward's statistics
         kl = f32(n)
         gp = f32(n, v) if with_grad else None
-        st = lib.rlhf_kl_full_f32(ptr(a["xp"]), ptr(a["xq"]), ptr(a[gk]) if gk else None, n, v, T, ptr(kl), ptr(gp))
+        st = lib.rlhf_kl_full_f32(ptr(a["xp"]), ptr(a["xq"]), ptr(a[gk]) if gk else None, ptr(kl_stats) if saved else None,
+                                  n, v, T, ptr(kl), ptr(gp), None if with_grad else ptr(kl_stats))
         rkl, rgp = refs[("kl", gk)]
         outs = [compare("kl", kl, rkl, atol=1e-4), ok_status(st)]
         if with_grad:
             outs.append(compare("gradLogitsP", gp, rgp))
-        record_check(f"cpu {kl_label(gk, with_grad)} {tag}", outs, "cpu")
+        record_check(f"cpu {kl_label(gk, with_grad)}{' from rowStats' if saved else ''} {tag}", outs, "cpu")
 
 
 def numpy_row_inputs(n, v, rng, neg_inf=0.01, big=False):
@@ -524,7 +529,7 @@ def check_cpu_agreement(lib, cu, gen, dev):
     xq = make_logits(n, v, gen, dev)
     xqh = xq.cpu().numpy().copy()
     kl_c, gp_c = np.zeros(n, np.float32), np.zeros((n, v), np.float32)
-    s3 = lib.rlhf_kl_full_f32(ptr(xh), ptr(xqh), None, n, v, T, ptr(kl_c), ptr(gp_c))
+    s3 = lib.rlhf_kl_full_f32(ptr(xh), ptr(xqh), None, None, n, v, T, ptr(kl_c), ptr(gp_c), None)
     kl, gp = cu.kl_full(x, xq, None, T)
     st = cu.sync()
     t = lambda a: torch.from_numpy(a).to(dev)
@@ -751,7 +756,8 @@ RUN2_BEST = {
 
 # The backward from the forward's saved row statistics has no statistics pass (nothing to keep): a
 # stream, timed with the block shapes of the re-read layouts.
-STREAM_VARIANTS = {"logprobs backward (rowStats)": ["auto", "re-read,stream", "re-read,stream,256x4", "re-read,plain"]}
+STREAM_VARIANTS = {name: ["auto", "re-read,stream", "re-read,stream,256x4", "re-read,plain"]
+                   for name in ("logprobs backward (rowStats)", "kl.full grad (rowStats)")}
 
 
 def timed_variants(kernel, shape, writes):
@@ -780,6 +786,8 @@ def time_kernels(cu, gen, dev, copy_bw, reps, shapes):
         lp, ent = torch.empty(n, device=dev), torch.empty(n, device=dev)
         stats = torch.empty(n, 3, device=dev)
         cu.logprobs(x, y, 1.0, -100, out=(lp, ent), stats=stats)  # the forward's row statistics, saved once
+        kl_stats = torch.empty(n, 5, device=dev)
+        cu.kl_full(x, xq, None, 1.0, grad=False, out=(torch.empty(n, device=dev), None), stats=kl_stats)
         g = torch.empty(n, v, device=dev)
         kl = torch.empty(n, device=dev)
         nv4 = n * v * 4
@@ -827,6 +835,8 @@ def time_kernels(cu, gen, dev, copy_bw, reps, shapes):
              lambda: compare("grad", g, ref_logprobs_backward(x, y, glp, gh, 1.0, -100))),
             ("kl.full fwd+grad", 3 * nv4, lambda: cu.kl_full(x, xq, gkl, 1.0, out=(kl, g)), torch_kl, 0.70, True,
              lambda: compare("grad", g, ref_kl(x, xq, gkl, 1.0)[1])),
+            ("kl.full grad (rowStats)", 3 * nv4, lambda: cu.kl_full(x, xq, gkl, 1.0, out=(kl, g), saved=kl_stats),
+             torch_kl, 0.70, True, lambda: compare("grad", g, ref_kl(x, xq, gkl, 1.0)[1])),
             ("kl.full fwd only", 2 * nv4, lambda: cu.kl_full(x, xq, None, 1.0, grad=False, out=(kl, None)),
              torch_kl_fwd, None, False, lambda: compare("kl", kl, ref_kl(x, xq, None, 1.0)[0], atol=1e-4)),
             ("logsoftmax fwd", 2 * nv4, lambda: cu.logsoftmax(x, 1.0, out=g), torch_lsm, None, True,

@@ -1,4 +1,5 @@
-import { call, F32, shaped, uniform } from './data.js';
+import type { Kernels } from '@rlhf/kernels';
+import { call, F32, must, shaped, uniform } from './data.js';
 import { kernelRunners, rowShapes } from './runners.js';
 import type { Bench, Shape } from './types.js';
 
@@ -12,21 +13,33 @@ const klInputs = (N: number, V: number) => {
   return { logitsP: shaped(p, [N, V]), logitsQ: shaped(q, [N, V]), gradKl: shaped(uniform(N, 0, 0.1, 12), [N]) };
 };
 
-/** Exact KL with its gradient: reads both logits, writes the gradient over the policy's. */
-export const klFullBench: Bench = {
-  op: 'klFull',
-  bytesCounted: '2·N·V·4 read (logitsP, logitsQ) + N·V·4 written (gradLogitsP) + 2·N·4',
+/**
+ * Exact KL with its gradient: reads both logits, writes the gradient over the policy's.
+ * `fromRowStats`: the gradient alone, from a forward's saved row statistics (computed once per backend
+ * in setup, outside the timing): one pass over both rows, no statistics pass.
+ */
+const gradientBench = (fromRowStats: boolean): Bench => ({
+  op: fromRowStats ? 'klFull.rowStats' : 'klFull',
+  bytesCounted: `2·N·V·4 read (logitsP, logitsQ) + N·V·4 written (gradLogitsP) + ${fromRowStats ? '7·N·4 (gradKl, rowStats, kl)' : '2·N·4'}`,
   shapes: klShapes,
   setup: ([N, V], env) => {
     const inputs = klInputs(N!, V!);
     const out = { kl: new Float32Array(N!), gradLogitsP: new Float32Array(N! * V!) };
+    const withStats = (k: Kernels) =>
+      fromRowStats ? { ...inputs, rowStats: must(k.klFull({ withGrad: false })(inputs)).rowStats } : inputs;
     return {
-      bytes: 3 * N! * V! * F32 + 2 * N! * F32,
+      bytes: 3 * N! * V! * F32 + (fromRowStats ? 7 : 2) * N! * F32,
       reference: 'copy',
-      runners: kernelRunners(env, (k) => () => call(k.klFull({ withGrad: true }, out)(inputs))),
+      runners: kernelRunners(env, (k) => {
+        const given = withStats(k);
+        return () => call(k.klFull({ withGrad: true }, out)(given));
+      }),
     };
   },
-};
+});
+
+export const klFullBench = gradientBench(false);
+export const klFullSavedBench = gradientBench(true);
 
 /** Exact KL alone (the penalty without its gradient): reads both logits. */
 export const klFullForwardBench: Bench = {

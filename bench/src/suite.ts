@@ -4,7 +4,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { openBandwidthProbe, type BandwidthResult } from './bandwidth.js';
 import { dpoBench } from './dpo.bench.js';
 import { gaeBench, whitenBench } from './gae.bench.js';
-import { klFullBench, klFullForwardBench } from './klFull.bench.js';
+import { klFullBench, klFullForwardBench, klFullSavedBench } from './klFull.bench.js';
 import { logprobsAsyncBench, logprobsBench } from './logprobs.bench.js';
 import { logprobsBackwardBench, logprobsBackwardSavedBench } from './logprobsBackward.bench.js';
 import { logsoftmaxBench } from './logsoftmax.bench.js';
@@ -27,6 +27,7 @@ export const BENCHES: readonly Bench[] = [
   logsoftmaxBench,
   logsoftmaxBackwardBench,
   klFullBench,
+  klFullSavedBench,
   klFullForwardBench,
   rankingBench,
   pairwiseBench,
