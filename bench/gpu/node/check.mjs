@@ -83,7 +83,11 @@ for (const [N, V] of shapes) {
     const other = f32([N, V], () => (rand() * 2 - 1) * 8);
     compare('logsoftmax', [N, V], right(cuda.logsoftmax(p)({ logits: clean }), 'cuda'), right(cpu.logsoftmax(p)({ logits: clean }), 'cpu'));
     compare('logsoftmax.backward', [N, V], right(cuda.logsoftmaxBackward(p)({ logits: clean, gradOutput: other }), 'cuda'), right(cpu.logsoftmaxBackward(p)({ logits: clean, gradOutput: other }), 'cpu'));
-    compare('kl.full', [N, V], right(cuda.klFull(p)({ logitsP: clean, logitsQ: other }), 'cuda'), right(cpu.klFull(p)({ logitsP: clean, logitsQ: other }), 'cpu'));
+    const klIn = { logitsP: clean, logitsQ: other };
+    const klWant = right(cpu.klFull(p)(klIn), 'cpu');
+    const klGot = right(cuda.klFull(p)(klIn), 'cuda');
+    compare('kl.full', [N, V], klGot, klWant);
+    compare('kl.full from rowStats', [N, V], right(cuda.klFull(p)({ ...klIn, rowStats: klGot.rowStats }), 'cuda'), klWant);
   }
 }
 {
