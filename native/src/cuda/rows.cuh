@@ -590,7 +590,7 @@ cudaError_t launchPlan(const Op& op, int64_t n, int64_t v, const RowPlan& p, cud
     return launchKernel(rowKernel<Op, 32, 2, kVec, Keep::kReRead>, unsigned(p.blocks), 32 * kWarpRows, 0, stream, op, n,
                         v, v, 0);
   }
-  if constexpr (Op::kWrites) {
+  if constexpr (Op::kWrites && !savedStats<Op>()) {  // nothing is kept from saved statistics (planRows)
     if (inRegisters(p.keep)) {
       if constexpr (kVec) {
         if (p.keep == Keep::kRegistersAhead) return launchBlocks<Op, 512, 4, true, Keep::kRegistersAhead>(op, n, v, p, stream);
