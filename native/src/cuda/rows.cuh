@@ -16,10 +16,13 @@
 // Benchmarks can pick the block size, the unroll depth, the hints, the split, the cache and a
 // persistent grid (rlhf_cuda_set_row_schedule) to compare layouts in one run.
 //
+// An op whose row statistics a forward saved (kSavedStats) has no phase 1 and no reduction: finish
+// reads them, and phase 2 reads each element once (a stream, like a copy).
+//
 // The op interface (see logprobs.cu for an example):
 //   kIn, kWrites, kOp (its row in kAutoLayouts), Stats {identity}, combine(a, b), Row,
 //   input(k), output(), pad(k), state(row), accumulate(Stats&, x[kIn][4]), finish(stats, row, state, leader),
-//   element(Row, x[kIn], col), fill(state)
+//   element(Row, x[kIn], col), fill(state); optionally kSavedStats
 #pragma once
 
 #include <cooperative_groups.h>
