@@ -26,10 +26,10 @@ export const ASYNC_MIN_ELEMENTS = 1 << 15;
 /** The `cpu` backend's raw kernels over the addon. */
 export const makeCpuRaw = (addon: NativeAddon): RawKernels => {
   const logprobsArgs = (a: RawLogprobs) =>
-    [f32(a.logits), a.labels, a.N, a.V, a.temperature, a.ignoreIndex, f32(a.logprobs), f32(a.entropy), optF32(a.rowStats ?? null)] as const;
+    [f32(a.logits), a.labels, a.N, a.V, a.temperature, a.ignoreIndex, f32(a.logprobs), f32(a.entropy), optF32(a.rowStats)] as const;
   const logprobsBackwardArgs = (a: RawLogprobsBackward) =>
     [
-      f32(a.logits), a.labels, f32(a.gradLogprobs), optF32(a.gradEntropy), optF32(a.rowStats ?? null), a.N, a.V, a.temperature,
+      f32(a.logits), a.labels, f32(a.gradLogprobs), optF32(a.gradEntropy), optF32(a.rowStats), a.N, a.V, a.temperature,
       a.ignoreIndex, f32(a.gradLogits),
     ] as const;
   const logsoftmaxArgs = (a: RawLogsoftmax) => [f32(a.logits), a.N, a.V, a.temperature, f32(a.logsoftmax)] as const;
@@ -37,8 +37,8 @@ export const makeCpuRaw = (addon: NativeAddon): RawKernels => {
     [f32(a.logits), f32(a.gradOutput), a.N, a.V, a.temperature, f32(a.gradLogits)] as const;
   const klFullArgs = (a: RawKlFull) =>
     [
-      f32(a.logitsP), f32(a.logitsQ), optF32(a.gradKl), optF32(a.savedStats ?? null), a.N, a.V, a.temperature, f32(a.kl),
-      optF32(a.gradLogitsP), optF32(a.rowStats ?? null),
+      f32(a.logitsP), f32(a.logitsQ), optF32(a.gradKl), optF32(a.savedStats), a.N, a.V, a.temperature, f32(a.kl),
+      optF32(a.gradLogitsP), optF32(a.rowStats),
     ] as const;
 
   const raw: Omit<RawKernels, 'async'> = {

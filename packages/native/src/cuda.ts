@@ -74,7 +74,7 @@ export const makeCudaRaw = (cuda: CudaBinding): RawKernels => {
       // In place on the host means in place on the device too (the kernel supports it).
       const grad = a.gradLogits === a.logits ? logits : sc.take(4, 4 * a.N * a.V);
       cuda.logprobsBackward(logits, sc.put(1, a.labels), sc.put(2, a.gradLogprobs), sc.putOptional(3, a.gradEntropy),
-        sc.putOptional(5, a.rowStats ?? null), a.N, a.V, a.temperature, int32IgnoreIndex(a.ignoreIndex), grad, 0n);
+        sc.putOptional(5, a.rowStats), a.N, a.V, a.temperature, int32IgnoreIndex(a.ignoreIndex), grad, 0n);
       sc.get(a.gradLogits, a.gradLogits === a.logits ? 0 : 4);
     },
     logsoftmax: (a) => {
@@ -90,7 +90,7 @@ export const makeCudaRaw = (cuda: CudaBinding): RawKernels => {
     },
     klFull: (a) => {
       if (!isF32(a.logitsP)) return jsRaw.klFull(a);
-      cuda.klFull(sc.put(0, a.logitsP), sc.put(1, a.logitsQ), sc.putOptional(2, a.gradKl), sc.putOptional(5, a.savedStats ?? null),
+      cuda.klFull(sc.put(0, a.logitsP), sc.put(1, a.logitsQ), sc.putOptional(2, a.gradKl), sc.putOptional(5, a.savedStats),
         a.N, a.V, a.temperature, sc.take(3, 4 * a.N), a.gradLogitsP ? sc.take(4, 4 * a.N * a.V) : null,
         a.rowStats ? sc.take(6, 20 * a.N) : null, 0n);
       sc.get(a.kl, 3);
