@@ -163,9 +163,11 @@ __device__ __forceinline__ void loadStep(const Op& op, int64_t rowBase, int64_t 
 
 // The shared-memory copy of a chunk: each thread stores and later loads only its own elements (the
 // same elementAt in both passes), so the copy needs no barrier between the passes or between rows.
+// x is one step's [Op::kIn][4] values, passed as a pointer: as a reference to the array, GCC 12 at -O3
+// for AArch64 (the emulator build) warned of an out-of-bounds subscript that is not there.
 template <class Op, bool kVec>
 __device__ __forceinline__ void cacheStep(float* cache, int64_t cacheStride, int64_t begin, int64_t end, int it,
-                                          int tid, int nthreads, const float (&x)[Op::kIn][4]) {
+                                          int tid, int nthreads, const float (*x)[4]) {
 #pragma unroll
   for (int k = 0; k < Op::kIn; k++) {
     float* c = cache + k * cacheStride - begin;
