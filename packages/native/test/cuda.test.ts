@@ -195,6 +195,54 @@ describe.skipIf(!available)('device buffers', () => {
     expect(scaledError(right(dev().download(g.gradLogits)).data, gWant.gradLogits.data)).toBeLessThanOrEqual(1);
   });
 
+  it("takes the forward's rowStats back on the device: the logprobs backward and the KL gradient", () => {
+    const [N, V] = [5, 4099];  // an odd V: the rows are not 16-byte aligned
+    const r = rng(4);
+    const params = { temperature: 0.7 };
+    const logits = f32(randomFloats(N * V, r), [N, V]);
+    const labels = i32(Int32Array.from({ length: N }, () => Math.floor(r() * V)), [N]);
+    const gradLogprobs = f32(randomFloats(N, r), [N]);
+    const gradEntropy = f32(randomFloats(N, r), [N]);
+    const dl = right(dev().upload(logits));
+    const dy = right(dev().upload(labels));
+    const dgl = right(dev().upload(gradLogprobs));
+    const dgh = right(dev().upload(gradEntropy));
+    const fwd = right(dev().kernels.logprobs(params)({ logits: dl, labels: dy }));
+    expect(fwd.rowStats.shape).toEqual([N, 3]);
+    const bwdIn = { logits: dl, labels: dy, gradLogprobs: dgl, gradEntropy: dgh, rowStats: fwd.rowStats };
+    const want = right(js.logprobsBackward(params)({ logits, labels, gradLogprobs, gradEntropy })).gradLogits.data;
+    const g = right(dev().kernels.logprobsBackward(params)(bwdIn));
+    expect(scaledError(right(dev().download(g.gradLogits)).data, want)).toBeLessThanOrEqual(1);
+    // The statistics are really read: with s (the log-sum-exp's part) one larger, every p is e times smaller.
+    const shifted = (stats: typeof fwd.rowStats, width: number, column: number) => {
+      const host = right(dev().download(stats));
+      const data = Float32Array.from(host.data, (x, i) => (i % width === column ? x + 1 : x));
+      return right(dev().upload(f32(data, [N, width])));
+    };
+    const off = right(dev().kernels.logprobsBackward(params)({ ...bwdIn, rowStats: shifted(fwd.rowStats, 3, 1) }));
+    expect(scaledError(right(dev().download(off.gradLogits)).data, want)).toBeGreaterThan(1);
+    const gInPlace = right(dev().kernels.logprobsBackward({ ...params, inPlace: true })(bwdIn));
+    expect(gInPlace.gradLogits).toBe(dl);
+    expect(scaledError(right(dev().download(gInPlace.gradLogits)).data, want)).toBeLessThanOrEqual(1);
+
+    const q = f32(randomFloats(N * V, r), [N, V]);
+    const gradKl = f32(randomFloats(N, r), [N]);
+    const dp = right(dev().upload(logits));
+    const dq = right(dev().upload(q));
+    const dgk = right(dev().upload(gradKl));
+    const klWant = right(js.klFull(params)({ logitsP: logits, logitsQ: q, gradKl }));
+    const value = right(dev().kernels.klFull({ ...params, withGrad: false })({ logitsP: dp, logitsQ: dq }));
+    expect(value.gradLogitsP).toBeUndefined();
+    expect(scaledError(right(dev().download(value.kl)).data, klWant.kl.data, 1e-4, 1e-4)).toBeLessThanOrEqual(1);
+    const grad = right(dev().kernels.klFull(params)({ logitsP: dp, logitsQ: dq, gradKl: dgk, rowStats: value.rowStats }));
+    expect(right(dev().download(grad.kl)).data).toEqual(right(dev().download(value.kl)).data);
+    expect(scaledError(right(dev().download(grad.gradLogitsP!)).data, klWant.gradLogitsP!.data)).toBeLessThanOrEqual(1);
+    const klOff = right(dev().kernels.klFull(params)({ logitsP: dp, logitsQ: dq, gradKl: dgk, rowStats: shifted(value.rowStats, 5, 3) }));
+    expect(scaledError(right(dev().download(klOff.gradLogitsP!)).data, klWant.gradLogitsP!.data)).toBeGreaterThan(1);
+    const wrong = dev().kernels.logprobsBackward(params)({ ...bwdIn, rowStats: value.rowStats });  // [N, 5], not [N, 3]
+    expect(E.isLeft(wrong) && wrong.left.kind).toBe('shape');
+  });
+
   it('reports a bad label found on the device as an index error at download, then recovers', () => {
     const logits = right(dev().upload(f32(randomFloats(4 * 50, rng(3)), [4, 50])));
     const labels = right(dev().upload(i32(Int32Array.from([1, 2, 50, 3]), [4])));
