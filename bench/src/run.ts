@@ -1,6 +1,7 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { formatAb, runAb } from './ab.js';
 import { formatTable, toJson, toMarkdown } from './report.js';
 import { BENCHES, matchesFilter, runSuite, type SuiteOptions, type SuiteResult } from './suite.js';
 
@@ -15,6 +16,9 @@ const USAGE = `usage: pnpm bench [filter…] [options]
   --no-memory        skip the peak-memory probe of the logprobs forward
   --out DIR          where latest.json and latest.md go (default bench/results)
   --list             list the benchmarks and exit
+  --ab A,B           time two benchmarks (exact op names) interleaved on one backend (--backend, default
+                     cpu), medians of --pairs N pairs (default 31): for a comparison that the drift of a
+                     shared machine between two cases could fake; writes nothing
 
 ops: ${BENCHES.map((b) => b.op).join(', ')}`;
 
@@ -28,6 +32,9 @@ const positiveInt = (name: string, value: string | undefined, fallback: number):
 export interface CliOptions extends SuiteOptions {
   /** Where to write latest.json and latest.md; absent, nothing is written. */
   readonly outDir?: string;
+  /** `--ab`: the two benchmarks to time interleaved instead of running the suite. */
+  readonly ab?: readonly [string, string];
+  readonly pairs: number;
 }
 
 export const parseCli = (argv: readonly string[]): CliOptions | 'help' | 'list' => {
@@ -43,13 +50,20 @@ export const parseCli = (argv: readonly string[]): CliOptions | 'help' | 'list' 
       'no-memory': { type: 'boolean', default: false },
       out: { type: 'string' },
       list: { type: 'boolean', default: false },
+      ab: { type: 'string' },
+      pairs: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) return 'help';
   if (values.list) return 'list';
   const defaultOut = fileURLToPath(new URL('../results/', import.meta.url));
+  const ab = values.ab?.split(',').map((op) => op.trim());
+  if (ab !== undefined && (ab.length !== 2 || ab.some((op) => !BENCHES.some((b) => b.op === op))))
+    throw new Error(`--ab expects two op names separated by a comma, got '${values.ab}'; ops: ${BENCHES.map((b) => b.op).join(', ')}`);
   return {
+    ...(ab ? { ab: [ab[0]!, ab[1]!] as const } : {}),
+    pairs: positiveInt('pairs', values.pairs, 31),
     filters: positionals,
     ...(values.backend ? { backends: values.backend.split(',').map((b) => b.trim()).filter(Boolean) } : {}),
     reps: positiveInt('reps', values.reps, 15),
@@ -78,6 +92,12 @@ const main = async (): Promise<void> => {
   const options = parseCli(process.argv.slice(2));
   if (options === 'help') return void console.log(USAGE);
   if (options === 'list') return void console.log(BENCHES.map((b) => `${b.op}: ${b.bytesCounted}`).join('\n'));
+  if (options.ab) {
+    const [a, b] = options.ab.map((op) => BENCHES.find((bench) => bench.op === op)!);
+    const backend = options.backends?.[0];
+    const result = await runAb(a!, b!, { ...options, ...(backend ? { backend } : {}), log: (line) => console.error(line) });
+    return void console.log(formatAb(result));
+  }
   const unmatched = options.filters.filter((f) => !BENCHES.some(matchesFilter(f)));
   if (unmatched.length > 0) throw new Error(`no benchmark matches ${unmatched.join(', ')}; ops: ${BENCHES.map((b) => b.op).join(', ')}`);
   const result = await runSuite({ ...options, log: (line) => console.error(line) });

@@ -127,7 +127,8 @@ export const matchesFilter = (filter: string) => (bench: Bench): boolean => benc
 const matches = (filters: readonly string[]) => (bench: Bench): boolean =>
   filters.length === 0 || filters.some((f) => matchesFilter(f)(bench));
 
-const selectKernels = (
+/** The named backends that are available (absent: every registered one), and why the others are not. */
+export const selectKernels = (
   wanted: readonly string[] | undefined,
 ): { kernels: Kernels[]; skippedBackends: { backend: string; reason: string }[] } => {
   const status = backendStatus();

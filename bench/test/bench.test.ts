@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { formatAb, interleave, pairedStats, runAb } from '../src/ab.js';
 import { measureBandwidth } from '../src/bandwidth.js';
 import { formatTable, toMarkdown } from '../src/report.js';
 import { parseCli, writeResults } from '../src/run.js';
@@ -164,6 +165,39 @@ describe('the command line and the helpers', () => {
     const t = await time(() => void calls++, { reps: 5, maxReps: 20, budgetMs: 1000 });
     expect(t.reps).toBe(20);
     expect(calls).toBe(21); // one warm-up
+  });
+
+  it('times two cases interleaved and compares each pair with itself', async () => {
+    // A fake clock: a call of `a` takes 3 units, of `b` 2, except that the machine gets slower over
+    // time (+1 per call): cases timed one after the other would see the drift, the pairs do not.
+    let clock = 0;
+    let load = 0;
+    const order: string[] = [];
+    const call = (name: string, cost: number) => () => {
+      order.push(name);
+      clock += cost + load++ * 0.01;
+    };
+    const t = await interleave(call('a', 3), call('b', 2), 4, () => clock);
+    expect(order).toEqual(['a', 'b', 'a', 'b', 'b', 'a', 'a', 'b', 'b', 'a']); // one warm-up each, then a b, b a, …
+    expect(t.pairs).toBe(4);
+    expect(t.bFaster).toBe(4);
+    expect(t.ratio).toBeGreaterThan(1.45);
+    expect(t.ratio).toBeLessThan(1.5);
+    expect(pairedStats([4, 2, 6], [2, 2, 2])).toEqual({ pairs: 3, aMedianMs: 4, bMedianMs: 2, ratio: 2, bFaster: 2 });
+    expect(() => pairedStats([1], [])).toThrow();
+    expect(parseCli(['--ab', 'klFull,klFull.rowStats', '--pairs', '9'])).toMatchObject({ ab: ['klFull', 'klFull.rowStats'], pairs: 9 });
+    expect(() => parseCli(['--ab', 'klFull'])).toThrow(/two op names/);
+    expect(() => parseCli(['--ab', 'klFull,nope'])).toThrow(/two op names/);
+  });
+
+  it('runs an A/B comparison on the js backend over the shapes both benchmarks share', async () => {
+    const [a, b] = ['logprobsBackward', 'logprobsBackward.rowStats'].map((op) => BENCHES.find((x) => x.op === op)!);
+    const r = await runAb(a!, b!, { backend: 'js', pairs: 3, quick: true });
+    expect(r).toMatchObject({ a: 'logprobsBackward', b: 'logprobsBackward.rowStats', backend: 'js' });
+    expect(r.shapes.map((s) => s.shape)).toEqual(a!.shapes(true));
+    for (const s of r.shapes) expect(s.aMedianMs > 0 && s.bMedianMs > 0 && s.pairs === 3).toBe(true);
+    expect(formatAb(r)).toContain('B faster in');
+    await expect(runAb(a!, BENCHES.find((x) => x.op === 'gae')!, { backend: 'js', pairs: 1, quick: true })).rejects.toThrow(/no shape in common/);
   });
 
   it('measures bandwidth with one and with several threads', async () => {
