@@ -1,3 +1,7 @@
+// A/B timing of two benchmarks on one backend, interleaved (`pnpm bench --ab A,B`): on a shared
+// machine the load drifts over seconds, so two cases timed one after the other can differ by more
+// than the change being measured. Calls alternate (a b, b a, a b, …) and each pair is compared with
+// itself: the median of the per-pair ratios and how many pairs B won are what a drift cannot fake.
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { loadOptionalModules } from './modules.js';
@@ -5,12 +9,6 @@ import { selectKernels } from './suite.js';
 import { median } from './timing.js';
 import type { Bench, Shape } from './types.js';
 
-/**
- * A/B timing of two benchmarks on one backend, interleaved: on a shared machine the load drifts
- * over seconds, so two cases timed one after the other can differ by more than the change being
- * measured. Calls alternate (a b, b a, a b, …) and each pair is compared with itself: the
- * median of the per-pair ratios and how many pairs B won are what a drift cannot fake.
- */
 export interface PairedTiming {
   readonly pairs: number;
   readonly aMedianMs: number;
