@@ -56,7 +56,8 @@ describe('kl.full (js)', () => {
         ({ V, seed, T, scale, double }) => {
           const N = 3;
           const p = randomArray(N * V, scale, seed);
-          const q = Float64Array.from(p, (v, i) => v + randomArray(N * V, 1, seed + 1)[i]!);
+          const noise = randomArray(N * V, 1, seed + 1);
+          const q = Float64Array.from(p, (v, i) => v + noise[i]!);
           if (V > 2) p[2 * V + 1] = -Infinity; // masked in the policy
           const tensor = double ? f64 : f32;
           const inputs = { logitsP: tensor([N, V], p), logitsQ: tensor([N, V], q), gradKl: tensor([N], randomArray(N, 1, seed + 2)) };
