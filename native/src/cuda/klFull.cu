@@ -30,7 +30,7 @@ struct KlFullOp {
   float invT;
   float* kl;
   float* gradLogitsP;
-  float* rowStats;  // may be null: [n, 5] saved here
+  float* rowStats;  // may be null: [n, 5] saved here by the statistics pass (unused with kSaved)
 
   __device__ __forceinline__ const float* input(int k) const { return k == 0 ? logitsP : logitsQ; }
   __device__ __forceinline__ float* output() const { return gradLogitsP; }
@@ -77,23 +77,16 @@ extern "C" rlhf_status rlhf_cuda_kl_full_f32(const float* logits_p, const float*
   StreamHandle* h = resolve(stream);
   if (!h) return RLHF_ERR_UNAVAILABLE;
   const bool aligned = aligned16(logits_p) && aligned16(logits_q) && aligned16(grad_logits_p);
-  const float scale2 = kLog2e / temperature, invT = 1.f / temperature;
-  if (saved_stats) {
-    // The forward's statistics: kl copied, the gradient (if asked) in one pass; nothing new to save.
-    if (row_stats && row_stats != saved_stats) {
-      if (rlhf_status st = rlhf_cuda_memcpy_dtod(row_stats, saved_stats, size_t(n) * 5 * sizeof(float), stream)) return st;
-    }
-    if (grad_logits_p) {
-      KlFullOp<true, true> op{logits_p, logits_q, grad_kl, saved_stats, scale2, invT, kl, grad_logits_p, nullptr};
-      return launchRows(op, n, v, aligned, h, name);
-    }
-    KlFullOp<false, true> op{logits_p, logits_q, grad_kl, saved_stats, scale2, invT, kl, nullptr, nullptr};
+  // Every op gets the call's pointers; its flags say which it reads: a forward's saved_stats (kSaved: the
+  // gradient pass alone, nothing new to save) or its own statistics pass, which saves row_stats if asked.
+  const auto launch = [&](auto op) {
+    op = {logits_p, logits_q, grad_kl, saved_stats, kLog2e / temperature, 1.f / temperature, kl, grad_logits_p, row_stats};
     return launchRows(op, n, v, aligned, h, name);
+  };
+  if (!saved_stats) return grad_logits_p ? launch(KlFullOp<true>{}) : launch(KlFullOp<false>{});
+  // The forward's statistics: kl copied, the gradient (if asked) in one pass.
+  if (row_stats && row_stats != saved_stats) {
+    if (rlhf_status st = rlhf_cuda_memcpy_dtod(row_stats, saved_stats, size_t(n) * 5 * sizeof(float), stream)) return st;
   }
-  if (grad_logits_p) {
-    KlFullOp<true> op{logits_p, logits_q, grad_kl, nullptr, scale2, invT, kl, grad_logits_p, row_stats};
-    return launchRows(op, n, v, aligned, h, name);
-  }
-  KlFullOp<false> op{logits_p, logits_q, grad_kl, nullptr, scale2, invT, kl, nullptr, row_stats};
-  return launchRows(op, n, v, aligned, h, name);
+  return grad_logits_p ? launch(KlFullOp<true, true>{}) : launch(KlFullOp<false, true>{});
 }
