@@ -203,7 +203,6 @@ void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
   if (a.stream) Native::fence();
 }
 
-
 }  // namespace RLHF_ISA_NS
 
 #if RLHF_ISA == 0

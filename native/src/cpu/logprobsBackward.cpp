@@ -1,7 +1,7 @@
 // SPEC §2 logprobs.backward: grad_logits = (1/T) [g_lp (onehot(y) - p) - g_H p (log p + H)].
 // One pass over the row for its statistics (or none: the forward's saved row_stats), one pass writing
-// the gradient. Every element is read
-// before it is written, so grad_logits may be the logits buffer itself (in-place, opt-in).
+// the gradient. Every element is read before it is written, so grad_logits may be the logits buffer
+// itself (in-place, opt-in).
 #include <vector>
 
 #include "simd.h"
