@@ -437,6 +437,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   define<cpu_isa>(env, exports, "cpuIsa");
   define<supported_isas>(env, exports, "supportedIsas");
   define<force_isa>(env, exports, "forceIsa");
+  exports.Set("version", Napi::String::New(env, rlhf_version()));
+  exports.Set("abiVersion", Napi::Number::New(env, rlhf_abi_version()));
   define<set_num_threads>(env, exports, "setNumThreads");
   define<get_num_threads>(env, exports, "getNumThreads");
 #if defined(_OPENMP)

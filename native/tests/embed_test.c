@@ -3,6 +3,7 @@
    library does not export the C ABI (a visibility slip once hid every kernel from librlhf.so). */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "rlhf/kernels.h"
 
@@ -16,6 +17,10 @@ static int failures = 0;
   } while (0)
 
 int main(void) {
+  char header_version[32];
+  snprintf(header_version, sizeof header_version, "%d.%d.%d", RLHF_VERSION_MAJOR, RLHF_VERSION_MINOR, RLHF_VERSION_PATCH);
+  CHECK(rlhf_abi_version() == RLHF_ABI_VERSION, "the library's ABI is not the header's");
+  CHECK(strcmp(rlhf_version(), header_version) == 0, "the library's release is not the header's");
   const float logits[6] = {0.f, 0.f, 0.f, 1.f, 2.f, 3.f};
   const int32_t labels[2] = {1, -100};
   float lp[2], ent[2], grad[6], lsm[6], kl[2];
@@ -41,6 +46,6 @@ int main(void) {
   const int32_t bad[2] = {3, -100};
   CHECK(rlhf_logprobs_f32(logits, bad, 2, 3, 1.f, -100, lp, ent, NULL) == RLHF_ERR_INDEX, "a label >= V is an index error");
   CHECK(rlhf_last_error()[0] != '\0', "the error has a message");
-  printf("embed_test: librlhf.so (%s), %s\n", rlhf_cpu_isa(), failures ? "FAILED" : "ok");
+  printf("embed_test: librlhf %s (ABI %d, %s), %s\n", rlhf_version(), rlhf_abi_version(), rlhf_cpu_isa(), failures ? "FAILED" : "ok");
   return failures != 0;
 }

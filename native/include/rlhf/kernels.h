@@ -29,6 +29,15 @@ extern "C" {
 #define RLHF_API __attribute__((visibility("default")))
 #endif
 
+/* The version of this header. RLHF_VERSION_* is the release (as in packages/native/package.json);
+   RLHF_ABI_VERSION is raised whenever a function's signature or meaning changes incompatibly (it is the
+   shared library's SONAME: librlhf.so.<ABI>). An embedder that loads the library at run time compares
+   rlhf_abi_version() with the RLHF_ABI_VERSION it was compiled against. CMake reads these lines. */
+#define RLHF_VERSION_MAJOR 0
+#define RLHF_VERSION_MINOR 1
+#define RLHF_VERSION_PATCH 0
+#define RLHF_ABI_VERSION 1
+
 typedef enum rlhf_status {
   RLHF_OK = 0,
   RLHF_ERR_SHAPE = 1, /* mismatched or invalid sizes, null pointer */
@@ -48,6 +57,11 @@ typedef enum rlhf_status {
 #endif
 typedef enum rlhf_dpo_loss RLHF_ENUM_INT32 { RLHF_DPO_SIGMOID = 0, RLHF_DPO_HINGE = 1, RLHF_DPO_IPO = 2 } rlhf_dpo_loss;
 #undef RLHF_ENUM_INT32
+
+/* The library's release ("MAJOR.MINOR.PATCH") and ABI number, as built (the macros above, for the
+   header a caller compiled against). */
+RLHF_API const char* rlhf_version(void);
+RLHF_API int rlhf_abi_version(void);
 
 /* The message of the last failed call on this thread ("" when none). */
 RLHF_API const char* rlhf_last_error(void);

@@ -71,6 +71,13 @@ rlhf_status check_label_smoothing(const char* fn, float eps) {
 
 }  // namespace rlhf
 
+#define RLHF_STRINGIFY_(x) #x
+#define RLHF_STRINGIFY(x) RLHF_STRINGIFY_(x)
+extern "C" const char* rlhf_version(void) {
+  return RLHF_STRINGIFY(RLHF_VERSION_MAJOR) "." RLHF_STRINGIFY(RLHF_VERSION_MINOR) "." RLHF_STRINGIFY(RLHF_VERSION_PATCH);
+}
+extern "C" int rlhf_abi_version(void) { return RLHF_ABI_VERSION; }
+
 extern "C" const char* rlhf_last_error(void) { return rlhf::last_error; }
 
 extern "C" const char* rlhf_status_name(rlhf_status s) {

@@ -59,11 +59,21 @@ export interface NativeAddon {
   setNumThreads(n: number): number;
   getNumThreads(): number;
   readonly openmp: boolean;
+  /** The C core's release ("MAJOR.MINOR.PATCH") and ABI number (rlhf_version, rlhf_abi_version). */
+  readonly version: string;
+  readonly abiVersion: number;
   /** Why the CUDA kernels are not in this build (set by native/binding/cuda_none.cc). */
   readonly cudaUnavailable?: string;
   /** The CUDA functions (native/binding/cuda_binding.cc), when built with CUDA. */
   readonly cuda?: unknown;
 }
+
+/**
+ * The ABI these bindings were written for: RLHF_ABI_VERSION of native/include/rlhf/kernels.h (a test
+ * keeps the two equal). An addon built from other sources, such as a build left over from before a
+ * kernel's arguments changed, is refused instead of called with arguments it does not expect.
+ */
+export const NATIVE_ABI_VERSION = 1;
 
 export type AddonLoad =
   | { readonly addon: NativeAddon; readonly path: string }
@@ -89,11 +99,20 @@ export const loadAddon = (): AddonLoad => {
         : `the native addon is not built (${path} is missing); run \`pnpm --filter @rlhf/native build:native\``,
     };
   }
+  let addon: NativeAddon;
   try {
-    return { addon: createRequire(import.meta.url)(path) as NativeAddon, path };
+    addon = createRequire(import.meta.url)(path) as NativeAddon;
   } catch (e) {
     return { path, error: `the native addon at ${path} failed to load: ${e instanceof Error ? e.message : String(e)}` };
   }
+  if (addon.abiVersion !== NATIVE_ABI_VERSION)
+    return {
+      path,
+      error:
+        `the native addon at ${path} was built from other sources (C ABI ${addon.abiVersion ?? 'unversioned'}, ` +
+        `these packages need ${NATIVE_ABI_VERSION}); rebuild it: \`pnpm --filter @rlhf/native build:native\``,
+    };
+  return { addon, path };
 };
 
 /** The C ABI's rlhf_dpo_loss values (native/include/rlhf/kernels.h). */

@@ -13,7 +13,7 @@ import { makeCpuRaw } from './cpuRaw.js';
 import { registerCuda } from './cuda.js';
 
 export type { CpuIsa, NativeAddon, NativeLossStats, AddonLoad } from './addon.js';
-export { addonPath, loadAddon } from './addon.js';
+export { NATIVE_ABI_VERSION, addonPath, loadAddon } from './addon.js';
 export { ASYNC_MIN_ELEMENTS, makeCpuRaw } from './cpuRaw.js';
 export { cudaDevice, cudaUnavailableReason } from './cuda.js';
 export type {
@@ -49,6 +49,9 @@ export type NativeStatus =
       readonly supportedIsas: readonly CpuIsa[];
       readonly threads: number;
       readonly openmp: boolean;
+      /** The C core's release and ABI number (librlhf's rlhf_version and rlhf_abi_version). */
+      readonly version: string;
+      readonly abiVersion: number;
     }
   | { readonly loaded: false; readonly path: string; readonly reason: string };
 
@@ -62,6 +65,8 @@ export const nativeStatus = (): NativeStatus =>
         supportedIsas: load.addon.supportedIsas(),
         threads: load.addon.getNumThreads(),
         openmp: load.addon.openmp,
+        version: load.addon.version,
+        abiVersion: load.addon.abiVersion,
       }
     : { loaded: false, path: load.path, reason: loadError ?? 'the native addon did not load' };
 
