@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "rlhf/kernels.h"
+#ifdef RLHF_EMBED_CUDA /* the library was built with its CUDA half (the run-install.sh builds set it then) */
+#include "rlhf/kernels_cuda.h"
+#endif
 
 static int failures = 0;
 #define CHECK(cond, what)                          \
@@ -46,6 +49,14 @@ int main(void) {
   const int32_t bad[2] = {3, -100};
   CHECK(rlhf_logprobs_f32(logits, bad, 2, 3, 1.f, -100, lp, ent, NULL) == RLHF_ERR_INDEX, "a label >= V is an index error");
   CHECK(rlhf_last_error()[0] != '\0', "the error has a message");
+#ifdef RLHF_EMBED_CUDA
+  char reason[256] = "";
+  const int available = rlhf_cuda_available(reason, sizeof reason);
+  CHECK(available ? rlhf_cuda_device_count() >= 1 : reason[0] != '\0', "cuda: available, or says why not");
+  CHECK(rlhf_cuda_logprobs_f32(logits, labels, 2, 0, 1.f, -100, lp, ent, NULL, NULL) == RLHF_ERR_SHAPE,
+        "cuda: V = 0 is a shape error, found before any device work");
+  printf("embed_test: cuda %s\n", available ? "available" : reason);
+#endif
   printf("embed_test: librlhf %s (ABI %d, %s), %s\n", rlhf_version(), rlhf_abi_version(), rlhf_cpu_isa(), failures ? "FAILED" : "ok");
   return failures != 0;
 }
