@@ -1,18 +1,21 @@
-// Builds the native addon from ../../native with cmake-js (offline: Node-API headers come from the
-// node-api-headers package because package.json declares "binary": {"napi_versions": [8]}).
-// On any failure (no compiler, no cmake, a compile error) it records why in native/build/UNAVAILABLE
+// Builds the native addon with cmake-js (offline: Node-API headers come from the node-api-headers
+// package because package.json declares "binary": {"napi_versions": [8]}) from ../../native into
+// ../../native/build in this repository, or, in a packed @rlhf/native, from its copy ./native into ./build
+// (src/addon.ts looks where this puts it).
+// On any failure (no compiler, no cmake, a compile error) it records why in <build>/UNAVAILABLE
 // and exits 0, so that installing the workspace still succeeds and the `js` backend is used;
 // `nativeStatus()` then reports the reason. `--strict` (the build:native script) exits 1 instead.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const strict = process.argv.includes('--strict');
 const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const sourceDir = resolve(packageDir, '../../native');
-const buildDir = join(sourceDir, 'build');
+const inRepo = existsSync(resolve(packageDir, '../../native/include/rlhf/kernels.h'));
+const sourceDir = inRepo ? resolve(packageDir, '../../native') : join(packageDir, 'native');
+const buildDir = inRepo ? join(sourceDir, 'build') : join(packageDir, 'build');
 const reasonFile = join(buildDir, 'UNAVAILABLE');
 
 const fail = (reason) => {
@@ -41,7 +44,7 @@ rmSync(reasonFile, { force: true });
 // Runs configure then build (configure every time, cheap once cached: a previous failed or
 // differently-optioned configure must not leave a stale tree). Returns null or why it failed.
 const build = (defines) => {
-  const common = ['--directory', packageDir, '--out', buildDir, ...defines.map((d) => `--CD${d}`)];
+  const common = ['--directory', packageDir, '--out', buildDir, ...[`RLHF_NATIVE_SOURCE=${sourceDir}`, ...defines].map((d) => `--CD${d}`)];
   if (process.env.RLHF_DEBUG === '1') common.push('--debug');
   for (const step of [['configure'], ['build', '--parallel', '2']]) {
     const run = spawnSync(process.execPath, [cmakeJs, ...step, ...common], { cwd: packageDir, encoding: 'utf8', maxBuffer: 64 << 20 });

@@ -79,11 +79,15 @@ export type AddonLoad =
   | { readonly addon: NativeAddon; readonly path: string }
   | { readonly addon?: undefined; readonly path: string; readonly error: string };
 
-// From packages/native/src (tests run from source) or packages/native/dist: the repo's native/ is two up.
+// From packages/native/src (tests run from source) or packages/native/dist. In this repository the
+// addon is built into native/build (two up); a packed @rlhf/native builds it into its own ./build
+// (scripts/build.mjs decides the same way).
 const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const buildDir = resolve(packageDir, '../../native/build');
+const inRepo = existsSync(resolve(packageDir, '../../native/include/rlhf/kernels.h'));
+const buildDir = inRepo ? resolve(packageDir, '../../native/build') : resolve(packageDir, 'build');
+const rebuild = inRepo ? '`pnpm --filter @rlhf/native build:native`' : '`npm rebuild @rlhf/native`';
 
-/** Where the addon is: RLHF_NATIVE_ADDON, else native/build/Release/rlhf_native.node. */
+/** Where the addon is: RLHF_NATIVE_ADDON, else <build>/Release/rlhf_native.node (see above). */
 export const addonPath = (): string => process.env['RLHF_NATIVE_ADDON'] ?? resolve(buildDir, 'Release/rlhf_native.node');
 
 /** Loads the addon, or says why it cannot (the reason the install script recorded, or the load error). */
@@ -96,7 +100,7 @@ export const loadAddon = (): AddonLoad => {
       path,
       error: recorded
         ? `the native addon was not built at install: ${recorded}`
-        : `the native addon is not built (${path} is missing); run \`pnpm --filter @rlhf/native build:native\``,
+        : `the native addon is not built (${path} is missing); run ${rebuild}`,
     };
   }
   let addon: NativeAddon;
@@ -110,7 +114,7 @@ export const loadAddon = (): AddonLoad => {
       path,
       error:
         `the native addon at ${path} was built from other sources (C ABI ${addon.abiVersion ?? 'unversioned'}, ` +
-        `these packages need ${NATIVE_ABI_VERSION}); rebuild it: \`pnpm --filter @rlhf/native build:native\``,
+        `these packages need ${NATIVE_ABI_VERSION}); rebuild it: ${rebuild}`,
     };
   return { addon, path };
 };

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The packages as a Node user outside this repository gets them: every public package packed with
+# `pnpm pack` (workspace versions resolved; @rlhf/native carries its native sources), installed with
+# npm into a fresh project in a temporary folder, which builds the addon there, then the packed
+# `rlhf-conformance` bin on every backend and scripts/packed-smoke.mjs run in that project.
+# Needs the npm registry for the third-party dependencies. Run `pnpm install && pnpm build` first.
+# Usage: scripts/check-packed.sh [work-dir]   (default: a new temporary folder)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+work="${1:-$(mktemp -d)}"
+rm -rf "$work/tarballs" "$work/app"
+mkdir -p "$work/tarballs" "$work/app"
+for dir in "$root"/packages/*/; do
+  [ "$(node -p "require('$dir/package.json').private === true")" = true ] && continue
+  (cd "$dir" && pnpm pack --pack-destination "$work/tarballs" >/dev/null)
+done
+echo "packed: $(cd "$work/tarballs" && echo *.tgz)"
+cd "$work/app"
+echo '{ "name": "rlhf-packed-check", "private": true, "type": "module" }' > package.json
+npm install --no-audit --no-fund --foreground-scripts "$work"/tarballs/*.tgz 2>&1 | grep -E "@rlhf/native|added|ERR" || true
+cp "$root/scripts/packed-smoke.mjs" .
+npx --no-install rlhf-conformance --backend all | tail -1
+node packed-smoke.mjs
