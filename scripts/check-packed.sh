@@ -2,7 +2,8 @@
 # The packages as a Node user outside this repository gets them: every public package packed with
 # `pnpm pack` (workspace versions resolved; @rlhf/native carries its native sources), installed with
 # npm into a fresh project in a temporary folder, which builds the addon there, then the packed
-# `rlhf-conformance` bin on every backend and scripts/packed-smoke.mjs run in that project.
+# `rlhf-conformance` bin on every backend, and scripts/packed-smoke.ts compiled there (strict, against
+# the packed declarations, with this repository's TypeScript and Node types) and run.
 # Needs the npm registry for the third-party dependencies. Run `pnpm install && pnpm build` first.
 # Usage: scripts/check-packed.sh [work-dir]   (default: a new temporary folder)
 set -euo pipefail
@@ -18,6 +19,12 @@ echo "packed: $(cd "$work/tarballs" && echo *.tgz)"
 cd "$work/app"
 echo '{ "name": "rlhf-packed-check", "private": true, "type": "module" }' > package.json
 npm install --no-audit --no-fund --foreground-scripts "$work"/tarballs/*.tgz 2>&1 | grep -E "@rlhf/native|added|ERR" || true
-cp "$root/scripts/packed-smoke.mjs" .
 npx --no-install rlhf-conformance --backend all | tail -1
-node packed-smoke.mjs
+cp "$root/scripts/packed-smoke.ts" .
+cat > tsconfig.json <<JSON
+{ "compilerOptions": { "target": "ES2022", "module": "NodeNext", "moduleResolution": "NodeNext", "strict": true,
+    "skipLibCheck": false, "typeRoots": ["$root/node_modules/@types"], "types": ["node"] },
+  "files": ["packed-smoke.ts"] }
+JSON
+"$root/node_modules/.bin/tsc" -p .
+node packed-smoke.js
