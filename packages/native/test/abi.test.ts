@@ -1,0 +1,56 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { NATIVE_ABI_VERSION } from '@rlhf/native';
+
+// The C ABI's promise (kernels.h): RLHF_ABI_VERSION, the SONAME of librlhf, is raised whenever a
+// function's signature or an enum's values change. native/abi/<N>.txt records ABI N; every line of it
+// must still stand in the headers, so a change to an existing declaration fails here until the number
+// is raised and the new ABI recorded. Declarations may be added within an ABI.
+const include = new URL('../../../native/include/rlhf/', import.meta.url);
+const headers = ['kernels.h', 'kernels_cuda.h'].map((h) => readFileSync(new URL(h, include), 'utf8')).join('\n');
+
+/** A parameter without its name ("const float* logits" -> "const float*"); "void" and "..." stay. */
+const typeOnly = (param: string) => (/^(void|\.\.\.)$/.test(param) ? param : param.replace(/\s*\b\w+$/, '').trim());
+
+/** Every exported function (parameter names dropped) and enum definition, one normalised line each. */
+const abiDeclarations = (source: string): string[] =>
+  (
+    source
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/\/\/.*$/gm, '')
+      .replace(/^\s*#.*$/gm, '')
+      .match(/\bRLHF_API\b[^;]*;|\btypedef enum\b[^;]*;/g) ?? []
+  )
+    .map((d) => d.replace(/\s+/g, ' ').replace(/\s*([(),{}=])\s*/g, '$1').replace(/\s*\*\s*/g, '* ').replace(/\* ([,)*])/g, '*$1'))
+    .map((d) => d.replace(/^(RLHF_API[^(]*)\((.*)\);$/, (_, head: string, params: string) => `${head}(${params.split(',').map(typeOnly).join(',')});`));
+
+const recordFile = (abi: number) => new URL(`../../../native/abi/${abi}.txt`, import.meta.url);
+const record = 'RLHF_RECORD_ABI=1 npx vitest run packages/native/test/abi.test.ts';
+
+describe('the C ABI', () => {
+  const current = abiDeclarations(headers);
+
+  it('finds the declarations (every kernel, the runtime, the enums) and drops parameter names only', () => {
+    expect(current.length).toBeGreaterThan(40);
+    expect(current).toContain('RLHF_API int rlhf_abi_version(void);');
+    expect(current).toContain('RLHF_API rlhf_status rlhf_pairwise_f32(const float*,const float*,const float*,int64_t,float,float,float*,float*,double*,double*);');
+    expect(current).toContain('RLHF_API void* rlhf_cuda_stream_raw(void*);');
+    expect(current.some((d) => d.startsWith('typedef enum rlhf_status{RLHF_OK=0,'))).toBe(true);
+  });
+
+  it(`keeps every declaration recorded for ABI ${NATIVE_ABI_VERSION} (native/abi/${NATIVE_ABI_VERSION}.txt)`, async () => {
+    const file = recordFile(NATIVE_ABI_VERSION);
+    if (process.env['RLHF_RECORD_ABI'] === '1') {
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(file, `${current.join('\n')}\n`);
+    }
+    expect(existsSync(file), `no record of ABI ${NATIVE_ABI_VERSION}: write it with ${record}`).toBe(true);
+    const recorded = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    const changed = recorded.filter((d) => !current.includes(d));
+    expect(
+      changed,
+      `these declarations of ABI ${NATIVE_ABI_VERSION} changed or went away: raise RLHF_ABI_VERSION in kernels.h and ` +
+        `NATIVE_ABI_VERSION in packages/native/src/addon.ts, then record the new ABI with ${record}`,
+    ).toEqual([]);
+  });
+});
