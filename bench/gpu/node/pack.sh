@@ -9,6 +9,10 @@ cd "$ROOT"
 DEST=.gpu-node
 ADDON=${RLHF_GPU_ADDON:-native/build/Release/rlhf_native.node}
 nm -D "$ADDON" | grep -c rlhf_cuda_logprobs_f32 >/dev/null || { echo "$ADDON has no CUDA kernels: rebuild with nvcc on PATH"; exit 1; }
+# An addon of another C ABI than these packages' would be refused on the GPU machine: fail here instead.
+RLHF_NATIVE_ADDON="$(readlink -f "$ADDON")" node --input-type=module -e "
+  const load = (await import('./packages/native/dist/addon.js')).loadAddon();
+  if (load.error) { console.error(load.error); process.exit(1); }"
 grep -qx '/.gpu-node/' .git/info/exclude 2>/dev/null || echo '/.gpu-node/' >> .git/info/exclude
 rm -rf "$DEST"
 mkdir -p "$DEST/app/node_modules/@rlhf"
