@@ -1,10 +1,7 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as E from 'fp-ts/lib/Either.js';
 import { backend, backendStatus, defaultBackend } from '@rlhf/kernels';
-import { NATIVE_ABI_VERSION, cpuIsa, forceIsa, getNumThreads, loadAddon, nativeStatus, setNumThreads } from '@rlhf/native';
+import { cpuIsa, forceIsa, getNumThreads, nativeStatus, setNumThreads } from '@rlhf/native';
 import { expectClose, labels, logits, requireNative, rng } from './helpers.js';
 
 const raw = requireNative();
@@ -61,42 +58,6 @@ describe('ISA paths and threads', () => {
       expectClose(three.entropy, one.entropy, { rtol: 0, atol: 0 });
     } finally {
       expect(setNumThreads(0)).toEqual(E.right(cores));
-    }
-  });
-});
-
-describe('versions', () => {
-  const header = readFileSync(new URL('../../../native/include/rlhf/kernels.h', import.meta.url), 'utf8');
-  const define = (name: string) => Number(new RegExp(`^#define RLHF_${name} (\\d+)$`, 'm').exec(header)?.[1]);
-
-  it("the header's release is the package's, and its ABI number the one the bindings expect", () => {
-    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-    expect(['VERSION_MAJOR', 'VERSION_MINOR', 'VERSION_PATCH'].map(define).join('.')).toBe(version);
-    expect(define('ABI_VERSION')).toBe(NATIVE_ABI_VERSION);
-    const s = nativeStatus();
-    if (!s.loaded) throw new Error(s.reason);
-    expect([s.version, s.abiVersion]).toEqual([version, NATIVE_ABI_VERSION]);
-  });
-
-  it('refuses an addon built for another ABI, or one that predates versioning, and says how to rebuild', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rlhf-addon-'));
-    const saved = process.env['RLHF_NATIVE_ADDON'];
-    try {
-      for (const [exported, said] of [
-        [`{ abiVersion: ${NATIVE_ABI_VERSION + 1} }`, `C ABI ${NATIVE_ABI_VERSION + 1}`],
-        ['{}', 'C ABI unversioned'],
-      ] as const) {
-        const path = join(dir, `addon-${said.length}.cjs`); // require() loads a script like a .node file
-        writeFileSync(path, `module.exports = ${exported};`);
-        process.env['RLHF_NATIVE_ADDON'] = path;
-        const load = loadAddon();
-        expect(load.addon).toBeUndefined();
-        expect('error' in load && load.error).toMatch(new RegExp(`${said}.*need ${NATIVE_ABI_VERSION}.*build:native`));
-      }
-    } finally {
-      if (saved === undefined) delete process.env['RLHF_NATIVE_ADDON'];
-      else process.env['RLHF_NATIVE_ADDON'] = saved;
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
