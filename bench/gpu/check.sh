@@ -2,7 +2,7 @@
 # One call on a lent GPU machine (run from the repository root: bash bench/gpu/check.sh):
 #   1. builds librlhf.so (CPU + CUDA kernels) for this GPU's architecture only, -j16, and the C++ test
 #      native/tests/cuda_kernels_test.cpp (every row layout against the CPU kernels; CI runs the same
-#      test on the host emulator), which runs first;
+#      test on the host emulator), which runs first; bench/gpu/sass.py reads the row kernels' machine code;
 #   2. checks every CUDA kernel against float64 PyTorch references and the CPU kernels (basic, then the
 #      automatic row layout on every shape, each phase in its own process so that one crash cannot hide
 #      the others), and the CPU kernels of the same library against the same references;
@@ -11,7 +11,7 @@
 #      or in registers (also loading the next row ahead); against a device-to-device copy and PyTorch eager measured in the same run
 #      (RLHF_GPU_DEADLINE, default 240 s from the start, cuts the phases that would pass it);
 #   4. prints one table. $OUT (or /tmp/rlhf-gpu-check) gets exactly check.log (this summary, the table),
-#      harness.log, kernels_test.log, results.json and results.md; build logs and per-phase JSON stay in a /tmp folder.
+#      harness.log, kernels_test.log, sass.log, results.json and results.md; build logs and per-phase JSON stay in a /tmp folder.
 # Needs nvcc, cmake, python3 with torch (CUDA build) and numpy; no Node, no network.
 set -uo pipefail
 
@@ -55,6 +55,10 @@ if command -v nm >/dev/null && [ "$(nm -D "$LIB" | grep -c " T rlhf_cuda_logprob
   exit 1
 fi
 say "built $LIB in $(elapsed) s"
+# What the row kernels compiled to (registers, spills, load/store widths), and its two checks (sass.py).
+timeout 60 python3 bench/gpu/sass.py --arch "sm_$ARCH" "$LIB" > "$OUT_DIR/sass.log" 2>&1
+say "   sass.py: exit $? ($(tail -1 "$OUT_DIR/sass.log"))"
+grep "^FAIL" "$OUT_DIR/sass.log" | head -5 | sed 's/^/   /' | tee -a "$LOG"
 
 # ---- 2-3. check and time, one process per phase ---------------------------------------------------------
 DEADLINE=${RLHF_GPU_DEADLINE:-240}  # seconds from the start; phases that would pass it are cut or skipped

@@ -118,6 +118,16 @@ __device__ __forceinline__ int64_t elementAt(int64_t begin, int it, int j, int t
 // the [n, v] output carry the evict-first hint (ld/st.global.cs): they do not push the rows that other
 // blocks are still to re-read out of L2. Plain coherent accesses either way (never ld.global.nc: the
 // output may alias an input).
+// One plain (weak) 16-byte store. nvcc 13 compiled `*reinterpret_cast<float4*>(p) = y` into four 4-byte
+// stores for the first step of every unrolled group, and __stwb into a strong (.STRONG.SM) store (both
+// seen in the sm_90 SASS; bench/gpu/sass.py checks the kernels for it), so the instruction is spelled out.
+__device__ __forceinline__ void storeVec4(float4* p, float4 y) {
+#ifdef __CUDA_ARCH__
+  asm("st.global.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(p), "f"(y.x), "f"(y.y), "f"(y.z), "f"(y.w) : "memory");
+#else
+  *p = y;  // the host build of the emulated tests
+#endif
+}
 __device__ __forceinline__ float4 loadVec(const float* p, bool streaming) {
   return streaming ? __ldcs(reinterpret_cast<const float4*>(p)) : *reinterpret_cast<const float4*>(p);
 }
@@ -126,7 +136,7 @@ __device__ __forceinline__ void storeVec(float* p, float4 y, bool streaming) {
   if (streaming) {
     __stcs(reinterpret_cast<float4*>(p), y);
   } else {
-    *reinterpret_cast<float4*>(p) = y;
+    storeVec4(reinterpret_cast<float4*>(p), y);
   }
 }
 __device__ __forceinline__ void storeScalar(float* p, float y, bool streaming) {
