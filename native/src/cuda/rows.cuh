@@ -114,10 +114,6 @@ __device__ __forceinline__ int64_t elementAt(int64_t begin, int it, int j, int t
   return kVec ? begin + 4 * (int64_t(it) * nthreads + tid) + j : begin + (int64_t(it) * 4 + j) * nthreads + tid;
 }
 
-// Global accesses of the gradient pass. With `streaming`, the re-read of an input (its last use) and
-// the [n, v] output carry the evict-first hint (ld/st.global.cs): they do not push the rows that other
-// blocks are still to re-read out of L2. Plain coherent accesses either way (never ld.global.nc: the
-// output may alias an input).
 // One plain (weak) 16-byte store. nvcc 13 compiled `*reinterpret_cast<float4*>(p) = y` into four 4-byte
 // stores for the first step of every unrolled group, and __stwb into a strong (.STRONG.SM) store (both
 // seen in the sm_90 SASS; bench/gpu/sass.py checks the kernels for it), so the instruction is spelled out.
@@ -128,6 +124,11 @@ __device__ __forceinline__ void storeVec4(float4* p, float4 y) {
   *p = y;  // the host build of the emulated tests
 #endif
 }
+
+// Global accesses of the gradient pass. With `streaming`, the re-read of an input (its last use) and
+// the [n, v] output carry the evict-first hint (ld/st.global.cs): they do not push the rows that other
+// blocks are still to re-read out of L2. Plain coherent accesses either way (never ld.global.nc: the
+// output may alias an input).
 __device__ __forceinline__ float4 loadVec(const float* p, bool streaming) {
   return streaming ? __ldcs(reinterpret_cast<const float4*>(p)) : *reinterpret_cast<const float4*>(p);
 }
