@@ -9,6 +9,10 @@ cd "$ROOT"
 DEST=.gpu-node
 ADDON=${RLHF_GPU_ADDON:-native/build/Release/rlhf_native.node}
 nm -D "$ADDON" | grep -c rlhf_cuda_logprobs_f32 >/dev/null || { echo "$ADDON has no CUDA kernels: rebuild with nvcc on PATH"; exit 1; }
+# An addon older than the native sources would time old kernels on the GPU machine (the ABI check below
+# cannot see that): fail here instead.
+newer=$(find native/src native/include native/binding -newer "$ADDON" -type f -print -quit)
+[ -z "$newer" ] || { echo "$ADDON is older than $newer: rebuild it (cd packages/native && node scripts/build.mjs --strict)"; exit 1; }
 # An addon of another C ABI than these packages' would be refused on the GPU machine: fail here instead.
 RLHF_NATIVE_ADDON="$(readlink -f "$ADDON")" node --input-type=module -e "
   const load = (await import('./packages/native/dist/addon.js')).loadAddon();
