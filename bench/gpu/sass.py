@@ -70,11 +70,9 @@ def main():
             if not m:
                 continue
             op, threads, unroll, vec, keep = m.groups()
-            op = re.sub(r"\(anonymous namespace\)::", "", op)
             count = collections.Counter(x.group(0) for line in lines for x in [MEMORY.search(line)] if x)
-            res = " ".join(usage.get(mangled, [""])[:1]).split()
-            regs = next((r.split(":")[1] for r in res if r.startswith("REG:")), "?")
-            stack = next((r.split(":")[1] for r in res if r.startswith("STACK:")), "?")
+            res = dict(f.split(":", 1) for f in (usage.get(mangled) or [""])[0].split() if ":" in f)  # REG:40 STACK:0 ...
+            regs, stack = res.get("REG", "?"), res.get("STACK", "?")
             shape = f"{op} {threads}x{unroll} {'vec' if vec == 'true' else 'scalar'} {KEEP[keep]}"
             mix = " ".join(f"{k}:{v}" for k, v in sorted(count.items()))
             rows.append(f"{shape:58s} REG {regs:>3s} STACK {stack:>3s}  {mix}")
@@ -85,7 +83,7 @@ def main():
                 failures.append(f"{shape}: {plain} plain and {evict_first} evict-first 16-byte stores")
             if op.startswith(NV_ONLY) and count["STG.E"]:
                 failures.append(f"{shape}: {count['STG.E']} plain 4-byte global stores")
-    print("\n".join(sorted(set(rows))))
+    print("\n".join(sorted(rows)))
     if not rows:
         failures.append(f"no row kernels for {args.arch} in {' '.join(args.files)}")
     for f in failures:
