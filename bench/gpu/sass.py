@@ -4,8 +4,8 @@ that no timing shows directly.
 
     python3 bench/gpu/sass.py [--arch sm_90] FILE...     FILE: librlhf.so or the rlhf_cuda_objects .o files
 
-Prints one line per row kernel (rowKernel<Op, threads, unroll, vec, keep>): registers, local memory
-(spills), and its global loads and stores by width and cache hint. Checks, on every vectorised row
+Prints one line per row kernel (rowKernel<Op, threads, unroll, vec, keep>): registers, stack frame
+(where spills go; LDL/STL in the list), and its global and local loads and stores by width and cache hint. Checks, on every vectorised row
 kernel (rows 16-byte aligned) that writes an [n, v] output:
   1. the output goes out 16 bytes at a time on both gradient-pass paths: as many plain 16-byte stores
      (STG.E.128) as evict-first ones (STG.E.EF.128), and at least one;
