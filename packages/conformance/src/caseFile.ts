@@ -5,7 +5,8 @@ import type { DType, RlhfErrorKind, Tensor } from '@rlhf/tensor';
 
 /** A tensor as a case file writes it: flat row-major data, non-finite numbers as strings. */
 export interface EncodedTensor {
-  readonly dtype: DType;
+  /** One of the SPEC's dtypes, or another (int64, bool, …) in a case that expects a `shape` error. */
+  readonly dtype: DType | (string & {});
   readonly shape: readonly number[];
   readonly data: readonly (number | string)[];
 }
@@ -15,7 +16,8 @@ export interface Case {
   readonly name: string;
   readonly op: string;
   readonly params: Record<string, unknown>;
-  readonly inputs: Record<string, EncodedTensor>;
+  /** An optional input may be given as null: the same as leaving it out. */
+  readonly inputs: Record<string, EncodedTensor | null>;
   readonly expected?: Record<string, EncodedTensor>;
   readonly error?: RlhfErrorKind;
   readonly tolerance: { readonly rtol: number; readonly atol: number };
@@ -27,13 +29,25 @@ const decodeNumber = (x: number | string): number =>
   typeof x === 'number' ? x : x === 'NaN' ? NaN : x === 'Infinity' ? Infinity : x === '-Infinity' ? -Infinity : Number(x);
 
 const arrays = { float32: Float32Array, float64: Float64Array, int32: Int32Array, uint8: Uint8Array } as const;
+// Dtypes the SPEC does not allow (a case that uses one expects a `shape` error): decoded into the array
+// such data would arrive in, keeping its dtype name, so the primitive sees the wrong dtype and rejects it.
+const foreignArrays: Record<string, (xs: number[]) => ArrayLike<unknown>> = {
+  int64: (xs) => BigInt64Array.from(xs, (x) => BigInt(Math.trunc(x))),
+  uint64: (xs) => BigUint64Array.from(xs, (x) => BigInt(Math.trunc(x))),
+  int8: (xs) => Int8Array.from(xs),
+  int16: (xs) => Int16Array.from(xs),
+  uint16: (xs) => Uint16Array.from(xs),
+  uint32: (xs) => Uint32Array.from(xs),
+  bool: (xs) => Uint8Array.from(xs),
+};
 
 /** Decodes a case tensor into the dtype it names (float32 inputs were already rounded by the reference). */
-export const decodeTensor = (t: EncodedTensor): Tensor => ({
-  dtype: t.dtype,
-  shape: [...t.shape],
-  data: arrays[t.dtype].from(t.data.map(decodeNumber)),
-});
+export const decodeTensor = (t: EncodedTensor): Tensor => {
+  const xs = t.data.map(decodeNumber);
+  const known = arrays[t.dtype as keyof typeof arrays];
+  const data = known ? known.from(xs) : (foreignArrays[t.dtype] ?? ((v: number[]) => Float64Array.from(v)))(xs);
+  return { dtype: t.dtype, shape: [...t.shape], data } as unknown as Tensor;
+};
 
 /** The contract's visible cases (copied from the shared set). */
 export const sharedCasesDir = fileURLToPath(new URL('../cases/', import.meta.url));

@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { backendStatus, backend as getBackend, type BackendName, type Kernels } from '@rlhf/kernels';
 import { toRlhfError } from '@rlhf/tensor';
-import { decodeTensor, type Case } from './caseFile.js';
+import { decodeTensor, type Case, type EncodedTensor } from './caseFile.js';
 import { compareOutput } from './compare.js';
 import { OPS, ROUTES, type OpRunner } from './ops.js';
 
@@ -37,7 +37,9 @@ export const runCase = (c: Case, backendName: BackendName): Outcome => {
 const problemsOf = (c: Case, op: OpRunner, k: Kernels): string[] => {
   let result: E.Either<unknown, object>;
   try {
-    const inputs = Object.fromEntries(Object.entries(c.inputs).map(([name, t]) => [name, decodeTensor(t)]));
+    // An optional input given as null is the same as one left out.
+    const given = Object.entries(c.inputs).filter((e): e is [string, EncodedTensor] => e[1] !== null);
+    const inputs = Object.fromEntries(given.map(([name, t]) => [name, decodeTensor(t)]));
     result = op(k, c.params ?? {}, inputs);
   } catch (e) {
     return [`threw instead of returning a typed error: ${toRlhfError(e).message}`];

@@ -51,10 +51,36 @@ describe('the runner', () => {
     tolerance: { rtol: 0, atol: 0 },
   });
 
+  // Dtypes the SPEC does not allow reach the primitive, which rejects them (a shape error), and an
+  // optional input given as null is left out.
+  write('int64-labels', {
+    op: 'logprobs',
+    inputs: { logits, labels: { dtype: 'int64', shape: [1], data: [0] } },
+    error: 'shape',
+    tolerance: { rtol: 0, atol: 0 },
+  });
+  write('bool-mask', {
+    op: 'whiten',
+    inputs: { x: { dtype: 'float32', shape: [2], data: [1, 2] }, mask: { dtype: 'bool', shape: [2], data: [1, 1] } },
+    error: 'shape',
+    tolerance: { rtol: 0, atol: 0 },
+  });
+  write('float16-logits', { op: 'logsoftmax', inputs: { logits: { dtype: 'float16', shape: [1, 2], data: [0, 0] } }, error: 'shape', tolerance: { rtol: 0, atol: 0 } });
+  write('null-margin', {
+    op: 'preference.pairwise',
+    inputs: { chosen: { dtype: 'float32', shape: [1], data: [1] }, rejected: { dtype: 'float32', shape: [1], data: [1] }, margin: null },
+    expected: { loss: { dtype: 'float64', shape: [], data: [0.6931471805599453] } },
+    tolerance: { rtol: 1e-6, atol: 0 },
+  });
+
   it('fails a wrong value, a wrong error kind, an unknown op and a missing output; passes NaN against NaN', () => {
     const byName = Object.fromEntries(loadCases([dir]).map((c) => [c.name, runCase(c, 'js').status]));
     expect(byName).toEqual({
+      'bool-mask': 'pass',
       'error-kind': 'pass',
+      'float16-logits': 'pass',
+      'int64-labels': 'pass',
+      'null-margin': 'pass',
       'missing-output': 'fail',
       'nan-matches-nan': 'pass',
       'unknown-op': 'fail',
