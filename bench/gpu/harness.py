@@ -31,8 +31,8 @@ except ImportError:  # only the report phase runs without torch
 
 P = C.c_void_p
 I64 = C.c_int64
-F32 = C.c_float
-I32 = C.c_int32
+F64 = C.c_double  # every scalar parameter (ABI 2)
+ABI = 2  # the C ABI these signatures describe (RLHF_ABI_VERSION in kernels.h)
 
 STATUS = ["ok", "shape", "index", "param", "empty", "unavailable", "device"]
 RESULTS = {"device": None, "copy": None, "checks": [], "timings": [], "failures": []}
@@ -47,6 +47,7 @@ def log(*a):
 def load(path):
     lib = C.CDLL(path)
     sig = {
+        "rlhf_abi_version": (C.c_int, []),
         "rlhf_cuda_available": (C.c_int, [C.c_char_p, C.c_size_t]),
         "rlhf_cuda_device_name": (C.c_int, [C.c_char_p, C.c_size_t]),
         "rlhf_cuda_last_error": (C.c_char_p, []),
@@ -63,22 +64,22 @@ def load(path):
         "rlhf_cuda_memcpy_htod": (C.c_int, [P, P, C.c_size_t, P]),
         "rlhf_cuda_memcpy_dtoh": (C.c_int, [P, P, C.c_size_t, P]),
         "rlhf_cuda_memcpy_dtod": (C.c_int, [P, P, C.c_size_t, P]),
-        "rlhf_cuda_logprobs_f32": (C.c_int, [P, P, I64, I64, F32, I32, P, P, P, P]),
-        "rlhf_cuda_logprobs_backward_f32": (C.c_int, [P, P, P, P, P, I64, I64, F32, I32, P, P]),
-        "rlhf_cuda_logsoftmax_f32": (C.c_int, [P, I64, I64, F32, P, P]),
-        "rlhf_cuda_logsoftmax_backward_f32": (C.c_int, [P, P, I64, I64, F32, P, P]),
-        "rlhf_cuda_kl_full_f32": (C.c_int, [P, P, P, P, I64, I64, F32, P, P, P, P]),
-        "rlhf_cuda_pairwise_f32": (C.c_int, [P, P, P, I64, F32, F32, P, P, P, P, P]),
+        "rlhf_cuda_logprobs_f32": (C.c_int, [P, P, I64, I64, F64, I64, P, P, P, P]),
+        "rlhf_cuda_logprobs_backward_f32": (C.c_int, [P, P, P, P, P, I64, I64, F64, I64, P, P]),
+        "rlhf_cuda_logsoftmax_f32": (C.c_int, [P, I64, I64, F64, P, P]),
+        "rlhf_cuda_logsoftmax_backward_f32": (C.c_int, [P, P, I64, I64, F64, P, P]),
+        "rlhf_cuda_kl_full_f32": (C.c_int, [P, P, P, P, I64, I64, F64, P, P, P, P]),
+        "rlhf_cuda_pairwise_f32": (C.c_int, [P, P, P, I64, F64, F64, P, P, P, P, P]),
         "rlhf_cuda_ranking_f32": (C.c_int, [P, P, I64, I64, P, P, P, P, P]),
-        "rlhf_cuda_dpo_f32": (C.c_int, [P, P, P, P, I64, F32, C.c_int, F32, P, P, P, P, P, P, P]),
-        "rlhf_logprobs_f32": (C.c_int, [P, P, I64, I64, F32, I32, P, P, P]),
-        "rlhf_logprobs_backward_f32": (C.c_int, [P, P, P, P, P, I64, I64, F32, I32, P]),
-        "rlhf_logsoftmax_f32": (C.c_int, [P, I64, I64, F32, P]),
-        "rlhf_logsoftmax_backward_f32": (C.c_int, [P, P, I64, I64, F32, P]),
-        "rlhf_kl_full_f32": (C.c_int, [P, P, P, P, I64, I64, F32, P, P, P]),
-        "rlhf_pairwise_f32": (C.c_int, [P, P, P, I64, F32, F32, P, P, P, P]),
+        "rlhf_cuda_dpo_f32": (C.c_int, [P, P, P, P, I64, F64, C.c_int, F64, P, P, P, P, P, P, P]),
+        "rlhf_logprobs_f32": (C.c_int, [P, P, I64, I64, F64, I64, P, P, P]),
+        "rlhf_logprobs_backward_f32": (C.c_int, [P, P, P, P, P, I64, I64, F64, I64, P]),
+        "rlhf_logsoftmax_f32": (C.c_int, [P, I64, I64, F64, P]),
+        "rlhf_logsoftmax_backward_f32": (C.c_int, [P, P, I64, I64, F64, P]),
+        "rlhf_kl_full_f32": (C.c_int, [P, P, P, P, I64, I64, F64, P, P, P]),
+        "rlhf_pairwise_f32": (C.c_int, [P, P, P, I64, F64, F64, P, P, P, P]),
         "rlhf_ranking_f32": (C.c_int, [P, P, I64, I64, P, P, P, P]),
-        "rlhf_dpo_f32": (C.c_int, [P, P, P, P, I64, F32, C.c_int, F32, P, P, P, P, P, P]),
+        "rlhf_dpo_f32": (C.c_int, [P, P, P, P, I64, F64, C.c_int, F64, P, P, P, P, P, P]),
     }
     for name, (res, args) in sig.items():
         if not hasattr(lib, name):  # a CPU-only build has no rlhf_cuda_* (the cpu phase still runs)
@@ -86,6 +87,8 @@ def load(path):
         f = getattr(lib, name)
         f.restype = res
         f.argtypes = args
+    if lib.rlhf_abi_version() != ABI:  # ctypes would pass every parameter with the wrong type
+        raise SystemExit(f"{path} has C ABI {lib.rlhf_abi_version()}; this harness speaks ABI {ABI}: rebuild it")
     return lib
 
 

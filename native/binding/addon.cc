@@ -93,20 +93,12 @@ double number_arg(const Napi::CallbackInfo& info, size_t index, const char* name
   return value.As<Napi::Number>().DoubleValue();
 }
 
-// A float32 parameter. The kernels are float32; a value that rounds to 0 or overflows is reported by
-// the C ABI's own checks (e.g. "temperature must be > 0").
-float float_arg(const Napi::CallbackInfo& info, size_t index, const char* name) {
-  return static_cast<float>(number_arg(info, index, name));
-}
-
-// ignoreIndex: any integer. One outside int32 equals no label, and no in-range label either, so
-// INT32_MIN (which is never in [0, V)) stands for it; the label check still rejects every label
-// outside [0, V).
-int32_t ignore_index_arg(const Napi::CallbackInfo& info, size_t index) {
+// ignoreIndex: any integer. Labels are int32, so one outside int32 equals no label; it is clamped to
+// just outside that range, where the C ABI's int64_t holds it exactly.
+int64_t ignore_index_arg(const Napi::CallbackInfo& info, size_t index) {
   const double d = number_arg(info, index, "ignoreIndex");
   if (std::trunc(d) != d) throw_kind(info.Env(), "param", "ignoreIndex: expected an integer");
-  if (d < -2147483648.0 || d > 2147483647.0) return INT32_MIN;
-  return static_cast<int32_t>(d);
+  return static_cast<int64_t>(std::fmin(std::fmax(d, -2147483649.0), 2147483648.0));
 }
 
 size_t product(Napi::Env env, int64_t a, int64_t b) {
@@ -121,15 +113,15 @@ struct LogprobsJob {
   const float* logits;
   const int32_t* labels;
   int64_t n, v;
-  float temperature;
-  int32_t ignore_index;
+  double temperature;
+  int64_t ignore_index;
   float *logprobs, *entropy, *row_stats;
   LogprobsJob(const Napi::CallbackInfo& info, Keep* keep) {
     n = size_arg(info, 2, "N");
     v = size_arg(info, 3, "V");
     logits = typed_array<float>(info, 0, "logits", product(info.Env(), n, v), keep);
     labels = typed_array<int32_t>(info, 1, "labels", n, keep);
-    temperature = float_arg(info, 4, "temperature");
+    temperature = number_arg(info, 4, "temperature");
     ignore_index = ignore_index_arg(info, 5);
     logprobs = typed_array<float>(info, 6, "logprobs", n, keep);
     entropy = typed_array<float>(info, 7, "entropy", n, keep);
@@ -147,8 +139,8 @@ struct LogprobsBackwardJob {
   const int32_t* labels;
   const float *grad_logprobs, *grad_entropy, *row_stats;
   int64_t n, v;
-  float temperature;
-  int32_t ignore_index;
+  double temperature;
+  int64_t ignore_index;
   float* grad_logits;
   LogprobsBackwardJob(const Napi::CallbackInfo& info, Keep* keep) {
     n = size_arg(info, 5, "N");
@@ -159,7 +151,7 @@ struct LogprobsBackwardJob {
     grad_logprobs = typed_array<float>(info, 2, "gradLogprobs", n, keep);
     grad_entropy = typed_array<float>(info, 3, "gradEntropy", n, keep, true);
     row_stats = typed_array<float>(info, 4, "rowStats", product(info.Env(), n, 3), keep, true);
-    temperature = float_arg(info, 7, "temperature");
+    temperature = number_arg(info, 7, "temperature");
     ignore_index = ignore_index_arg(info, 8);
     grad_logits = typed_array<float>(info, 9, "gradLogits", nv, keep);
   }
@@ -174,14 +166,14 @@ struct LogsoftmaxJob {
   // (logits, n, v, temperature, out)
   const float* logits;
   int64_t n, v;
-  float temperature;
+  double temperature;
   float* out;
   LogsoftmaxJob(const Napi::CallbackInfo& info, Keep* keep) {
     n = size_arg(info, 1, "N");
     v = size_arg(info, 2, "V");
     const size_t nv = product(info.Env(), n, v);
     logits = typed_array<float>(info, 0, "logits", nv, keep);
-    temperature = float_arg(info, 3, "temperature");
+    temperature = number_arg(info, 3, "temperature");
     out = typed_array<float>(info, 4, "logsoftmax", nv, keep);
   }
   rlhf_status run() { return rlhf_logsoftmax_f32(logits, n, v, temperature, out); }
@@ -192,7 +184,7 @@ struct LogsoftmaxBackwardJob {
   // (logits, gradOutput, n, v, temperature, gradLogits)
   const float *logits, *grad_output;
   int64_t n, v;
-  float temperature;
+  double temperature;
   float* grad_logits;
   LogsoftmaxBackwardJob(const Napi::CallbackInfo& info, Keep* keep) {
     n = size_arg(info, 2, "N");
@@ -200,7 +192,7 @@ struct LogsoftmaxBackwardJob {
     const size_t nv = product(info.Env(), n, v);
     logits = typed_array<float>(info, 0, "logits", nv, keep);
     grad_output = typed_array<float>(info, 1, "gradOutput", nv, keep);
-    temperature = float_arg(info, 4, "temperature");
+    temperature = number_arg(info, 4, "temperature");
     grad_logits = typed_array<float>(info, 5, "gradLogits", nv, keep);
   }
   rlhf_status run() { return rlhf_logsoftmax_backward_f32(logits, grad_output, n, v, temperature, grad_logits); }
@@ -211,7 +203,7 @@ struct KlFullJob {
   // (logitsP, logitsQ, gradKl | null, savedStats | null, n, v, temperature, kl, gradLogitsP | null, rowStats | null)
   const float *logits_p, *logits_q, *grad_kl, *saved_stats;
   int64_t n, v;
-  float temperature;
+  double temperature;
   float *kl, *grad_logits_p, *row_stats;
   KlFullJob(const Napi::CallbackInfo& info, Keep* keep) {
     n = size_arg(info, 4, "N");
@@ -222,7 +214,7 @@ struct KlFullJob {
     logits_q = typed_array<float>(info, 1, "logitsQ", nv, keep);
     grad_kl = typed_array<float>(info, 2, "gradKl", n, keep, true);
     saved_stats = typed_array<float>(info, 3, "savedStats", stats, keep, true);
-    temperature = float_arg(info, 6, "temperature");
+    temperature = number_arg(info, 6, "temperature");
     kl = typed_array<float>(info, 7, "kl", n, keep);
     grad_logits_p = typed_array<float>(info, 8, "gradLogitsP", nv, keep, true);
     row_stats = typed_array<float>(info, 9, "rowStats", stats, keep, true);
@@ -244,7 +236,7 @@ struct PairwiseJob {
   // (chosen, rejected, margin | null, b, labelSmoothing, centerCoef, gradChosen, gradRejected)
   const float *chosen, *rejected, *margin;
   int64_t b;
-  float label_smoothing, center_coef;
+  double label_smoothing, center_coef;
   float *grad_chosen, *grad_rejected;
   double loss = 0, accuracy = 0;
   PairwiseJob(const Napi::CallbackInfo& info, Keep* keep) {
@@ -252,8 +244,8 @@ struct PairwiseJob {
     chosen = typed_array<float>(info, 0, "chosen", b, keep);
     rejected = typed_array<float>(info, 1, "rejected", b, keep);
     margin = typed_array<float>(info, 2, "margin", b, keep, true);
-    label_smoothing = float_arg(info, 4, "labelSmoothing");
-    center_coef = float_arg(info, 5, "centerCoef");
+    label_smoothing = number_arg(info, 4, "labelSmoothing");
+    center_coef = number_arg(info, 5, "centerCoef");
     grad_chosen = typed_array<float>(info, 6, "gradChosen", b, keep);
     grad_rejected = typed_array<float>(info, 7, "gradRejected", b, keep);
   }
@@ -297,9 +289,9 @@ struct DpoJob {
   //  labelSmoothing, gradPolicyChosen, gradPolicyRejected, rewardsChosen, rewardsRejected)
   const float *pc, *pr, *rc, *rr;
   int64_t b;
-  float beta;
+  double beta;
   rlhf_dpo_loss loss_type;
-  float label_smoothing;
+  double label_smoothing;
   float *gpc, *gpr, *rwc, *rwr;
   double loss = 0, accuracy = 0;
   DpoJob(const Napi::CallbackInfo& info, Keep* keep) {
@@ -308,11 +300,11 @@ struct DpoJob {
     pr = typed_array<float>(info, 1, "policyRejected", b, keep);
     rc = typed_array<float>(info, 2, "refChosen", b, keep);
     rr = typed_array<float>(info, 3, "refRejected", b, keep);
-    beta = float_arg(info, 5, "beta");
+    beta = number_arg(info, 5, "beta");
     const double type = number_arg(info, 6, "lossType");
     if (type != 0 && type != 1 && type != 2) throw_kind(info.Env(), "param", "lossType: expected 0, 1 or 2");
     loss_type = static_cast<rlhf_dpo_loss>(static_cast<int>(type));
-    label_smoothing = float_arg(info, 7, "labelSmoothing");
+    label_smoothing = number_arg(info, 7, "labelSmoothing");
     gpc = typed_array<float>(info, 8, "gradPolicyChosen", b, keep);
     gpr = typed_array<float>(info, 9, "gradPolicyRejected", b, keep);
     rwc = typed_array<float>(info, 10, "rewardsChosen", b, keep);

@@ -49,7 +49,6 @@ double numberArg(const Napi::CallbackInfo& info, size_t i) {
 }
 
 int64_t intArg(const Napi::CallbackInfo& info, size_t i) { return static_cast<int64_t>(numberArg(info, i)); }
-float floatArg(const Napi::CallbackInfo& info, size_t i) { return static_cast<float>(numberArg(info, i)); }
 
 Napi::Value address(Napi::Env env, void* p) {
   return Napi::BigInt::New(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p)));
@@ -63,9 +62,17 @@ struct HostView {
 HostView hostArg(const Napi::CallbackInfo& info, size_t i) {
   if (!info[i].IsTypedArray()) badArg(info.Env(), i, "a typed array");
   auto array = info[i].As<Napi::TypedArray>();
-  auto buffer = array.ArrayBuffer();
-  if (buffer.IsDetached()) badArg(info.Env(), i, "a typed array whose buffer is not detached");
-  return {static_cast<uint8_t*>(buffer.Data()) + array.ByteOffset(), array.ByteLength()};
+  // The view's own address, for an ArrayBuffer and a SharedArrayBuffer alike (ArrayBuffer().Data()
+  // fails on the latter).
+  napi_typedarray_type type;
+  size_t length = 0, offset = 0;
+  void* data = nullptr;
+  napi_value buffer;
+  bool detached = false;
+  if (napi_get_typedarray_info(info.Env(), array, &type, &length, &data, &buffer, &offset) != napi_ok ||
+      napi_is_detached_arraybuffer(info.Env(), buffer, &detached) != napi_ok || detached)
+    badArg(info.Env(), i, "a typed array whose buffer is not detached");
+  return {data, array.ByteLength()};
 }
 
 // ---- runtime ------------------------------------------------------------------------------------------
@@ -157,8 +164,8 @@ Napi::Value LastLaunch(const Napi::CallbackInfo& info) {
 
 Napi::Value Logprobs(const Napi::CallbackInfo& info) {
   check(info.Env(), rlhf_cuda_logprobs_f32(devicePtr<const float>(info, 0), devicePtr<const int32_t>(info, 1),
-                                           intArg(info, 2), intArg(info, 3), floatArg(info, 4),
-                                           static_cast<int32_t>(intArg(info, 5)), devicePtr<float>(info, 6),
+                                           intArg(info, 2), intArg(info, 3), numberArg(info, 4),
+                                           intArg(info, 5), devicePtr<float>(info, 6),
                                            devicePtr<float>(info, 7), devicePtr<float>(info, 8), pointerArg(info, 9)));
   return info.Env().Undefined();
 }
@@ -168,20 +175,20 @@ Napi::Value LogprobsBackward(const Napi::CallbackInfo& info) {
         rlhf_cuda_logprobs_backward_f32(devicePtr<const float>(info, 0), devicePtr<const int32_t>(info, 1),
                                         devicePtr<const float>(info, 2), devicePtr<const float>(info, 3),
                                         devicePtr<const float>(info, 4), intArg(info, 5), intArg(info, 6),
-                                        floatArg(info, 7), static_cast<int32_t>(intArg(info, 8)),
+                                        numberArg(info, 7), intArg(info, 8),
                                         devicePtr<float>(info, 9), pointerArg(info, 10)));
   return info.Env().Undefined();
 }
 
 Napi::Value Logsoftmax(const Napi::CallbackInfo& info) {
   check(info.Env(), rlhf_cuda_logsoftmax_f32(devicePtr<const float>(info, 0), intArg(info, 1), intArg(info, 2),
-                                             floatArg(info, 3), devicePtr<float>(info, 4), pointerArg(info, 5)));
+                                             numberArg(info, 3), devicePtr<float>(info, 4), pointerArg(info, 5)));
   return info.Env().Undefined();
 }
 
 Napi::Value LogsoftmaxBackward(const Napi::CallbackInfo& info) {
   check(info.Env(), rlhf_cuda_logsoftmax_backward_f32(devicePtr<const float>(info, 0), devicePtr<const float>(info, 1),
-                                                      intArg(info, 2), intArg(info, 3), floatArg(info, 4),
+                                                      intArg(info, 2), intArg(info, 3), numberArg(info, 4),
                                                       devicePtr<float>(info, 5), pointerArg(info, 6)));
   return info.Env().Undefined();
 }
@@ -189,15 +196,15 @@ Napi::Value LogsoftmaxBackward(const Napi::CallbackInfo& info) {
 Napi::Value KlFull(const Napi::CallbackInfo& info) {
   check(info.Env(), rlhf_cuda_kl_full_f32(devicePtr<const float>(info, 0), devicePtr<const float>(info, 1),
                                           devicePtr<const float>(info, 2), devicePtr<const float>(info, 3),
-                                          intArg(info, 4), intArg(info, 5), floatArg(info, 6), devicePtr<float>(info, 7),
+                                          intArg(info, 4), intArg(info, 5), numberArg(info, 6), devicePtr<float>(info, 7),
                                           devicePtr<float>(info, 8), devicePtr<float>(info, 9), pointerArg(info, 10)));
   return info.Env().Undefined();
 }
 
 Napi::Value Pairwise(const Napi::CallbackInfo& info) {
   check(info.Env(), rlhf_cuda_pairwise_f32(devicePtr<const float>(info, 0), devicePtr<const float>(info, 1),
-                                           devicePtr<const float>(info, 2), intArg(info, 3), floatArg(info, 4),
-                                           floatArg(info, 5), devicePtr<float>(info, 6), devicePtr<float>(info, 7),
+                                           devicePtr<const float>(info, 2), intArg(info, 3), numberArg(info, 4),
+                                           numberArg(info, 5), devicePtr<float>(info, 6), devicePtr<float>(info, 7),
                                            devicePtr<double>(info, 8), devicePtr<double>(info, 9),
                                            pointerArg(info, 10)));
   return info.Env().Undefined();
@@ -215,7 +222,7 @@ Napi::Value Dpo(const Napi::CallbackInfo& info) {
   check(info.Env(),
         rlhf_cuda_dpo_f32(devicePtr<const float>(info, 0), devicePtr<const float>(info, 1),
                           devicePtr<const float>(info, 2), devicePtr<const float>(info, 3), intArg(info, 4),
-                          floatArg(info, 5), static_cast<rlhf_dpo_loss>(intArg(info, 6)), floatArg(info, 7),
+                          numberArg(info, 5), static_cast<rlhf_dpo_loss>(intArg(info, 6)), numberArg(info, 7),
                           devicePtr<float>(info, 8), devicePtr<float>(info, 9), devicePtr<float>(info, 10),
                           devicePtr<float>(info, 11), devicePtr<double>(info, 12), devicePtr<double>(info, 13),
                           pointerArg(info, 14)));

@@ -429,8 +429,13 @@ void test_bad_input() {
   CHECK(rlhf_logprobs_f32(x, y, -1, v, 1, -100, lp.data(), h.data(), nullptr) == RLHF_ERR_SHAPE, "n < 0");
   CHECK(rlhf_logprobs_f32(x, y, n, 0, 1, -100, lp.data(), h.data(), nullptr) == RLHF_ERR_SHAPE, "v < 1");
   CHECK(rlhf_logprobs_f32(x, y, INT64_MAX / 2, 3, 1, -100, lp.data(), h.data(), nullptr) == RLHF_ERR_SHAPE, "n * v overflows");
-  for (float t : {0.0f, -1.0f, kNaN, kInf, 1e-45f})
+  // 3e-39: 1/T fits a float but log2(e)/T does not; 1e300: 1/T underflows to 0 in float.
+  for (double t : {0.0, -1.0, double(kNaN), double(kInf), 1e-45, 3e-39, 1e300})
     CHECK(rlhf_logprobs_f32(x, y, n, v, t, -100, lp.data(), h.data(), nullptr) == RLHF_ERR_PARAM, "temperature %g", t);
+  int32_t min_label[2] = {0, INT32_MIN};  // an ignore_index outside int32 equals no label, INT32_MIN included
+  for (int64_t ignore : {int64_t{INT32_MIN} - 1, int64_t{1} << 40})
+    CHECK(rlhf_logprobs_f32(x, min_label, n, v, 1, ignore, lp.data(), h.data(), nullptr) == RLHF_ERR_INDEX,
+          "label INT32_MIN, ignore_index %lld", (long long)ignore);
   int32_t bad_labels[2] = {0, 3};
   CHECK(rlhf_logprobs_f32(x, bad_labels, n, v, 1, -100, lp.data(), h.data(), nullptr) == RLHF_ERR_INDEX, "label >= v");
   CHECK(std::strstr(rlhf_last_error(), "labels[1] = 3") != nullptr, "message: %s", rlhf_last_error());
@@ -449,7 +454,8 @@ void test_bad_input() {
   CHECK(rlhf_ranking_f32(r, ranks_bad, 2, 2, g4, &loss, &accuracy, &pairs) == RLHF_ERR_INDEX, "rank >= k");
   int32_t ranks_none[4] = {0, 0, -1, 1};
   CHECK(rlhf_ranking_f32(r, ranks_none, 2, 2, g4, &loss, &accuracy, &pairs) == RLHF_ERR_EMPTY && pairs == 0, "no pair");
-  CHECK(rlhf_ranking_f32(r, ranks_none, 2, 0, g4, &loss, &accuracy, &pairs) == RLHF_ERR_SHAPE, "k < 1");
+  CHECK(rlhf_ranking_f32(r, ranks_none, 2, 0, g4, &loss, &accuracy, &pairs) == RLHF_ERR_EMPTY && pairs == 0, "k = 0: no pair");
+  CHECK(rlhf_ranking_f32(r, ranks_none, 2, -1, g4, &loss, &accuracy, &pairs) == RLHF_ERR_SHAPE, "k < 0");
   CHECK(rlhf_pairwise_f32(r, r, nullptr, 0, 0, 0, g4, g4, &loss, &accuracy) == RLHF_ERR_EMPTY, "empty pairwise");
   CHECK(rlhf_pairwise_f32(r, r, nullptr, 2, 0.5f, 0, g4, g4, &loss, &accuracy) == RLHF_ERR_PARAM, "smoothing 0.5");
   CHECK(rlhf_pairwise_f32(r, r, nullptr, 2, 0, -1, g4, g4, &loss, &accuracy) == RLHF_ERR_PARAM, "center < 0");
@@ -457,6 +463,63 @@ void test_bad_input() {
   CHECK(rlhf_dpo_f32(r, r, r, r, 2, 1, static_cast<rlhf_dpo_loss>(7), 0, g4, g4, g4, g4, &loss, &accuracy) == RLHF_ERR_PARAM,
         "loss type");
   CHECK(rlhf_cpu_force_isa("sve") == RLHF_ERR_PARAM, "unknown isa");
+
+  // Parameters arrive as double: beta = 0.01 (below 0.01 in float) with h = 100 is exactly on the hinge,
+  // where the gradient is 0; a smoothing just below 0.5 (0.5 in float) is valid.
+  float pc[1] = {100}, zero[1] = {0}, g1[1], g2[1], rc[1], rr[1];
+  CHECK(rlhf_dpo_f32(pc, zero, zero, zero, 1, 0.01, RLHF_DPO_HINGE, 0, g1, g2, rc, rr, &loss, &accuracy) == RLHF_OK &&
+            g1[0] == 0.0f && g2[0] == 0.0f && loss == 0.0,
+        "hinge at beta*h = 1: gradient %g, loss %g", double(g1[0]), loss);
+  CHECK(rlhf_pairwise_f32(r, r, nullptr, 2, 0.49999999999, 0, g4, g4, &loss, &accuracy) == RLHF_OK, "smoothing < 0.5");
+}
+
+// Inputs the argument checks cannot see change during a call, or are unusually large.
+void test_hostile_input(std::mt19937& g) {
+  // The gradient's first row overlaps the labels: writing it turns the later labels into float bits,
+  // which the kernel must never use as an index (before the fix it wrote gigabytes away).
+  const int64_t n = 4, v = 64;
+  std::vector<float> x = random_logits(g, n, v, 0);
+  std::vector<float> out(static_cast<size_t>(n * v));
+  auto* labels = reinterpret_cast<int32_t*>(out.data() + 40);
+  for (int64_t r = 0; r < n; r++) labels[r] = static_cast<int32_t>(r + 1);
+  const float gl[4] = {1, 1, 1, 1};
+  CHECK(rlhf_logprobs_backward_f32(x.data(), labels, gl, nullptr, nullptr, n, v, 1, -100, out.data()) == RLHF_ERR_INDEX,
+        "labels overwritten during the call: %s", rlhf_last_error());
+  CHECK(std::isnan(out[3 * v]), "a row whose label changed is NaN");
+
+  // v > 2^32: a negative label must still fail the check (the logits are never read).
+  const int32_t negative[1] = {-1};
+  float lp[1], h[1];
+  CHECK(rlhf_logprobs_f32(x.data(), negative, 1, (int64_t{1} << 32) + 16, 1, -100, lp, h, nullptr) == RLHF_ERR_INDEX,
+        "label -1 with v > 2^32");
+
+  // K = 6000: 17,997,000 pairs in one prompt, more than a float counts exactly.
+  const int64_t k = 6000;
+  std::vector<float> rewards(static_cast<size_t>(k)), grad(static_cast<size_t>(k));
+  std::vector<int32_t> ranks(static_cast<size_t>(k));
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int64_t i = 0; i < k; i++) rewards[i] = normal(g), ranks[i] = static_cast<int32_t>(i);
+  double loss, accuracy, want_loss = 0;
+  int64_t pairs, want_correct = 0;
+  for (int64_t i = 0; i < k; i++)
+    for (int64_t j = i + 1; j < k; j++) {
+      const double d = double(rewards[i]) - rewards[j];
+      want_loss -= std::min(d, 0.0) - std::log1p(std::exp(-std::fabs(d)));
+      want_correct += d > 0;
+    }
+  const int64_t want_pairs = k * (k - 1) / 2;
+  CHECK(rlhf_ranking_f32(rewards.data(), ranks.data(), 1, k, grad.data(), &loss, &accuracy, &pairs) == RLHF_OK &&
+            pairs == want_pairs && close(loss, want_loss / double(want_pairs), 1e-4, 1e-6) &&
+            close(accuracy, double(want_correct) / double(want_pairs), 1e-12, 0),
+        "K = 6000: pairs %lld (want %lld), loss %g (want %g), accuracy %g", (long long)pairs, (long long)want_pairs, loss,
+        want_loss / double(want_pairs), accuracy);
+
+  // logsoftmax of [3e38, 1, 0]: (x - m)/T is a float even where (x - m) log2(e)/T is not.
+  const float big[3] = {3e38f, 1, 0};
+  float ls[3];
+  CHECK(rlhf_logsoftmax_f32(big, 1, 3, 1, ls) == RLHF_OK && ls[0] == 0.0f && close(ls[1], -3e38, 1e-6, 0) &&
+            close(ls[2], -3e38, 1e-6, 0),
+        "logsoftmax of [3e38, 1, 0]: %g %g %g", double(ls[0]), double(ls[1]), double(ls[2]));
 }
 
 void test_threads(std::mt19937& g) {
@@ -521,6 +584,7 @@ int main() {
     test_exact_peak(g);
     test_preference(g);
     test_bad_input();
+    test_hostile_input(g);
     test_threads(g);
     std::printf("%s: done\n", isa);
   }

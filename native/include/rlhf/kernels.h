@@ -7,10 +7,16 @@
  *
  * Conventions
  *  - Row-major float32 arrays; n rows, v vocabulary entries; labels and ranks are int32.
+ *  - Parameters are double (ABI 2; ABI 1 took float): a kernel sees the caller's value, not its float32
+ *    rounding, so a discontinuity such as the DPO hinge at beta*h = 1 falls where the SPEC puts it.
+ *    ignore_index is int64_t: any integer, and one outside int32 equals no label.
  *  - Every function validates its arguments before touching memory (null pointers, n < 0, v < 1,
  *    temperature <= 0 or not finite, a label outside [0, v) that is not ignore_index, a rank outside
  *    [0, k) that is not -1) and returns a status without writing anything when they are bad.
  *    rlhf_last_error() then says what was wrong (thread-local).
+ *  - Labels are checked before a kernel runs and again as it reads them: if they change in between
+ *    (another thread, or an output overlapping them), no changed label is used as an index; its row's
+ *    outputs are NaN and the call returns RLHF_ERR_INDEX.
  *  - Masked data never leaks: an ignored row's logits and incoming gradients are never read.
  *  - Scalar results (loss, accuracy) are written as double.
  */
@@ -36,7 +42,7 @@ extern "C" {
 #define RLHF_VERSION_MAJOR 0
 #define RLHF_VERSION_MINOR 1
 #define RLHF_VERSION_PATCH 0
-#define RLHF_ABI_VERSION 1
+#define RLHF_ABI_VERSION 2
 
 typedef enum rlhf_status {
   RLHF_OK = 0,
@@ -89,7 +95,7 @@ RLHF_API int rlhf_cpu_isa_supported(const char* isa);
    read the row twice: (m, s, H) with m a pivot near the row's maximum logit, s = log sum_v e^{(x_v - m)/T}
    (so lse = m/T + s without rounding m/T) and H the entropy; ignored rows give (0, 0, 0). */
 RLHF_API rlhf_status rlhf_logprobs_f32(const float* logits, const int32_t* labels, int64_t n, int64_t v,
-                                       float temperature, int32_t ignore_index, float* logprobs,
+                                       double temperature, int64_t ignore_index, float* logprobs,
                                        float* entropy, float* row_stats);
 
 /* grad_logits = (1/T) [g_lp (onehot(y) - p) - g_H p (log p + H)]; ignored rows are 0.
@@ -98,15 +104,15 @@ RLHF_API rlhf_status rlhf_logprobs_f32(const float* logits, const int32_t* label
    and each row is read once. grad_logits may equal logits (in place). */
 RLHF_API rlhf_status rlhf_logprobs_backward_f32(const float* logits, const int32_t* labels,
                                                 const float* grad_logprobs, const float* grad_entropy,
-                                                const float* row_stats, int64_t n, int64_t v, float temperature,
-                                                int32_t ignore_index, float* grad_logits);
+                                                const float* row_stats, int64_t n, int64_t v, double temperature,
+                                                int64_t ignore_index, float* grad_logits);
 
-RLHF_API rlhf_status rlhf_logsoftmax_f32(const float* logits, int64_t n, int64_t v, float temperature,
+RLHF_API rlhf_status rlhf_logsoftmax_f32(const float* logits, int64_t n, int64_t v, double temperature,
                                          float* out);
 
 /* grad_logits = (1/T) (g - p sum_v g). */
 RLHF_API rlhf_status rlhf_logsoftmax_backward_f32(const float* logits, const float* grad_output, int64_t n,
-                                                  int64_t v, float temperature, float* grad_logits);
+                                                  int64_t v, double temperature, float* grad_logits);
 
 /* kl[n] = sum_v p (log p - log q); grad_logits_p = (grad_kl / T) p (log p - log q - kl).
    grad_kl may be NULL (ones); grad_logits_p may be NULL (forward only).
@@ -117,14 +123,14 @@ RLHF_API rlhf_status rlhf_logsoftmax_backward_f32(const float* logits, const flo
    saved_stats (may be NULL): a forward's row_stats for these logits at this temperature: kl is copied
    from it and the gradient is written in one pass over both rows, with no statistics pass. */
 RLHF_API rlhf_status rlhf_kl_full_f32(const float* logits_p, const float* logits_q, const float* grad_kl,
-                                      const float* saved_stats, int64_t n, int64_t v, float temperature,
+                                      const float* saved_stats, int64_t n, int64_t v, double temperature,
                                       float* kl, float* grad_logits_p, float* row_stats);
 
 /* ---- preference losses (SPEC section 1) ------------------------------------------------------ */
 
 /* margin may be NULL. b must be >= 1. */
 RLHF_API rlhf_status rlhf_pairwise_f32(const float* chosen, const float* rejected, const float* margin,
-                                       int64_t b, float label_smoothing, float center_coef,
+                                       int64_t b, double label_smoothing, double center_coef,
                                        float* grad_chosen, float* grad_rejected, double* loss,
                                        double* accuracy);
 
@@ -134,7 +140,7 @@ RLHF_API rlhf_status rlhf_ranking_f32(const float* rewards, const int32_t* ranks
 
 RLHF_API rlhf_status rlhf_dpo_f32(const float* policy_chosen, const float* policy_rejected,
                                   const float* ref_chosen, const float* ref_rejected, int64_t b,
-                                  float beta, rlhf_dpo_loss loss_type, float label_smoothing,
+                                  double beta, rlhf_dpo_loss loss_type, double label_smoothing,
                                   float* grad_policy_chosen, float* grad_policy_rejected,
                                   float* rewards_chosen, float* rewards_rejected, double* loss,
                                   double* accuracy);

@@ -89,33 +89,33 @@ RLHF_API const char* rlhf_cuda_last_launch(void);
 
 /* row_stats may be NULL; else [n, 3] (m, s, H) per row as in kernels.h (m is the row's maximum here). */
 RLHF_API rlhf_status rlhf_cuda_logprobs_f32(const float* logits, const int32_t* labels, int64_t n, int64_t v,
-                                            float temperature, int32_t ignore_index, float* logprobs,
+                                            double temperature, int64_t ignore_index, float* logprobs,
                                             float* entropy, float* row_stats, void* stream);
 
 /* grad_entropy may be NULL; row_stats may be NULL (recomputed: each row is read twice) or the forward's
    (from either backend: each row is read once); grad_logits may equal logits (in place). */
 RLHF_API rlhf_status rlhf_cuda_logprobs_backward_f32(const float* logits, const int32_t* labels,
                                                      const float* grad_logprobs, const float* grad_entropy,
-                                                     const float* row_stats, int64_t n, int64_t v, float temperature,
-                                                     int32_t ignore_index, float* grad_logits, void* stream);
+                                                     const float* row_stats, int64_t n, int64_t v, double temperature,
+                                                     int64_t ignore_index, float* grad_logits, void* stream);
 
-RLHF_API rlhf_status rlhf_cuda_logsoftmax_f32(const float* logits, int64_t n, int64_t v, float temperature,
+RLHF_API rlhf_status rlhf_cuda_logsoftmax_f32(const float* logits, int64_t n, int64_t v, double temperature,
                                               float* out, void* stream);
 
 RLHF_API rlhf_status rlhf_cuda_logsoftmax_backward_f32(const float* logits, const float* grad_output,
-                                                       int64_t n, int64_t v, float temperature,
+                                                       int64_t n, int64_t v, double temperature,
                                                        float* grad_logits, void* stream);
 
 /* grad_kl may be NULL (ones); grad_logits_p may be NULL (forward only); saved_stats and row_stats as
    in kernels.h (from either backend; with saved_stats each element of both rows is read once). */
 RLHF_API rlhf_status rlhf_cuda_kl_full_f32(const float* logits_p, const float* logits_q, const float* grad_kl,
-                                           const float* saved_stats, int64_t n, int64_t v, float temperature,
+                                           const float* saved_stats, int64_t n, int64_t v, double temperature,
                                            float* kl, float* grad_logits_p, float* row_stats, void* stream);
 
 /* ---- preference losses (SPEC section 1); loss, accuracy, pairs are device pointers ------------- */
 
 RLHF_API rlhf_status rlhf_cuda_pairwise_f32(const float* chosen, const float* rejected, const float* margin,
-                                            int64_t b, float label_smoothing, float center_coef,
+                                            int64_t b, double label_smoothing, double center_coef,
                                             float* grad_chosen, float* grad_rejected, double* loss,
                                             double* accuracy, void* stream);
 
@@ -125,7 +125,7 @@ RLHF_API rlhf_status rlhf_cuda_ranking_f32(const float* rewards, const int32_t* 
 
 RLHF_API rlhf_status rlhf_cuda_dpo_f32(const float* policy_chosen, const float* policy_rejected,
                                        const float* ref_chosen, const float* ref_rejected, int64_t b,
-                                       float beta, rlhf_dpo_loss loss_type, float label_smoothing,
+                                       double beta, rlhf_dpo_loss loss_type, double label_smoothing,
                                        float* grad_policy_chosen, float* grad_policy_rejected,
                                        float* rewards_chosen, float* rewards_rejected, double* loss,
                                        double* accuracy, void* stream);

@@ -7,8 +7,8 @@ namespace rlhf {
 
 #if RLHF_ISA == 0
 extern "C" RLHF_API rlhf_status rlhf_dpo_f32(const float* policy_chosen, const float* policy_rejected,
-                                    const float* ref_chosen, const float* ref_rejected, int64_t b, float beta,
-                                    rlhf_dpo_loss loss_type, float label_smoothing, float* grad_policy_chosen,
+                                    const float* ref_chosen, const float* ref_rejected, int64_t b, double beta,
+                                    rlhf_dpo_loss loss_type, double label_smoothing, float* grad_policy_chosen,
                                     float* grad_policy_rejected, float* rewards_chosen, float* rewards_rejected,
                                     double* loss, double* accuracy) {
   static const char* const fn = "dpo";
@@ -23,8 +23,7 @@ extern "C" RLHF_API rlhf_status rlhf_dpo_f32(const float* policy_chosen, const f
   RLHF_REQUIRE_PTR(fn, loss);
   RLHF_REQUIRE_PTR(fn, accuracy);
   if (rlhf_status s = check_batch(fn, b)) return s;
-  if (!(beta > 0.0f) || std::isinf(beta))
-    return fail(RLHF_ERR_PARAM, "%s: beta must be finite and > 0, got %g", fn, static_cast<double>(beta));
+  if (!(beta > 0.0) || std::isinf(beta)) return fail(RLHF_ERR_PARAM, "%s: beta must be finite and > 0, got %g", fn, beta);
   if (loss_type != RLHF_DPO_SIGMOID && loss_type != RLHF_DPO_HINGE && loss_type != RLHF_DPO_IPO)
     return fail(RLHF_ERR_PARAM, "%s: unknown loss type %d", fn, static_cast<int>(loss_type));
   if (rlhf_status s = check_label_smoothing(fn, label_smoothing)) return s;

@@ -8,6 +8,7 @@
 // entry point (validation, threading, dispatch) is compiled only in the baseline copy (RLHF_ISA == 0).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <cstddef>
 
@@ -42,15 +43,22 @@ inline bool stream_output(const void* out, const void* in, int64_t elements) {
   return out != in && elements >= kStreamBytes / 4;
 }
 
+// Labels are checked before a call (check_labels) and read again by the row kernels. If they change in
+// between (another thread, a SharedArrayBuffer, an output that overlaps them), a label outside [0, v)
+// is never used as an index: its row's outputs are NaN, `labels_changed` is set, and the call fails
+// with RLHF_ERR_INDEX.
+inline bool label_in_row(int32_t y, int64_t v) { return static_cast<uint64_t>(int64_t{y}) < static_cast<uint64_t>(v); }
+
 struct LogprobsArgs {
   const float* logits;
   const int32_t* labels;
   int64_t v;
   float inv_t;
-  int32_t ignore_index;
+  int64_t ignore_index;
   float* logprobs;
   float* entropy;
   float* row_stats;  // may be null: [n, 3] (m, s, H), see kernels.h
+  std::atomic<bool>* labels_changed;
 };
 
 struct LogprobsBackwardArgs {
@@ -61,9 +69,10 @@ struct LogprobsBackwardArgs {
   const float* row_stats;     // may be null (recomputed): the forward's [n, 3] (m, s, H)
   int64_t v;
   float inv_t;
-  int32_t ignore_index;
+  int64_t ignore_index;
   float* grad_logits;  // may equal logits
   bool stream;
+  std::atomic<bool>* labels_changed;
 };
 
 struct LogsoftmaxArgs {
@@ -174,13 +183,15 @@ rlhf_status ok();
 // n >= 0, v >= 1, n * v small enough to index float arrays in bytes.
 rlhf_status check_rows(const char* fn, int64_t n, int64_t v);
 // 0 < temperature < inf and 1/temperature finite; stores 1/T.
-rlhf_status check_temperature(const char* fn, float temperature, float* inv_t);
+rlhf_status check_temperature(const char* fn, double temperature, float* inv_t);
 // Every label is ignore_index or in [0, v).
-rlhf_status check_labels(const char* fn, const int32_t* labels, int64_t n, int64_t v, int32_t ignore_index);
+rlhf_status check_labels(const char* fn, const int32_t* labels, int64_t n, int64_t v, int64_t ignore_index);
+// What a call whose labels changed while it ran (LogprobsArgs) returns.
+rlhf_status labels_changed_error(const char* fn);
 // A batch size b >= 1.
 rlhf_status check_batch(const char* fn, int64_t b);
 // label_smoothing in [0, 0.5).
-rlhf_status check_label_smoothing(const char* fn, float eps);
+rlhf_status check_label_smoothing(const char* fn, double eps);
 
 #define RLHF_REQUIRE_PTR(fn, p)                                                   \
   do {                                                                            \

@@ -207,7 +207,7 @@ void kl_full_rows(const KlFullArgs& a, int64_t r0, int64_t r1) {
 
 #if RLHF_ISA == 0
 extern "C" RLHF_API rlhf_status rlhf_kl_full_f32(const float* logits_p, const float* logits_q, const float* grad_kl,
-                                        const float* saved_stats, int64_t n, int64_t v, float temperature,
+                                        const float* saved_stats, int64_t n, int64_t v, double temperature,
                                         float* kl, float* grad_logits_p, float* row_stats) {
   static const char* const fn = "kl.full";
   RLHF_REQUIRE_PTR(fn, logits_p);

@@ -17,6 +17,12 @@ void logprobs_rows(const LogprobsArgs& a, int64_t r0, int64_t r1) {
       if (saved) saved[0] = saved[1] = saved[2] = 0.0f;
       continue;
     }
+    if (!label_in_row(y, a.v)) {
+      a.logprobs[r] = a.entropy[r] = kNaN;
+      if (saved) saved[0] = saved[1] = saved[2] = kNaN;
+      a.labels_changed->store(true, std::memory_order_relaxed);
+      continue;
+    }
     const float* x = a.logits + r * a.v;
     const Lse st = row_lse<Native, true>(x, a.v, sc.c);
     // z_y - lse = k ((x_y - m) c - log2 s): the offset cancels in double before rounding, so +-1e4
@@ -36,7 +42,7 @@ void logprobs_rows(const LogprobsArgs& a, int64_t r0, int64_t r1) {
 
 #if RLHF_ISA == 0
 extern "C" RLHF_API rlhf_status rlhf_logprobs_f32(const float* logits, const int32_t* labels, int64_t n, int64_t v,
-                                         float temperature, int32_t ignore_index, float* logprobs,
+                                         double temperature, int64_t ignore_index, float* logprobs,
                                          float* entropy, float* row_stats) {
   static const char* const fn = "logprobs";
   RLHF_REQUIRE_PTR(fn, logits);
@@ -47,10 +53,11 @@ extern "C" RLHF_API rlhf_status rlhf_logprobs_f32(const float* logits, const int
   if (rlhf_status s = check_rows(fn, n, v)) return s;
   if (rlhf_status s = check_temperature(fn, temperature, &inv_t)) return s;
   if (rlhf_status s = check_labels(fn, labels, n, v, ignore_index)) return s;
-  const LogprobsArgs args{logits, labels, v, inv_t, ignore_index, logprobs, entropy, row_stats};
+  std::atomic<bool> labels_changed{false};
+  const LogprobsArgs args{logits, labels, v, inv_t, ignore_index, logprobs, entropy, row_stats, &labels_changed};
   const RowKernels& k = kernels();
   parallel_rows(n, threads_for(n, n * v), [&](int64_t r0, int64_t r1, int64_t, int) { k.logprobs(args, r0, r1); });
-  return ok();
+  return labels_changed ? labels_changed_error(fn) : ok();
 }
 #endif
 

@@ -75,6 +75,11 @@ void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r
       for (int64_t i = 0; i < a.v; i++) out[i] = 0.0f;
       continue;
     }
+    if (!label_in_row(y, a.v)) {
+      for (int64_t i = 0; i < a.v; i++) out[i] = kNaN;
+      a.labels_changed->store(true, std::memory_order_relaxed);
+      continue;
+    }
     const float* x = a.logits + r * a.v;
     const bool with_h = g_h != 0.0f;
     // The row's pivot m, log2 s and H: saved by the forward (no statistics pass: the row is read once),
@@ -128,8 +133,8 @@ void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r
 #if RLHF_ISA == 0
 extern "C" RLHF_API rlhf_status rlhf_logprobs_backward_f32(const float* logits, const int32_t* labels,
                                                   const float* grad_logprobs, const float* grad_entropy,
-                                                  const float* row_stats, int64_t n, int64_t v, float temperature,
-                                                  int32_t ignore_index, float* grad_logits) {
+                                                  const float* row_stats, int64_t n, int64_t v, double temperature,
+                                                  int64_t ignore_index, float* grad_logits) {
   static const char* const fn = "logprobs.backward";
   RLHF_REQUIRE_PTR(fn, logits);
   RLHF_REQUIRE_PTR(fn, labels);
@@ -139,12 +144,13 @@ extern "C" RLHF_API rlhf_status rlhf_logprobs_backward_f32(const float* logits, 
   if (rlhf_status s = check_rows(fn, n, v)) return s;
   if (rlhf_status s = check_temperature(fn, temperature, &inv_t)) return s;
   if (rlhf_status s = check_labels(fn, labels, n, v, ignore_index)) return s;
-  const LogprobsBackwardArgs args{logits, labels,      grad_logprobs, grad_entropy,
-                                  row_stats, v,      inv_t,         ignore_index,
-                                  grad_logits, stream_output(grad_logits, logits, n * v)};
+  std::atomic<bool> labels_changed{false};
+  const LogprobsBackwardArgs args{logits,      labels, grad_logprobs, grad_entropy,
+                                  row_stats,   v,      inv_t,         ignore_index,
+                                  grad_logits, stream_output(grad_logits, logits, n * v), &labels_changed};
   const RowKernels& k = kernels();
   parallel_rows(n, threads_for(n, n * v), [&](int64_t r0, int64_t r1, int64_t, int) { k.logprobs_backward(args, r0, r1); });
-  return ok();
+  return labels_changed ? labels_changed_error(fn) : ok();
 }
 #endif
 

@@ -5,13 +5,14 @@ namespace rlhf {
 namespace RLHF_ISA_NS {
 namespace {
 
-// out = k ((x - m) c - log2 s): the offset is removed before the scale.
+// out = (x - m)/T - ln s, the offset removed before the scale. In natural-log units: (x - m) log2(e)/T
+// would overflow to -inf for |x - m| > FLT_MAX / log2(e)·T, where the result itself is still a float.
 struct LogsoftmaxRow {
   const float* x;
-  float c, offset, log2_s, k;
+  float offset, inv_t, neg_ln_s;
   template <class L>
   typename L::T at(int64_t i) const {
-    return L::mul(L::set(k), L::sub(gap<L>(L::load(x + i), L::set(offset), L::set(c)), L::set(log2_s)));
+    return L::fma(L::sub(L::load(x + i), L::set(offset)), L::set(inv_t), L::set(neg_ln_s));
   }
 };
 
@@ -22,7 +23,7 @@ void logsoftmax_rows(const LogsoftmaxArgs& a, int64_t r0, int64_t r1) {
   for (int64_t r = r0; r < r1; r++) {
     const float* x = a.logits + r * a.v;
     const Lse st = row_lse<Native, false>(x, a.v, sc.c);
-    const LogsoftmaxRow row{x, sc.c, st.offset, static_cast<float>(st.log2_s()), static_cast<float>(sc.k)};
+    const LogsoftmaxRow row{x, st.offset, a.inv_t, static_cast<float>(-sc.k * st.log2_s())};
     write_row<Native>(a.out + r * a.v, a.v, a.stream, row);
   }
   if (a.stream) Native::fence();
@@ -31,7 +32,7 @@ void logsoftmax_rows(const LogsoftmaxArgs& a, int64_t r0, int64_t r1) {
 }  // namespace RLHF_ISA_NS
 
 #if RLHF_ISA == 0
-extern "C" RLHF_API rlhf_status rlhf_logsoftmax_f32(const float* logits, int64_t n, int64_t v, float temperature,
+extern "C" RLHF_API rlhf_status rlhf_logsoftmax_f32(const float* logits, int64_t n, int64_t v, double temperature,
                                            float* out) {
   static const char* const fn = "logsoftmax";
   RLHF_REQUIRE_PTR(fn, logits);

@@ -49,7 +49,7 @@ void logsoftmax_backward_rows(const LogsoftmaxBackwardArgs& a, int64_t r0, int64
 
 #if RLHF_ISA == 0
 extern "C" RLHF_API rlhf_status rlhf_logsoftmax_backward_f32(const float* logits, const float* grad_output, int64_t n,
-                                                    int64_t v, float temperature, float* grad_logits) {
+                                                    int64_t v, double temperature, float* grad_logits) {
   static const char* const fn = "logsoftmax.backward";
   RLHF_REQUIRE_PTR(fn, logits);
   RLHF_REQUIRE_PTR(fn, grad_output);

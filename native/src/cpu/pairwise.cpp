@@ -7,7 +7,7 @@ namespace rlhf {
 
 #if RLHF_ISA == 0
 extern "C" RLHF_API rlhf_status rlhf_pairwise_f32(const float* chosen, const float* rejected, const float* margin,
-                                         int64_t b, float label_smoothing, float center_coef,
+                                         int64_t b, double label_smoothing, double center_coef,
                                          float* grad_chosen, float* grad_rejected, double* loss,
                                          double* accuracy) {
   static const char* const fn = "pairwise";
@@ -19,8 +19,8 @@ extern "C" RLHF_API rlhf_status rlhf_pairwise_f32(const float* chosen, const flo
   RLHF_REQUIRE_PTR(fn, accuracy);
   if (rlhf_status s = check_batch(fn, b)) return s;
   if (rlhf_status s = check_label_smoothing(fn, label_smoothing)) return s;
-  if (!(center_coef >= 0.0f) || std::isinf(center_coef))
-    return fail(RLHF_ERR_PARAM, "%s: centerCoef must be finite and >= 0, got %g", fn, static_cast<double>(center_coef));
+  if (!(center_coef >= 0.0) || std::isinf(center_coef))
+    return fail(RLHF_ERR_PARAM, "%s: centerCoef must be finite and >= 0, got %g", fn, center_coef);
   const double eps = label_smoothing, c = center_coef, inv_b = 1.0 / static_cast<double>(b);
   LossPartial total;
   const rlhf_status status = sum_losses(fn, b, &total, [&](int64_t i, LossPartial& part) {

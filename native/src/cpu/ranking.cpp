@@ -35,14 +35,16 @@ void ranking_group(const RankingArgs& a, int64_t b, int64_t lanes, float* scratc
   }
   for (int64_t i = 0; i < k * W; i++) gr[i] = 0.0f;
   const T zero = V::set(0.0f), one = V::set(1.0f);
-  T pairs = zero;  // exact: at most k(k-1)/2 < 2^24 per lane
-  double log_sig_sum[W] = {};  // per lane; float sums over one slot's pairs are flushed here
+  // Per lane; the float sums over one slot's pairs (at most k - 1 < 2^24 of them: the count is exact)
+  // are flushed here, since a prompt has up to k(k-1)/2 pairs.
+  double log_sig_sum[W] = {};
+  int64_t pair_count[W] = {};
   int64_t correct = 0;
   for (int64_t i = 0; i < k; i++) {
     const T ri = V::load(rw + i * W), ki = V::load(rk + i * W);
     const M i_ranked = V::ge(ki, zero);
     T gi = V::load(gr + i * W);
-    T log_sig_i = zero;
+    T log_sig_i = zero, pairs_i = zero;
     for (int64_t j = i + 1; j < k; j++) {
       const T kj = V::load(rk + j * W);
       // A pair needs two ranked slots of different rank; the winner is the smaller rank. Unpaired
@@ -56,7 +58,7 @@ void ranking_group(const RankingArgs& a, int64_t b, int64_t lanes, float* scratc
       const T log_sig = V::sub(V::min(d, zero), vlog1p_unit<V>(e));  // log σ(d)
       const T sig_neg = V::mul(V::select(V::ge(d, zero), e, one), V::rcp(u));  // σ(-d), u in [1, 2]
       log_sig_i = V::add(log_sig_i, V::select(valid, log_sig, zero));
-      pairs = V::add(pairs, V::select(valid, one, zero));
+      pairs_i = V::add(pairs_i, V::select(valid, one, zero));
       correct += V::count(V::land(valid, V::gt(d, zero)));
       // d(-log σ(d))/d r_winner = -σ(-d); the loser gets the opposite.
       const T g = V::select(valid, V::select(i_wins, V::sub(zero, sig_neg), sig_neg), zero);
@@ -64,21 +66,20 @@ void ranking_group(const RankingArgs& a, int64_t b, int64_t lanes, float* scratc
       V::store(gr + j * W, V::sub(V::load(gr + j * W), g));
     }
     V::store(gr + i * W, gi);
-    float flush[W];
+    float flush[W], flush_pairs[W];
     V::store(flush, log_sig_i);
-    for (int64_t l = 0; l < W; l++) log_sig_sum[l] += flush[l];
+    V::store(flush_pairs, pairs_i);
+    for (int64_t l = 0; l < W; l++) log_sig_sum[l] += flush[l], pair_count[l] += static_cast<int64_t>(flush_pairs[l]);
   }
-  float p_lane[W];
-  V::store(p_lane, pairs);
   for (int64_t l = 0; l < lanes; l++) {
-    if (p_lane[l] == 0.0f) {  // no pair: contributes nothing and has zero gradient
+    if (pair_count[l] == 0) {  // no pair: contributes nothing and has zero gradient
       for (int64_t i = 0; i < k; i++) a.grad[(b + l) * k + i] = 0.0f;
       continue;
     }
-    const float w = 1.0f / p_lane[l];
+    const auto w = static_cast<float>(1.0 / static_cast<double>(pair_count[l]));
     for (int64_t i = 0; i < k; i++) a.grad[(b + l) * k + i] = gr[i * W + l] * w;
-    acc->loss -= log_sig_sum[l] / p_lane[l];
-    acc->pairs += static_cast<int64_t>(p_lane[l]);
+    acc->loss -= log_sig_sum[l] / static_cast<double>(pair_count[l]);
+    acc->pairs += pair_count[l];
     acc->prompts++;
   }
   acc->correct += correct;
@@ -109,7 +110,11 @@ extern "C" RLHF_API rlhf_status rlhf_ranking_f32(const float* rewards, const int
   RLHF_REQUIRE_PTR(fn, loss);
   RLHF_REQUIRE_PTR(fn, accuracy);
   RLHF_REQUIRE_PTR(fn, pairs);
-  if (b < 0 || k < 1) return fail(RLHF_ERR_SHAPE, "%s: invalid shape [%lld, %lld]", fn, (long long)b, (long long)k);
+  if (b < 0 || k < 0) return fail(RLHF_ERR_SHAPE, "%s: invalid shape [%lld, %lld]", fn, (long long)b, (long long)k);
+  if (k == 0) {  // no slot, so no pair: the same error as a batch whose slots all tie
+    *pairs = 0;
+    return fail(RLHF_ERR_EMPTY, "%s: K = 0, so there is no pair to compare", fn);
+  }
   if (k >= (int64_t{1} << 24) || b > INT64_MAX / 4 / k)
     return fail(RLHF_ERR_SHAPE, "%s: shape [%lld, %lld] is too large", fn, (long long)b, (long long)k);
   // Valid ranks are -1 .. k-1, i.e. rank + 1 in [0, k]: one unsigned compare, no early exit, so the

@@ -32,29 +32,42 @@ rlhf_status check_rows(const char* fn, int64_t n, int64_t v) {
   return RLHF_OK;
 }
 
-rlhf_status check_temperature(const char* fn, float temperature, float* inv_t) {
-  if (!(temperature > 0.0f) || std::isinf(temperature))
-    return fail(RLHF_ERR_PARAM, "%s: temperature must be finite and > 0, got %g", fn, static_cast<double>(temperature));
-  *inv_t = 1.0f / temperature;
-  if (std::isinf(*inv_t))
-    return fail(RLHF_ERR_PARAM, "%s: temperature %g is too small for float32 (1/T overflows)", fn,
-                static_cast<double>(temperature));
+rlhf_status check_temperature(const char* fn, double temperature, float* inv_t) {
+  if (!(temperature > 0.0) || std::isinf(temperature))
+    return fail(RLHF_ERR_PARAM, "%s: temperature must be finite and > 0, got %g", fn, temperature);
+  // The kernels scale by 1/T and by log2(e)/T in float32: both must be normal floats, or every
+  // logit of the row would become inf or 0 and the outputs NaN.
+  constexpr double kLog2e = 1.4426950408889634;
+  if (kLog2e / temperature > std::numeric_limits<float>::max() || 1.0 / temperature < std::numeric_limits<float>::min())
+    return fail(RLHF_ERR_PARAM, "%s: temperature %g is outside what float32 kernels can scale by (%g to %g)", fn,
+                temperature, kLog2e / std::numeric_limits<float>::max(), 1.0 / std::numeric_limits<float>::min());
+  *inv_t = static_cast<float>(1.0 / temperature);
   return RLHF_OK;
 }
 
-rlhf_status check_labels(const char* fn, const int32_t* labels, int64_t n, int64_t v, int32_t ignore_index) {
+rlhf_status check_labels(const char* fn, const int32_t* labels, int64_t n, int64_t v, int64_t ignore_index) {
   // A branch-free scan first (it vectorises); the offending index is looked up only when there is one.
+  // Labels are int32, so past v = 2^31 only a negative one is bad: v is capped there, and a negative
+  // label read as uint32 is >= 2^31.
+  const auto v_cap = static_cast<uint32_t>(v < (int64_t{1} << 31) ? v : (int64_t{1} << 31));
   uint32_t bad = 0;
   for (int64_t i = 0; i < n; i++)
-    bad |= static_cast<uint32_t>(labels[i] != ignore_index) & static_cast<uint32_t>(static_cast<uint64_t>(static_cast<uint32_t>(labels[i])) >= static_cast<uint64_t>(v));
+    bad |= static_cast<uint32_t>(int64_t{labels[i]} != ignore_index) & static_cast<uint32_t>(static_cast<uint32_t>(labels[i]) >= v_cap);
   if (bad == 0) return RLHF_OK;
   for (int64_t i = 0; i < n; i++) {
     const int32_t y = labels[i];
     if (y != ignore_index && (y < 0 || y >= v))
-      return fail(RLHF_ERR_INDEX, "%s: labels[%lld] = %d is outside [0, %lld) and is not ignoreIndex (%d)", fn,
-                  (long long)i, y, (long long)v, ignore_index);
+      return fail(RLHF_ERR_INDEX, "%s: labels[%lld] = %d is outside [0, %lld) and is not ignoreIndex (%lld)", fn,
+                  (long long)i, y, (long long)v, (long long)ignore_index);
   }
   return RLHF_OK;
+}
+
+rlhf_status labels_changed_error(const char* fn) {
+  return fail(RLHF_ERR_INDEX,
+              "%s: a label outside [0, v) appeared while the call ran (labels changed by another thread, or an output "
+              "overlapping them); its rows are NaN",
+              fn);
 }
 
 rlhf_status check_batch(const char* fn, int64_t b) {
@@ -63,9 +76,8 @@ rlhf_status check_batch(const char* fn, int64_t b) {
   return RLHF_OK;
 }
 
-rlhf_status check_label_smoothing(const char* fn, float eps) {
-  if (!(eps >= 0.0f && eps < 0.5f))
-    return fail(RLHF_ERR_PARAM, "%s: labelSmoothing must be in [0, 0.5), got %g", fn, static_cast<double>(eps));
+rlhf_status check_label_smoothing(const char* fn, double eps) {
+  if (!(eps >= 0.0 && eps < 0.5)) return fail(RLHF_ERR_PARAM, "%s: labelSmoothing must be in [0, 0.5), got %g", fn, eps);
   return RLHF_OK;
 }
 

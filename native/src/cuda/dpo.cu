@@ -18,8 +18,9 @@ __global__ void __launch_bounds__(kBatchThreads)
       l = -(1 - eps) * logSigmoidD(beta * h) - (eps == 0 ? 0.0 : eps * logSigmoidD(-beta * h));
       dl = beta * (sigmoidD(beta * h) - (1 - eps));
     } else if (lossType == RLHF_DPO_HINGE) {
-      l = fmax(0.0, 1 - beta * h);
-      dl = 1 - beta * h > 0 ? -beta : 0.0;
+      const double slack = 1 - beta * h;
+      l = slack > 0 ? slack : slack == slack ? 0.0 : slack;  // fmax would drop a NaN: it must propagate
+      dl = slack > 0 ? -beta : 0.0;  // at βh = 1 exactly the gradient is 0
     } else {
       const double e = h - 1 / (2 * beta);
       l = e * e;
@@ -45,8 +46,8 @@ __global__ void __launch_bounds__(kBatchThreads)
 using namespace rlhf_cuda;
 
 extern "C" rlhf_status rlhf_cuda_dpo_f32(const float* policy_chosen, const float* policy_rejected,
-                                         const float* ref_chosen, const float* ref_rejected, int64_t b, float beta,
-                                         rlhf_dpo_loss loss_type, float label_smoothing, float* grad_policy_chosen,
+                                         const float* ref_chosen, const float* ref_rejected, int64_t b, double beta,
+                                         rlhf_dpo_loss loss_type, double label_smoothing, float* grad_policy_chosen,
                                          float* grad_policy_rejected, float* rewards_chosen, float* rewards_rejected,
                                          double* loss, double* accuracy, void* stream) {
   const char* name = "cuda dpo";
@@ -54,12 +55,12 @@ extern "C" rlhf_status rlhf_cuda_dpo_f32(const float* policy_chosen, const float
   RLHF_CUDA_REQUIRE(policy_chosen && policy_rejected && ref_chosen && ref_rejected && grad_policy_chosen &&
                         grad_policy_rejected && rewards_chosen && rewards_rejected && loss && accuracy,
                     RLHF_ERR_SHAPE, "%s: null pointer", name);
-  RLHF_CUDA_REQUIRE(beta > 0.f && beta < INFINITY, RLHF_ERR_PARAM, "%s: beta must be finite and > 0 (got %g)", name,
-                    double(beta));
+  RLHF_CUDA_REQUIRE(beta > 0.0 && beta < INFINITY, RLHF_ERR_PARAM, "%s: beta must be finite and > 0 (got %g)", name,
+                    beta);
   RLHF_CUDA_REQUIRE(loss_type == RLHF_DPO_SIGMOID || loss_type == RLHF_DPO_HINGE || loss_type == RLHF_DPO_IPO,
                     RLHF_ERR_PARAM, "%s: unknown loss type %d", name, int(loss_type));
-  RLHF_CUDA_REQUIRE(label_smoothing >= 0.f && label_smoothing < 0.5f, RLHF_ERR_PARAM,
-                    "%s: label_smoothing must be in [0, 0.5) (got %g)", name, double(label_smoothing));
+  RLHF_CUDA_REQUIRE(label_smoothing >= 0.0 && label_smoothing < 0.5, RLHF_ERR_PARAM,
+                    "%s: label_smoothing must be in [0, 0.5) (got %g)", name, label_smoothing);
   StreamHandle* h = resolve(stream);
   if (!h) return RLHF_ERR_UNAVAILABLE;
   const cudaError_t err =

@@ -69,10 +69,11 @@ struct KlFullOp {
 using namespace rlhf_cuda;
 
 extern "C" rlhf_status rlhf_cuda_kl_full_f32(const float* logits_p, const float* logits_q, const float* grad_kl,
-                                             const float* saved_stats, int64_t n, int64_t v, float temperature,
+                                             const float* saved_stats, int64_t n, int64_t v, double temperature,
                                              float* kl, float* grad_logits_p, float* row_stats, void* stream) {
   const char* name = "cuda kl_full";
-  if (rlhf_status st = checkRows(name, logits_p, n, v, temperature)) return st;
+  TemperatureScales ts;
+  if (rlhf_status st = checkRows(name, logits_p, n, v, temperature, &ts)) return st;
   RLHF_CUDA_REQUIRE(n == 0 || (logits_q && kl), RLHF_ERR_SHAPE, "%s: null pointer", name);
   StreamHandle* h = resolve(stream);
   if (!h) return RLHF_ERR_UNAVAILABLE;
@@ -80,7 +81,7 @@ extern "C" rlhf_status rlhf_cuda_kl_full_f32(const float* logits_p, const float*
   // Every op gets the call's pointers; its flags say which it reads: a forward's saved_stats (kSaved: the
   // gradient pass alone, nothing new to save) or its own statistics pass, which saves row_stats if asked.
   const auto launch = [&](auto op) {
-    op = {logits_p, logits_q, grad_kl, saved_stats, kLog2e / temperature, 1.f / temperature, kl, grad_logits_p, row_stats};
+    op = {logits_p, logits_q, grad_kl, saved_stats, ts.scale2, ts.invT, kl, grad_logits_p, row_stats};
     return launchRows(op, n, v, aligned, h, name);
   };
   if (!saved_stats) return grad_logits_p ? launch(KlFullOp<true>{}) : launch(KlFullOp<false>{});

@@ -50,10 +50,11 @@ struct LogprobsOp : LabelledRows {
 using namespace rlhf_cuda;
 
 extern "C" rlhf_status rlhf_cuda_logprobs_f32(const float* logits, const int32_t* labels, int64_t n, int64_t v,
-                                              float temperature, int32_t ignore_index, float* logprobs,
+                                              double temperature, int64_t ignore_index, float* logprobs,
                                               float* entropy, float* row_stats, void* stream) {
   const char* name = "cuda logprobs";
-  if (rlhf_status st = checkRows(name, logits, n, v, temperature)) return st;
+  TemperatureScales ts;
+  if (rlhf_status st = checkRows(name, logits, n, v, temperature, &ts)) return st;
   RLHF_CUDA_REQUIRE(n == 0 || (labels && logprobs && entropy), RLHF_ERR_SHAPE, "%s: null pointer", name);
   StreamHandle* h = resolve(stream);
   if (!h) return RLHF_ERR_UNAVAILABLE;
@@ -62,7 +63,7 @@ extern "C" rlhf_status rlhf_cuda_logprobs_f32(const float* logits, const int32_t
   op.ignoreIndex = ignore_index;
   op.flag = h->deviceFlag;
   op.logits = logits;
-  op.scale2 = kLog2e / temperature;
+  op.scale2 = ts.scale2;
   op.logprobs = logprobs;
   op.entropy = entropy;
   op.rowStats = row_stats;

@@ -62,10 +62,11 @@ using namespace rlhf_cuda;
 extern "C" rlhf_status rlhf_cuda_logprobs_backward_f32(const float* logits, const int32_t* labels,
                                                        const float* grad_logprobs, const float* grad_entropy,
                                                        const float* row_stats, int64_t n, int64_t v,
-                                                       float temperature, int32_t ignore_index, float* grad_logits,
+                                                       double temperature, int64_t ignore_index, float* grad_logits,
                                                        void* stream) {
   const char* name = "cuda logprobs_backward";
-  if (rlhf_status st = checkRows(name, logits, n, v, temperature)) return st;
+  TemperatureScales ts;
+  if (rlhf_status st = checkRows(name, logits, n, v, temperature, &ts)) return st;
   RLHF_CUDA_REQUIRE(n == 0 || (labels && grad_logprobs && grad_logits), RLHF_ERR_SHAPE, "%s: null pointer", name);
   StreamHandle* h = resolve(stream);
   if (!h) return RLHF_ERR_UNAVAILABLE;
@@ -77,8 +78,8 @@ extern "C" rlhf_status rlhf_cuda_logprobs_backward_f32(const float* logits, cons
     op.gradLogprobs = grad_logprobs;
     op.gradEntropy = grad_entropy;
     op.rowStats = row_stats;
-    op.scale2 = kLog2e / temperature;
-    op.invT = 1.f / temperature;
+    op.scale2 = ts.scale2;
+    op.invT = ts.invT;
     op.gradLogits = grad_logits;
     return launchRows(op, n, v, aligned16(logits) && aligned16(grad_logits), h, name);
   };

@@ -36,13 +36,14 @@ struct LogsoftmaxOp {
 
 using namespace rlhf_cuda;
 
-extern "C" rlhf_status rlhf_cuda_logsoftmax_f32(const float* logits, int64_t n, int64_t v, float temperature,
+extern "C" rlhf_status rlhf_cuda_logsoftmax_f32(const float* logits, int64_t n, int64_t v, double temperature,
                                                 float* out, void* stream) {
   const char* name = "cuda logsoftmax";
-  if (rlhf_status st = checkRows(name, logits, n, v, temperature)) return st;
+  TemperatureScales ts;
+  if (rlhf_status st = checkRows(name, logits, n, v, temperature, &ts)) return st;
   RLHF_CUDA_REQUIRE(n == 0 || out, RLHF_ERR_SHAPE, "%s: null output", name);
   StreamHandle* h = resolve(stream);
   if (!h) return RLHF_ERR_UNAVAILABLE;
-  LogsoftmaxOp op{logits, kLog2e / temperature, 1.f / temperature, out};
+  LogsoftmaxOp op{logits, ts.scale2, ts.invT, out};
   return launchRows(op, n, v, aligned16(logits) && aligned16(out), h, name);
 }

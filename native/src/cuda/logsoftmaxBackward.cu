@@ -52,13 +52,14 @@ struct LogsoftmaxBackwardOp {
 using namespace rlhf_cuda;
 
 extern "C" rlhf_status rlhf_cuda_logsoftmax_backward_f32(const float* logits, const float* grad_output, int64_t n,
-                                                         int64_t v, float temperature, float* grad_logits,
+                                                         int64_t v, double temperature, float* grad_logits,
                                                          void* stream) {
   const char* name = "cuda logsoftmax_backward";
-  if (rlhf_status st = checkRows(name, logits, n, v, temperature)) return st;
+  TemperatureScales ts;
+  if (rlhf_status st = checkRows(name, logits, n, v, temperature, &ts)) return st;
   RLHF_CUDA_REQUIRE(n == 0 || (grad_output && grad_logits), RLHF_ERR_SHAPE, "%s: null pointer", name);
   StreamHandle* h = resolve(stream);
   if (!h) return RLHF_ERR_UNAVAILABLE;
-  LogsoftmaxBackwardOp op{logits, grad_output, kLog2e / temperature, 1.f / temperature, grad_logits};
+  LogsoftmaxBackwardOp op{logits, grad_output, ts.scale2, ts.invT, grad_logits};
   return launchRows(op, n, v, aligned16(logits) && aligned16(grad_output) && aligned16(grad_logits), h, name);
 }

@@ -28,8 +28,9 @@ __device__ __forceinline__ float ex2(float x) {
 
 __device__ __forceinline__ float max4(const float (&x)[4]) { return fmaxf(fmaxf(x[0], x[1]), fmaxf(x[2], x[3])); }
 
-// e · d, or 0 where e = 0 (0 · log 0 = 0: a -inf logit adds nothing, even though d = -inf).
-__device__ __forceinline__ float weighted(float e, float d) { return e > 0.f ? e * d : 0.f; }
+// e · d, or 0 where e = 0 (0 · log 0 = 0: a -inf logit adds nothing, even though d = -inf). A NaN e
+// (a NaN or +inf logit in the row) propagates, as on the CPU.
+__device__ __forceinline__ float weighted(float e, float d) { return e == 0.f ? 0.f : e * d; }
 
 // m = max x, s = Σ 2^((x − m)·scale): lse (base 2) = m·scale + log2(s).
 struct Lse {

@@ -33,17 +33,17 @@ __global__ void __launch_bounds__(kBatchThreads)
 using namespace rlhf_cuda;
 
 extern "C" rlhf_status rlhf_cuda_pairwise_f32(const float* chosen, const float* rejected, const float* margin,
-                                              int64_t b, float label_smoothing, float center_coef,
+                                              int64_t b, double label_smoothing, double center_coef,
                                               float* grad_chosen, float* grad_rejected, double* loss,
                                               double* accuracy, void* stream) {
   const char* name = "cuda pairwise";
   if (rlhf_status st = checkBatch(name, b)) return st;
   RLHF_CUDA_REQUIRE(chosen && rejected && grad_chosen && grad_rejected && loss && accuracy, RLHF_ERR_SHAPE,
                     "%s: null pointer", name);
-  RLHF_CUDA_REQUIRE(label_smoothing >= 0.f && label_smoothing < 0.5f, RLHF_ERR_PARAM,
-                    "%s: label_smoothing must be in [0, 0.5) (got %g)", name, double(label_smoothing));
-  RLHF_CUDA_REQUIRE(center_coef >= 0.f && center_coef < INFINITY, RLHF_ERR_PARAM,
-                    "%s: center_coef must be finite and >= 0 (got %g)", name, double(center_coef));
+  RLHF_CUDA_REQUIRE(label_smoothing >= 0.0 && label_smoothing < 0.5, RLHF_ERR_PARAM,
+                    "%s: label_smoothing must be in [0, 0.5) (got %g)", name, label_smoothing);
+  RLHF_CUDA_REQUIRE(center_coef >= 0.0 && center_coef < INFINITY, RLHF_ERR_PARAM,
+                    "%s: center_coef must be finite and >= 0 (got %g)", name, center_coef);
   StreamHandle* h = resolve(stream);
   if (!h) return RLHF_ERR_UNAVAILABLE;
   const cudaError_t err = launchKernel(pairwiseKernel, 1, kBatchThreads, 0, h->stream, chosen, rejected, margin, b,

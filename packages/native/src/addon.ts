@@ -73,7 +73,7 @@ export interface NativeAddon {
  * keeps the two equal). An addon built from other sources, such as a build left over from before a
  * kernel's arguments changed, is refused instead of called with arguments it does not expect.
  */
-export const NATIVE_ABI_VERSION = 1;
+export const NATIVE_ABI_VERSION = 2;
 
 export type AddonLoad =
   | { readonly addon: NativeAddon; readonly path: string }

@@ -36,7 +36,7 @@ describe('the C ABI', () => {
   it('finds the declarations (every kernel, the runtime, the enums) and drops parameter names only', () => {
     expect(current.length).toBeGreaterThan(40);
     expect(current).toContain('RLHF_API int rlhf_abi_version(void);');
-    expect(current).toContain('RLHF_API rlhf_status rlhf_pairwise_f32(const float*,const float*,const float*,int64_t,float,float,float*,float*,double*,double*);');
+    expect(current).toContain('RLHF_API rlhf_status rlhf_pairwise_f32(const float*,const float*,const float*,int64_t,double,double,float*,float*,double*,double*);');
     expect(current).toContain('RLHF_API void* rlhf_cuda_stream_raw(void*);');
     expect(current.some((d) => d.startsWith('typedef enum rlhf_status{RLHF_OK=0,'))).toBe(true);
   });

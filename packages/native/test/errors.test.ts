@@ -70,6 +70,35 @@ describe('the addon rejects bad input with typed errors, never a crash', () => {
     expect(kindOf(() => native.setNumThreads(1.5))).toBe('param');
   });
 
+  it('parameters reach the kernels as doubles, ignoreIndex as int64 (C ABI 2)', () => {
+    // An ignoreIndex outside int32 equals no label, not even INT32_MIN (ABI 1 mapped it to INT32_MIN).
+    for (const ignore of [2 ** 31, -(2 ** 31) - 1, 2 ** 40, -1e300])
+      expect(kindOf(() => native.logprobs(x(), Int32Array.of(0, -(2 ** 31), 1), N, V, 1, ignore, f(), f())), `${ignore}`).toBe('index');
+    // 1/T or log2(e)/T outside the normal floats: the float32 kernels cannot scale by it.
+    for (const T of [3e-39, 1e300]) expect(kindOf(() => native.logprobs(x(), y(), N, V, T, -100, f(), f())), `T=${T}`).toBe('param');
+    // β = 0.01 is below 0.01 in float32: with h = 100 the hinge is hit exactly, where the gradient is 0.
+    const g = f(1);
+    native.dpo(Float32Array.of(100), f(1), f(1), f(1), 1, 0.01, 1, 0, g, f(1), f(1), f(1));
+    expect(g[0]).toBe(0);
+    // A smoothing just below 0.5 (0.5 in float32) is valid.
+    expect(() => native.pairwise(f(2), f(2), null, 2, 0.49999999999, 0, f(2), f(2))).not.toThrow();
+  });
+
+  it('ranking with K = 0 has no pair: an empty error, as on js', () => {
+    expect(native.ranking(f(0), new Int32Array(0), 2, 0, f(0)).pairs).toBe(0); // the facade words the error
+    const res = cpu!.ranking()({ rewards: unsafeTensor('float32', [2, 0], f(0)), ranks: unsafeTensor('int32', [2, 0], new Int32Array(0)) });
+    expect(E.isLeft(res) && res.left.kind).toBe('empty');
+  });
+
+  it('an output overlapping the labels cannot make the kernel index with a changed label', () => {
+    // gradLogits' first row covers the labels: writing it changes them under the kernel.
+    const n = 4, v = 64;
+    const out = new Float32Array(n * v);
+    const labels = new Int32Array(out.buffer, 40 * 4, n).fill(1);
+    const logits = Float32Array.from({ length: n * v }, (_, i) => Math.sin(i));
+    expect(kindOf(() => native.logprobsBackward(logits, labels, new Float32Array(n).fill(1), null, null, n, v, 1, -100, out))).toBe('index');
+  });
+
   it('an empty batch is an empty error', () => {
     expect(kindOf(() => native.pairwise(f(0), f(0), null, 0, 0, 0, f(0), f(0)))).toBe('empty');
     expect(kindOf(() => native.dpo(f(0), f(0), f(0), f(0), 0, 0.1, 0, 0, f(0), f(0), f(0), f(0)))).toBe('empty');
