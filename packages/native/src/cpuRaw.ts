@@ -23,23 +23,27 @@ const optF32 = (a: FloatArray | null): Float32Array | null => a as Float32Array 
  */
 export const ASYNC_MIN_ELEMENTS = 1 << 15;
 
+/** Its arguments as a (mutable) tuple: the addon's functions take them spread. */
+const tuple = <T extends unknown[]>(...xs: T): T => xs;
+
+/** Not a view, or a view on memory that cannot shrink while a worker uses it. */
+const onFixedLengthBuffer = (x: unknown): boolean =>
+  !ArrayBuffer.isView(x) || !(x.buffer as ArrayBufferLike & { readonly resizable?: boolean }).resizable;
+
 /** The `cpu` backend's raw kernels over the addon. */
 export const makeCpuRaw = (addon: NativeAddon): RawKernels => {
   const logprobsArgs = (a: RawLogprobs) =>
-    [f32(a.logits), a.labels, a.N, a.V, a.temperature, a.ignoreIndex, f32(a.logprobs), f32(a.entropy), optF32(a.rowStats)] as const;
+    tuple(f32(a.logits), a.labels, a.N, a.V, a.temperature, a.ignoreIndex, f32(a.logprobs), f32(a.entropy), optF32(a.rowStats));
   const logprobsBackwardArgs = (a: RawLogprobsBackward) =>
-    [
-      f32(a.logits), a.labels, f32(a.gradLogprobs), optF32(a.gradEntropy), optF32(a.rowStats), a.N, a.V, a.temperature,
-      a.ignoreIndex, f32(a.gradLogits),
-    ] as const;
-  const logsoftmaxArgs = (a: RawLogsoftmax) => [f32(a.logits), a.N, a.V, a.temperature, f32(a.logsoftmax)] as const;
+    tuple(f32(a.logits), a.labels, f32(a.gradLogprobs), optF32(a.gradEntropy), optF32(a.rowStats), a.N, a.V, a.temperature,
+      a.ignoreIndex, f32(a.gradLogits));
+  const logsoftmaxArgs = (a: RawLogsoftmax) =>
+    tuple(f32(a.logits), a.N, a.V, a.temperature, f32(a.logsoftmax));
   const logsoftmaxBackwardArgs = (a: RawLogsoftmaxBackward) =>
-    [f32(a.logits), f32(a.gradOutput), a.N, a.V, a.temperature, f32(a.gradLogits)] as const;
+    tuple(f32(a.logits), f32(a.gradOutput), a.N, a.V, a.temperature, f32(a.gradLogits));
   const klFullArgs = (a: RawKlFull) =>
-    [
-      f32(a.logitsP), f32(a.logitsQ), optF32(a.gradKl), optF32(a.savedStats), a.N, a.V, a.temperature, f32(a.kl),
-      optF32(a.gradLogitsP), optF32(a.rowStats),
-    ] as const;
+    tuple(f32(a.logitsP), f32(a.logitsQ), optF32(a.gradKl), optF32(a.savedStats), a.N, a.V, a.temperature, f32(a.kl),
+      optF32(a.gradLogitsP), optF32(a.rowStats));
 
   const raw: Omit<RawKernels, 'async'> = {
     logprobs: (a) => (isF32(a.logits) ? addon.logprobs(...logprobsArgs(a)) : jsRaw.logprobs(a)),
@@ -64,29 +68,37 @@ export const makeCpuRaw = (addon: NativeAddon): RawKernels => {
   };
 
   // Large float32 calls go to the addon's worker (off the event loop); the rest run here, in the Promise.
+  // So do calls on a resizable ArrayBuffer: JS code could shrink it under the worker while the Promise is
+  // pending (a transferred buffer cannot be detected in advance: the README says not to transfer one).
   const offload =
-    <A extends { readonly N: number; readonly V: number }>(
+    <A extends { readonly N: number; readonly V: number }, Args extends unknown[]>(
       isNative: (a: A) => boolean,
-      worker: (a: A) => Promise<void>,
+      argsOf: (a: A) => Args,
+      worker: (...args: Args) => Promise<void>,
       sync: (a: A) => void,
     ) =>
-    async (a: A): Promise<void> =>
-      isNative(a) && a.N * a.V >= ASYNC_MIN_ELEMENTS ? worker(a) : sync(a);
+    async (a: A): Promise<void> => {
+      if (!isNative(a) || a.N * a.V < ASYNC_MIN_ELEMENTS) return sync(a);
+      const args = argsOf(a);
+      return args.every(onFixedLengthBuffer) ? worker(...args) : sync(a);
+    };
 
   const async: AsyncRawKernels = {
-    logprobs: offload((a) => isF32(a.logits), (a) => addon.logprobsAsync(...logprobsArgs(a)), raw.logprobs),
+    logprobs: offload((a) => isF32(a.logits), logprobsArgs, addon.logprobsAsync, raw.logprobs),
     logprobsBackward: offload(
       (a) => isF32(a.logits),
-      (a) => addon.logprobsBackwardAsync(...logprobsBackwardArgs(a)),
+      logprobsBackwardArgs,
+      addon.logprobsBackwardAsync,
       raw.logprobsBackward,
     ),
-    logsoftmax: offload((a) => isF32(a.logits), (a) => addon.logsoftmaxAsync(...logsoftmaxArgs(a)), raw.logsoftmax),
+    logsoftmax: offload((a) => isF32(a.logits), logsoftmaxArgs, addon.logsoftmaxAsync, raw.logsoftmax),
     logsoftmaxBackward: offload(
       (a) => isF32(a.logits),
-      (a) => addon.logsoftmaxBackwardAsync(...logsoftmaxBackwardArgs(a)),
+      logsoftmaxBackwardArgs,
+      addon.logsoftmaxBackwardAsync,
       raw.logsoftmaxBackward,
     ),
-    klFull: offload((a) => isF32(a.logitsP), (a) => addon.klFullAsync(...klFullArgs(a)), raw.klFull),
+    klFull: offload((a) => isF32(a.logitsP), klFullArgs, addon.klFullAsync, raw.klFull),
   };
   // The C kernels re-check every label and rank (float32); float64 calls run js, which trusts the facade's check.
   return { ...raw, async, checksIndices: (dtype) => dtype === 'float32' };

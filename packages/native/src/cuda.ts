@@ -17,14 +17,25 @@ import {
 } from '@rlhf/kernels';
 import type { FloatArray } from '@rlhf/tensor';
 import { DPO_LOSS_CODE } from './addon.js';
-import { DeviceBuffer, int32IgnoreIndex, makeCudaDevice, type CudaBinding, type CudaDevice } from './device.js';
+import { CudaStream, DeviceBuffer, labelRangeIgnoreIndex, makeCudaDevice, type CudaBinding, type CudaDevice } from './device.js';
 
 const isF32 = (a: FloatArray): a is Float32Array => a instanceof Float32Array;
 
-/** Device buffers reused across calls, one per argument slot, grown when a call needs more. */
+/**
+ * Device buffers reused across calls, one per argument slot, grown when a call needs more, and the
+ * backend's own stream: a stream's error flag reports a bad label to whoever synchronises it next, so
+ * the host calls must not share one with device-API work on the default stream.
+ */
 class Scratch {
   readonly #slots: (DeviceBuffer | undefined)[] = [];
-  constructor(private readonly cuda: CudaBinding) {}
+  readonly #stream: CudaStream;
+  constructor(private readonly cuda: CudaBinding) {
+    this.#stream = new CudaStream(cuda);
+  }
+
+  get stream(): bigint {
+    return this.#stream.address;
+  }
 
   /** A device address with room for `bytes` in slot `i`. */
   take(i: number, bytes: number): bigint {
@@ -39,7 +50,7 @@ class Scratch {
   /** Slot `i` holding a copy of `host`. */
   put(i: number, host: ArrayBufferView): bigint {
     const at = this.take(i, host.byteLength);
-    if (host.byteLength > 0) this.cuda.upload(at, 0, host, 0n);
+    if (host.byteLength > 0) this.cuda.upload(at, 0, host, this.stream);
     return at;
   }
 
@@ -49,7 +60,7 @@ class Scratch {
 
   /** Copies slot `i` back into `host` (waiting for the work before it; throws its index error). */
   get(host: ArrayBufferView, i: number): void {
-    this.cuda.download(host, this.#slots[i]!.address, 0, 0n);
+    this.cuda.download(host, this.#slots[i]!.address, 0, this.stream);
   }
 }
 
@@ -62,8 +73,8 @@ export const makeCudaRaw = (cuda: CudaBinding): RawKernels => {
   return {
     logprobs: (a) => {
       if (!isF32(a.logits)) return jsRaw.logprobs(a);
-      cuda.logprobs(sc.put(0, a.logits), sc.put(1, a.labels), a.N, a.V, a.temperature, int32IgnoreIndex(a.ignoreIndex),
-        sc.take(2, 4 * a.N), sc.take(3, 4 * a.N), a.rowStats ? sc.take(4, 12 * a.N) : null, 0n);
+      cuda.logprobs(sc.put(0, a.logits), sc.put(1, a.labels), a.N, a.V, a.temperature, labelRangeIgnoreIndex(a.ignoreIndex),
+        sc.take(2, 4 * a.N), sc.take(3, 4 * a.N), a.rowStats ? sc.take(4, 12 * a.N) : null, sc.stream);
       sc.get(a.logprobs, 2);
       sc.get(a.entropy, 3);
       if (a.rowStats) sc.get(a.rowStats, 4);
@@ -74,25 +85,25 @@ export const makeCudaRaw = (cuda: CudaBinding): RawKernels => {
       // In place on the host means in place on the device too (the kernel supports it).
       const grad = a.gradLogits === a.logits ? logits : sc.take(4, 4 * a.N * a.V);
       cuda.logprobsBackward(logits, sc.put(1, a.labels), sc.put(2, a.gradLogprobs), sc.putOptional(3, a.gradEntropy),
-        sc.putOptional(5, a.rowStats), a.N, a.V, a.temperature, int32IgnoreIndex(a.ignoreIndex), grad, 0n);
+        sc.putOptional(5, a.rowStats), a.N, a.V, a.temperature, labelRangeIgnoreIndex(a.ignoreIndex), grad, sc.stream);
       sc.get(a.gradLogits, a.gradLogits === a.logits ? 0 : 4);
     },
     logsoftmax: (a) => {
       if (!isF32(a.logits)) return jsRaw.logsoftmax(a);
-      cuda.logsoftmax(sc.put(0, a.logits), a.N, a.V, a.temperature, sc.take(1, 4 * a.N * a.V), 0n);
+      cuda.logsoftmax(sc.put(0, a.logits), a.N, a.V, a.temperature, sc.take(1, 4 * a.N * a.V), sc.stream);
       sc.get(a.logsoftmax, 1);
     },
     logsoftmaxBackward: (a) => {
       if (!isF32(a.logits)) return jsRaw.logsoftmaxBackward(a);
       cuda.logsoftmaxBackward(sc.put(0, a.logits), sc.put(1, a.gradOutput), a.N, a.V, a.temperature,
-        sc.take(2, 4 * a.N * a.V), 0n);
+        sc.take(2, 4 * a.N * a.V), sc.stream);
       sc.get(a.gradLogits, 2);
     },
     klFull: (a) => {
       if (!isF32(a.logitsP)) return jsRaw.klFull(a);
       cuda.klFull(sc.put(0, a.logitsP), sc.put(1, a.logitsQ), sc.putOptional(2, a.gradKl), sc.putOptional(5, a.savedStats),
         a.N, a.V, a.temperature, sc.take(3, 4 * a.N), a.gradLogitsP ? sc.take(4, 4 * a.N * a.V) : null,
-        a.rowStats ? sc.take(6, 20 * a.N) : null, 0n);
+        a.rowStats ? sc.take(6, 20 * a.N) : null, sc.stream);
       sc.get(a.kl, 3);
       if (a.gradLogitsP) sc.get(a.gradLogitsP, 4);
       if (a.rowStats) sc.get(a.rowStats, 6);
@@ -101,7 +112,7 @@ export const makeCudaRaw = (cuda: CudaBinding): RawKernels => {
       if (!isF32(a.chosen)) return jsRaw.pairwise(a);
       const s = scalarSlot(5);
       cuda.pairwise(sc.put(0, a.chosen), sc.put(1, a.rejected), sc.putOptional(2, a.margin), a.B, a.labelSmoothing,
-        a.centerCoef, sc.take(3, 4 * a.B), sc.take(4, 4 * a.B), s, s + 8n, 0n);
+        a.centerCoef, sc.take(3, 4 * a.B), sc.take(4, 4 * a.B), s, s + 8n, sc.stream);
       sc.get(a.gradChosen, 3);
       sc.get(a.gradRejected, 4);
       sc.get(scalars, 5);
@@ -110,7 +121,7 @@ export const makeCudaRaw = (cuda: CudaBinding): RawKernels => {
     ranking: (a) => {
       if (!isF32(a.rewards)) return jsRaw.ranking(a);
       const s = scalarSlot(3);
-      cuda.ranking(sc.put(0, a.rewards), sc.put(1, a.ranks), a.B, a.K, sc.take(2, 4 * a.B * a.K), s, s + 8n, s + 16n, 0n);
+      cuda.ranking(sc.put(0, a.rewards), sc.put(1, a.ranks), a.B, a.K, sc.take(2, 4 * a.B * a.K), s, s + 8n, s + 16n, sc.stream);
       sc.get(a.grad, 2);
       sc.get(scalars, 3);
       return { loss: scalars[0]!, accuracy: scalars[1]!, pairs: Number(pairsView[2]) };
@@ -120,7 +131,7 @@ export const makeCudaRaw = (cuda: CudaBinding): RawKernels => {
       const s = scalarSlot(8);
       cuda.dpo(sc.put(0, a.policyChosen), sc.put(1, a.policyRejected), sc.put(2, a.refChosen), sc.put(3, a.refRejected),
         a.B, a.beta, DPO_LOSS_CODE[a.lossType], a.labelSmoothing, sc.take(4, 4 * a.B), sc.take(5, 4 * a.B),
-        sc.take(6, 4 * a.B), sc.take(7, 4 * a.B), s, s + 8n, 0n);
+        sc.take(6, 4 * a.B), sc.take(7, 4 * a.B), s, s + 8n, sc.stream);
       sc.get(a.gradPolicyChosen, 4);
       sc.get(a.gradPolicyRejected, 5);
       sc.get(a.rewardsChosen, 6);

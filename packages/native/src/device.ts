@@ -14,7 +14,9 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import {
+  dtypeOf,
   emptyError,
+  expectTensor,
   formatShape,
   integerParam,
   nonNegative,
@@ -251,8 +253,20 @@ export interface CudaDevice {
   lastLaunch(): string;
 }
 
-/** ignoreIndex is any integer; one outside int32 can never equal a label, and INT32_MIN never does either. */
-export const int32IgnoreIndex = (i: number): number => (i < -2147483648 || i > 2147483647 ? -2147483648 : i);
+/** ignoreIndex is any integer; labels are int32, so one outside int32 equals no label: it is clamped to just
+ *  outside that range, which the C ABI's int64_t holds exactly. */
+export const labelRangeIgnoreIndex = (i: number): number => Math.min(Math.max(i, -2147483649), 2147483648);
+
+type AnyOp = (p: unknown, out: unknown) => (i: unknown) => unknown;
+/** Device ops take null (or nothing) for params, outputs and inputs, as the host ops do: a missing input is
+ *  then a typed error, not a TypeError. */
+const lenient = (ops: DeviceKernels): DeviceKernels =>
+  Object.fromEntries(
+    Object.entries(ops as unknown as Record<string, AnyOp>).map(([name, op]) => [
+      name,
+      (p?: unknown, out?: unknown) => (i?: unknown) => op(p ?? {}, out ?? {})(i ?? {}),
+    ]),
+  ) as unknown as DeviceKernels;
 
 export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
   const defaultStream = new CudaStream(cuda, 0n);
@@ -260,9 +274,11 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
   const attempt = <A>(f: () => A): Result<A> => E.tryCatch(f, toRlhfError);
 
   const alloc = <D extends DeviceDType>(dtype: D, shape: readonly number[]): Result<DeviceTensor<D>> =>
-    shape.every((d) => Number.isSafeInteger(d) && d >= 0)
-      ? attempt(() => ({ dtype, shape: [...shape], buffer: new DeviceBuffer(cuda, numel(shape) * BYTES[dtype]) }))
-      : E.left(shapeError(`alloc: invalid shape ${formatShape(shape)}`));
+    dtype !== 'float32' && dtype !== 'int32'
+      ? E.left(shapeError(`alloc: ${String(dtype)} is not a device dtype (float32 or int32)`))
+      : Array.isArray(shape) && shape.every((d) => Number.isSafeInteger(d) && d >= 0)
+        ? attempt(() => ({ dtype, shape: [...shape], buffer: new DeviceBuffer(cuda, numel(shape) * BYTES[dtype]) }))
+        : E.left(shapeError(`alloc: invalid shape ${Array.isArray(shape) ? formatShape(shape) : String(shape)}`));
 
   const output =
     (shape: readonly number[], given: F32 | undefined) =>
@@ -301,6 +317,7 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
     if (E.isLeft(checked)) return checked;
     const length = numel(t.shape);
     const data = out ?? ((t.dtype === 'float32' ? new Float32Array(length) : new Int32Array(length)) as ArrayOf[D]);
+    if (dtypeOf(data) !== t.dtype) return E.left(shapeError(`download: out must be a ${t.dtype} array for a ${t.dtype} tensor`));
     if (data.length !== length) return E.left(shapeError(`download: out has ${data.length} elements, the tensor ${length}`));
     return attempt(() => {
       cuda.download(data, t.buffer.address, 0, (stream ?? defaultStream).address);
@@ -308,7 +325,7 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
     });
   }
 
-  const kernels: DeviceKernels = {
+  const kernels: DeviceKernels = lenient({
     logprobs: (p = {}, out = {}) => (i) =>
       pipe(
         E.Do,
@@ -321,7 +338,7 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
         E.bind('rowStats', ({ rows }) => output([rows.N, 3], out.rowStats)('rowStats')),
         E.chainFirst(({ rows, labels, T, ignore, logprobs, entropy, rowStats }) =>
           attempt(() =>
-            cuda.logprobs(a(rows.t), a(labels), rows.N, rows.V, T, int32IgnoreIndex(ignore), a(logprobs), a(entropy), a(rowStats), s(p)),
+            cuda.logprobs(a(rows.t), a(labels), rows.N, rows.V, T, labelRangeIgnoreIndex(ignore), a(logprobs), a(entropy), a(rowStats), s(p)),
           ),
         ),
         E.map(({ logprobs, entropy, rowStats }) => ({ logprobs, entropy, rowStats })),
@@ -339,7 +356,7 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
         E.bind('gradLogits', ({ rows }) => (p.inPlace ? E.right(rows.t) : output([rows.N, rows.V], out.gradLogits)('gradLogits'))),
         E.chainFirst(({ rows, labels, gLp, gH, stats, T, ignore, gradLogits }) =>
           attempt(() =>
-            cuda.logprobsBackward(a(rows.t), a(labels), a(gLp), aOpt(gH), aOpt(stats), rows.N, rows.V, T, int32IgnoreIndex(ignore),
+            cuda.logprobsBackward(a(rows.t), a(labels), a(gLp), aOpt(gH), aOpt(stats), rows.N, rows.V, T, labelRangeIgnoreIndex(ignore),
               a(gradLogits), s(p)),
           ),
         ),
@@ -454,7 +471,7 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
           rewardsRejected: v.rewardsRejected,
         })),
       ),
-  };
+  });
 
   return {
     name: cuda.deviceName(),
@@ -463,8 +480,9 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
     alloc,
     upload: <D extends DeviceDType>(t: Tensor<D>, stream?: CudaStream, into?: DeviceTensor<D>) =>
       pipe(
-        t.dtype === 'float32' || t.dtype === 'int32' ? E.right(t) : E.left(shapeError(`upload: ${String(t.dtype)} is not a device dtype`)),
-        E.chain(() => (into ? expectDevice(t.dtype, t.shape)('into', into) : alloc(t.dtype, t.shape))),
+        // a float32 or int32 tensor whose array holds exactly its shape: the copy's length is the array's
+        expectTensor(['float32', 'int32'] as D[])('upload', t),
+        E.chain((h) => (into ? expectDevice(h.dtype, h.shape)('into', into) : alloc(h.dtype, h.shape))),
         E.chainFirst((d) => attempt(() => cuda.upload(d.buffer.address, 0, t.data, (stream ?? defaultStream).address))),
       ),
     download,

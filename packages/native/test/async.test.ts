@@ -5,6 +5,29 @@ import { expectClose, expectSameBits, labels, logits, randomVector, requireNativ
 
 const raw = requireNative();
 
+describe('async kernels on a resizable ArrayBuffer', () => {
+  it('run on the calling thread, so shrinking the buffer once the call returns is safe', async () => {
+    const N = 8, V = 8192; // above ASYNC_MIN_ELEMENTS
+    const r = rng(7);
+    const x = logits(r, N, V, 'wide');
+    const buffer = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void })(
+      x.byteLength,
+      { maxByteLength: x.byteLength },
+    );
+    const resizable = new Float32Array(buffer);
+    resizable.set(x);
+    const want = { logprobs: new Float32Array(N), entropy: new Float32Array(N) };
+    const y = labels(r, x, N, V, -100);
+    raw.logprobs({ logits: x, labels: y, N, V, temperature: 1, ignoreIndex: -100, ...want });
+    const got = { logprobs: new Float32Array(N), entropy: new Float32Array(N) };
+    const pending = raw.async!.logprobs!({ logits: resizable, labels: y, N, V, temperature: 1, ignoreIndex: -100, ...got });
+    buffer.resize(0); // on the worker this would pull the memory from under the kernel
+    await pending;
+    expectSameBits(got.logprobs, want.logprobs);
+    expectSameBits(got.entropy, want.entropy);
+  });
+});
+
 describe('async kernels run off the event loop and match the sync ones', () => {
   const N = 16, V = 50257; // above ASYNC_MIN_ELEMENTS: goes to the worker thread
   const r = rng(42);

@@ -260,5 +260,69 @@ describe.skipIf(!available)('device buffers', () => {
     const goodLabels = right(dev().upload(i32(new Int32Array(3), [3])));
     const t0 = dev().kernels.logprobs({ temperature: 0 })({ logits, labels: goodLabels });
     expect(E.isLeft(t0) && t0.left.kind).toBe('param');
+    // 1/T or log2(e)/T outside the normal floats: the kernels cannot scale by it (it gave NaN before).
+    for (const temperature of [1e-40, 3e-39, 1e300]) {
+      const tiny = dev().kernels.logprobs({ temperature })({ logits, labels: goodLabels });
+      expect(E.isLeft(tiny) && tiny.left.kind, `T=${temperature}`).toBe('param');
+    }
+    // null params, outputs or inputs: as on the host, never a TypeError
+    const nothing = dev().kernels.logprobs(null as never, null as never)(null as never);
+    expect(E.isLeft(nothing) && nothing.left.kind).toBe('shape');
+    expect(E.isRight(dev().kernels.logprobs(null as never, null as never)({ logits, labels: goodLabels }))).toBe(true);
+    const noPairs = dev().kernels.pairwise()(null as never);
+    expect(E.isLeft(noPairs) && noPairs.left.kind).toBe('shape');
+  });
+
+  it('uploads only a tensor whose array matches its shape and dtype, and downloads only into an array of its dtype', () => {
+    const short = dev().upload({ dtype: 'float32', shape: [8], data: Float32Array.of(1, 2) });
+    expect(E.isLeft(short) && short.left.kind).toBe('shape');
+    const mislabelled = dev().upload({ dtype: 'int32', shape: [2], data: Float32Array.of(1, 2) } as never);
+    expect(E.isLeft(mislabelled) && mislabelled.left.kind).toBe('shape');
+    const long = dev().upload({ dtype: 'float32', shape: [2], data: new Float64Array(2) } as never);
+    expect(E.isLeft(long) && long.left.kind).toBe('shape');
+    expect(E.isLeft(dev().upload(null as never))).toBe(true);
+    const noShape = dev().alloc('float32', undefined as never);
+    expect(E.isLeft(noShape) && noShape.left.kind).toBe('shape');
+    const d = right(dev().upload(f32(Float32Array.of(1, 2, 3), [3])));
+    for (const out of [new Int32Array(3), new Uint8Array(3), new Float64Array(3)]) {
+      const got = dev().download(d, undefined, out as never);
+      expect(E.isLeft(got) && got.left.kind, out.constructor.name).toBe('shape');
+    }
+    // a view on a SharedArrayBuffer is host memory like any other
+    const shared = new Float32Array(new SharedArrayBuffer(12));
+    shared.set([4, 5, 6]);
+    expect(Array.from(right(dev().download(right(dev().upload(f32(shared, [3]))))).data)).toEqual([4, 5, 6]);
+  });
+
+  it("keeps a bad label on the device API's stream to itself: a host-array call on cuda does not take the error", () => {
+    const logits = right(dev().upload(f32(randomFloats(2 * 10, rng(5)), [2, 10])));
+    const labels = right(dev().upload(i32(Int32Array.from([1, 10]), [2])));
+    const out = right(dev().kernels.logprobs()({ logits, labels })); // the error is pending on the default stream
+    const host = right(backend('cuda')).logsoftmax()({ logits: f32(randomFloats(20, rng(6)), [2, 10]) });
+    expect(E.isRight(host)).toBe(true);
+    const got = dev().download(out.logprobs);
+    expect(E.isLeft(got) && got.left.kind).toBe('index');
+  });
+
+  it('propagates a NaN or +inf logit into the gradients, as the cpu kernels do', () => {
+    const row = Float32Array.of(0.5, NaN, -1, 2, Infinity, 0, 1, 3);
+    const logits = f32(row, [2, 4]);
+    const q = f32(Float32Array.of(0, 1, 2, 3, 0, 1, 2, 3), [2, 4]);
+    const cuda = right(backend('cuda'));
+    const kl = right(cuda.klFull()({ logitsP: logits, logitsQ: q }));
+    expect(Array.from(kl.gradLogitsP!.data).every(Number.isNaN)).toBe(true);
+    const labels = i32(Int32Array.of(0, 1), [2]);
+    const zeros = f32(new Float32Array(2), [2]);
+    const g = right(cuda.logprobsBackward()({ logits, labels, gradLogprobs: zeros, gradEntropy: f32(Float32Array.of(1, 1), [2]) }));
+    expect(Array.from(g.gradLogits.data).every(Number.isNaN)).toBe(true);
+  });
+
+  it('propagates a NaN pair through the DPO hinge loss (fmax dropped it), and is on the hinge exactly at βh = 1', () => {
+    const cuda = right(backend('cuda'));
+    const v = (...x: number[]) => f32(Float32Array.from(x), [x.length]);
+    const res = right(cuda.dpo({ lossType: 'hinge' })({ policyChosen: v(NaN, 0.2), policyRejected: v(0, 0), refChosen: v(0, 0), refRejected: v(0, 0) }));
+    expect(res.loss).toBeNaN();
+    const exact = right(cuda.dpo({ lossType: 'hinge', beta: 0.01 })({ policyChosen: v(100), policyRejected: v(0), refChosen: v(0), refRejected: v(0) }));
+    expect(exact.gradPolicyChosen.data[0]).toBe(0); // βh = 1 exactly, with β = 0.01 a double
   });
 });
