@@ -35,16 +35,19 @@ void ranking_group(const RankingArgs& a, int64_t b, int64_t lanes, float* scratc
   }
   for (int64_t i = 0; i < k * W; i++) gr[i] = 0.0f;
   const T zero = V::set(0.0f), one = V::set(1.0f);
-  // Per lane; the float sums over one slot's pairs (at most k - 1 < 2^24 of them: the count is exact)
-  // are flushed here, since a prompt has up to k(k-1)/2 pairs.
+  // Per lane: the float sums over one slot's pairs are flushed to log_sig_sum. The pair count is a
+  // float too, exact below 2^24: past K = 5792 a prompt can have more pairs, so it is then flushed
+  // after each slot (at most k - 1 < 2^24 pairs).
   double log_sig_sum[W] = {};
   int64_t pair_count[W] = {};
+  const bool flush_pairs = k * (k - 1) / 2 >= (int64_t{1} << 24);
+  T pairs = zero;
   int64_t correct = 0;
   for (int64_t i = 0; i < k; i++) {
     const T ri = V::load(rw + i * W), ki = V::load(rk + i * W);
     const M i_ranked = V::ge(ki, zero);
     T gi = V::load(gr + i * W);
-    T log_sig_i = zero, pairs_i = zero;
+    T log_sig_i = zero;
     for (int64_t j = i + 1; j < k; j++) {
       const T kj = V::load(rk + j * W);
       // A pair needs two ranked slots of different rank; the winner is the smaller rank. Unpaired
@@ -58,7 +61,7 @@ void ranking_group(const RankingArgs& a, int64_t b, int64_t lanes, float* scratc
       const T log_sig = V::sub(V::min(d, zero), vlog1p_unit<V>(e));  // log σ(d)
       const T sig_neg = V::mul(V::select(V::ge(d, zero), e, one), V::rcp(u));  // σ(-d), u in [1, 2]
       log_sig_i = V::add(log_sig_i, V::select(valid, log_sig, zero));
-      pairs_i = V::add(pairs_i, V::select(valid, one, zero));
+      pairs = V::add(pairs, V::select(valid, one, zero));
       correct += V::count(V::land(valid, V::gt(d, zero)));
       // d(-log σ(d))/d r_winner = -σ(-d); the loser gets the opposite.
       const T g = V::select(valid, V::select(i_wins, V::sub(zero, sig_neg), sig_neg), zero);
@@ -66,11 +69,18 @@ void ranking_group(const RankingArgs& a, int64_t b, int64_t lanes, float* scratc
       V::store(gr + j * W, V::sub(V::load(gr + j * W), g));
     }
     V::store(gr + i * W, gi);
-    float flush[W], flush_pairs[W];
+    float flush[W];
     V::store(flush, log_sig_i);
-    V::store(flush_pairs, pairs_i);
-    for (int64_t l = 0; l < W; l++) log_sig_sum[l] += flush[l], pair_count[l] += static_cast<int64_t>(flush_pairs[l]);
+    for (int64_t l = 0; l < W; l++) log_sig_sum[l] += flush[l];
+    if (flush_pairs) {
+      V::store(flush, pairs);
+      for (int64_t l = 0; l < W; l++) pair_count[l] += static_cast<int64_t>(flush[l]);
+      pairs = zero;
+    }
   }
+  float rest[W];
+  V::store(rest, pairs);
+  for (int64_t l = 0; l < W; l++) pair_count[l] += static_cast<int64_t>(rest[l]);
   for (int64_t l = 0; l < lanes; l++) {
     if (pair_count[l] == 0) {  // no pair: contributes nothing and has zero gradient
       for (int64_t i = 0; i < k; i++) a.grad[(b + l) * k + i] = 0.0f;
