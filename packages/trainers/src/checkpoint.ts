@@ -89,6 +89,8 @@ export const restoreCheckpoint = (
   for (const [name, opt] of Object.entries(into.optimizers ?? {})) {
     const saved = ckpt.optimizers[name];
     if (!saved) return E.left(shapeError(`checkpoint has no optimizer '${name}'`));
+    if (!Number.isSafeInteger(saved.step) || saved.step < 0)
+      return E.left(shapeError(`checkpoint optimizer '${name}' has a bad step ${String(saved.step)}`));
     const lengths = opt.state().m.map((x) => x.length);
     if (saved.m.length !== lengths.length || saved.v.length !== lengths.length)
       return E.left(shapeError(`checkpoint optimizer '${name}' holds ${saved.m.length} moments, expected ${lengths.length}`));
@@ -97,7 +99,7 @@ export const restoreCheckpoint = (
     const bad = [...m, ...v].find(E.isLeft);
     if (bad) return bad as E.Left<RlhfError>;
     const state = { step: saved.step, m: m.map((x) => (x as E.Right<Float64Array>).right), v: v.map((x) => (x as E.Right<Float64Array>).right) };
-    writes.push(() => void opt.restore(state));
+    writes.push(() => void opt.restore(state)); // cannot fail: its checks were all made above
   }
   writes.forEach((w) => w());
   return E.right({ step: ckpt.step, rng: ckpt.rng, extra: ckpt.extra });

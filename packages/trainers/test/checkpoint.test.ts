@@ -54,6 +54,18 @@ describe('checkpoints', () => {
     const missing = restoreCheckpoint(makeCheckpoint({ step: 0, models: { policy: a } }), { models: { value: a } });
     expect(E.isLeft(missing) && missing.left.message).toContain("no model 'value'");
 
+    // An optimiser step that Adam refuses (a corrupted file): refused before the model is written.
+    const optA = right(adam(a.parameters, { lr: 0.01 }));
+    const ckpt = makeCheckpoint({ step: 3, models: { policy: a }, optimizers: { policy: optA } });
+    const target = right(windowMlpPolicy(config, rng(2)));
+    const targetBefore = target.parameters.map((p) => p.value.slice());
+    for (const step of [-1, 1.5]) {
+      const corrupt = { ...ckpt, optimizers: { policy: { ...ckpt.optimizers['policy']!, step } } };
+      const res = restoreCheckpoint(corrupt, { models: { policy: target }, optimizers: { policy: right(adam(target.parameters, { lr: 0.01 })) } });
+      expect(E.isLeft(res) && res.left.message, `step ${step}`).toContain('bad step');
+      target.parameters.forEach((p, i) => expect(p.value).toEqual(targetBefore[i]));
+    }
+
     const dir = mkdtempSync(join(tmpdir(), 'ckpt-bad-'));
     writeFileSync(join(dir, 'x.json'), '{"format": "something else"}');
     writeFileSync(join(dir, 'y.json'), 'not json');
