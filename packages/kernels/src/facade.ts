@@ -2,6 +2,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import {
+  booleanParam,
   emptyError,
   floatOfRank,
   integerParam,
@@ -68,6 +69,8 @@ import {
   labelSmoothingParam,
   logitsRows,
   optionalFloatLike,
+  separateOutputs,
+  temperatureParam,
 } from './validate.js';
 
 /** What a backend does itself, so that validation is not done twice. */
@@ -117,12 +120,15 @@ const prepareLogprobs =
       E.Do,
       E.bind('rows', () => logitsRows('logits', inputs?.logits)),
       E.bind('labels', ({ rows }) => int32Shaped([rows.N])('labels', inputs.labels)),
-      E.bind('temperature', () => positive('temperature', params?.temperature, 1)),
+      E.bind('temperature', () => temperatureParam(params?.temperature)),
       E.bind('ignoreIndex', () => integerParam('ignoreIndex', params?.ignoreIndex, -100)),
       E.chainFirst(({ rows, labels, ignoreIndex }) => checkedHere(ctx, rows.t.dtype, () => checkLabels(labels.data, rows.V, ignoreIndex))),
       E.bind('logprobs', ({ rows }) => outputBuffer('logprobs', rows.t.dtype, rows.N, out?.logprobs)),
       E.bind('entropy', ({ rows }) => outputBuffer('entropy', rows.t.dtype, rows.N, out?.entropy)),
       E.bind('rowStats', ({ rows }) => outputBuffer('rowStats', rows.t.dtype, 3 * rows.N, out?.rowStats)),
+      E.chainFirst(({ rows, labels, logprobs, entropy, rowStats }) =>
+        separateOutputs({ logprobs, entropy, rowStats }, { logits: rows.t.data, labels: labels.data }),
+      ),
       E.map(({ rows, labels, temperature, ignoreIndex, logprobs, entropy, rowStats }) => ({
         args: { logits: rows.t.data, labels: labels.data, N: rows.N, V: rows.V, temperature, ignoreIndex, logprobs, entropy, rowStats },
         finish: ok({
@@ -144,11 +150,19 @@ const prepareLogprobsBackward =
       E.bind('gradLogprobs', ({ rows }) => floatLike([rows.N], rows.t.dtype)('gradLogprobs', inputs.gradLogprobs)),
       E.bind('gradEntropy', ({ rows }) => optionalFloatLike([rows.N], rows.t.dtype)('gradEntropy', inputs.gradEntropy)),
       E.bind('rowStats', ({ rows }) => optionalFloatLike([rows.N, 3], rows.t.dtype)('rowStats', inputs.rowStats)),
-      E.bind('temperature', () => positive('temperature', params?.temperature, 1)),
+      E.bind('temperature', () => temperatureParam(params?.temperature)),
       E.bind('ignoreIndex', () => integerParam('ignoreIndex', params?.ignoreIndex, -100)),
       E.chainFirst(({ rows, labels, ignoreIndex }) => checkedHere(ctx, rows.t.dtype, () => checkLabels(labels.data, rows.V, ignoreIndex))),
-      E.bind('gradLogits', ({ rows }) =>
-        outputBuffer('gradLogits', rows.t.dtype, rows.N * rows.V, params?.inPlace ? rows.t.data : out?.gradLogits),
+      E.bind('inPlace', () => booleanParam('inPlace', params?.inPlace, false)),
+      E.bind('gradLogits', ({ rows, inPlace }) =>
+        outputBuffer('gradLogits', rows.t.dtype, rows.N * rows.V, inPlace ? rows.t.data : out?.gradLogits),
+      ),
+      E.chainFirst(({ rows, labels, gradLogprobs, gradEntropy, rowStats, gradLogits }) =>
+        separateOutputs(
+          { gradLogits },
+          { logits: rows.t.data, labels: labels.data, gradLogprobs: gradLogprobs.data, gradEntropy: gradEntropy?.data, rowStats: rowStats?.data },
+          [['gradLogits', 'logits']],
+        ),
       ),
       E.map(({ rows, labels, gradLogprobs, gradEntropy, rowStats, temperature, ignoreIndex, gradLogits }) => ({
         args: {
@@ -173,8 +187,9 @@ const prepareLogsoftmax =
     pipe(
       E.Do,
       E.bind('rows', () => logitsRows('logits', inputs?.logits)),
-      E.bind('temperature', () => positive('temperature', params?.temperature, 1)),
+      E.bind('temperature', () => temperatureParam(params?.temperature)),
       E.bind('logsoftmax', ({ rows }) => outputBuffer('logsoftmax', rows.t.dtype, rows.N * rows.V, out?.logsoftmax)),
+      E.chainFirst(({ rows, logsoftmax }) => separateOutputs({ logsoftmax }, { logits: rows.t.data }, [['logsoftmax', 'logits']])),
       E.map(({ rows, temperature, logsoftmax }) => ({
         args: { logits: rows.t.data, N: rows.N, V: rows.V, temperature, logsoftmax },
         finish: ok({ logsoftmax: unsafeTensor(rows.t.dtype, [rows.N, rows.V], logsoftmax) as FloatTensor }),
@@ -188,8 +203,14 @@ const prepareLogsoftmaxBackward =
       E.Do,
       E.bind('rows', () => logitsRows('logits', inputs?.logits)),
       E.bind('gradOutput', ({ rows }) => floatLike([rows.N, rows.V], rows.t.dtype)('gradOutput', inputs.gradOutput)),
-      E.bind('temperature', () => positive('temperature', params?.temperature, 1)),
+      E.bind('temperature', () => temperatureParam(params?.temperature)),
       E.bind('gradLogits', ({ rows }) => outputBuffer('gradLogits', rows.t.dtype, rows.N * rows.V, out?.gradLogits)),
+      E.chainFirst(({ rows, gradOutput, gradLogits }) =>
+        separateOutputs({ gradLogits }, { logits: rows.t.data, gradOutput: gradOutput.data }, [
+          ['gradLogits', 'logits'],
+          ['gradLogits', 'gradOutput'],
+        ]),
+      ),
       E.map(({ rows, gradOutput, temperature, gradLogits }) => ({
         args: { logits: rows.t.data, gradOutput: gradOutput.data, N: rows.N, V: rows.V, temperature, gradLogits },
         finish: ok({ gradLogits: unsafeTensor(rows.t.dtype, [rows.N, rows.V], gradLogits) as FloatTensor }),
@@ -205,13 +226,22 @@ const prepareKlFull =
       E.bind('logitsQ', ({ rows }) => floatLike([rows.N, rows.V], rows.t.dtype)('logitsQ', inputs.logitsQ)),
       E.bind('gradKl', ({ rows }) => optionalFloatLike([rows.N], rows.t.dtype)('gradKl', inputs.gradKl)),
       E.bind('savedStats', ({ rows }) => optionalFloatLike([rows.N, 5], rows.t.dtype)('rowStats', inputs.rowStats)),
-      E.bind('temperature', () => positive('temperature', params?.temperature, 1)),
+      E.bind('temperature', () => temperatureParam(params?.temperature)),
       E.bind('kl', ({ rows }) => outputBuffer('kl', rows.t.dtype, rows.N, out?.kl)),
       E.bind('rowStats', ({ rows }) => outputBuffer('rowStats', rows.t.dtype, 5 * rows.N, out?.rowStats)),
-      E.bind('gradLogitsP', ({ rows }) =>
-        params?.withGrad === false
-          ? E.right(null)
-          : outputBuffer('gradLogitsP', rows.t.dtype, rows.N * rows.V, out?.gradLogitsP),
+      E.bind('withGrad', () => booleanParam('withGrad', params?.withGrad, true)),
+      E.bind('gradLogitsP', ({ rows, withGrad }) =>
+        withGrad ? outputBuffer('gradLogitsP', rows.t.dtype, rows.N * rows.V, out?.gradLogitsP) : E.right(null),
+      ),
+      E.chainFirst(({ rows, logitsQ, gradKl, savedStats, kl, rowStats, gradLogitsP }) =>
+        separateOutputs(
+          { kl, rowStats, gradLogitsP },
+          { logitsP: rows.t.data, logitsQ: logitsQ.data, gradKl: gradKl?.data, rowStats: savedStats?.data },
+          [
+            ['gradLogitsP', 'logitsP'],
+            ['gradLogitsP', 'logitsQ'],
+          ],
+        ),
       ),
       E.map(({ rows, logitsQ, gradKl, savedStats, temperature, kl, rowStats, gradLogitsP }) => ({
         args: {
@@ -251,6 +281,9 @@ const preparePairwise =
       E.chainFirst(({ chosen }) => (chosen.data.length > 0 ? E.right(0) : E.left(emptyError('pairwise: the batch is empty')))),
       E.bind('gradChosen', ({ chosen }) => outputBuffer('gradChosen', chosen.dtype, chosen.data.length, out?.gradChosen)),
       E.bind('gradRejected', ({ chosen }) => outputBuffer('gradRejected', chosen.dtype, chosen.data.length, out?.gradRejected)),
+      E.chainFirst(({ chosen, rejected, margin, gradChosen, gradRejected }) =>
+        separateOutputs({ gradChosen, gradRejected }, { chosen: chosen.data, rejected: rejected.data, margin: margin?.data }),
+      ),
       E.map(({ chosen, rejected, margin, labelSmoothing, centerCoef, gradChosen, gradRejected }) => ({
         args: {
           B: chosen.data.length,
@@ -282,6 +315,7 @@ const prepareRanking =
       E.bind('ranks', ({ rewards }) => int32Shaped(rewards.shape)('ranks', inputs.ranks)),
       E.chainFirst(({ rewards, ranks }) => checkedHere(ctx, rewards.dtype, () => checkRanks(ranks.data, rewards.shape[1]!))),
       E.bind('grad', ({ rewards }) => outputBuffer('grad', rewards.dtype, rewards.data.length, out?.grad)),
+      E.chainFirst(({ rewards, ranks, grad }) => separateOutputs({ grad }, { rewards: rewards.data, ranks: ranks.data })),
       E.map(({ rewards, ranks, grad }) => ({
         args: { B: rewards.shape[0]!, K: rewards.shape[1]!, rewards: rewards.data, ranks: ranks.data, grad },
         finish: ({ loss, accuracy, pairs }) =>
@@ -315,6 +349,12 @@ const prepareDpo =
           E.bind('rewardsRejected', () => outputBuffer('rewardsRejected', pc.dtype, pc.data.length, out?.rewardsRejected)),
         ),
       ),
+      // Element i of every output depends on element i of the inputs alone: any exact aliasing is safe.
+      E.chainFirst(({ pc, pr, rc, rr, buffers }) => {
+        const inputs = { policyChosen: pc.data, policyRejected: pr.data, refChosen: rc.data, refRejected: rr.data };
+        const pairs = Object.keys(buffers).flatMap((o) => Object.keys(inputs).map((i) => [o, i] as const));
+        return separateOutputs(buffers, inputs, pairs);
+      }),
       E.map(({ pc, pr, rc, rr, beta, lossType, labelSmoothing, buffers }) => ({
         args: {
           B: pc.data.length,
@@ -341,11 +381,19 @@ const prepareDpo =
 
 // ---- assembling a backend ----------------------------------------------------------------------
 
+/** Validation that cannot throw: a getter that throws or a revoked Proxy among the arguments is a Left. */
+const prepared = <P, I, A, R, O, Out>(
+  prepare: (p?: P, o?: Out) => (i: I) => Result<Prepared<A, R, O>>,
+  params: P | undefined,
+  out: Out | undefined,
+  inputs: I,
+): Result<Prepared<A, R, O>> => E.flatten(E.tryCatch(() => prepare(params, out)(inputs), toRlhfError));
+
 const sync =
   <P, I, A, R, O, Out>(prepare: (p?: P, o?: Out) => (i: I) => Result<Prepared<A, R, O>>, kernel: (a: A) => R) =>
   (params?: P, out?: Out) =>
   (inputs: I): Result<O> =>
-    runSync(prepare(params, out)(inputs), kernel);
+    runSync(prepared(prepare, params, out, inputs), kernel);
 
 const offload =
   <P, I, A, O, Out>(
@@ -355,7 +403,7 @@ const offload =
   ) =>
   (params?: P, out?: Out) =>
   (inputs: I): TE.TaskEither<RlhfError, O> =>
-    runAsync(prepare(params, out)(inputs), kernel ?? (async (a: A) => fallback(a)));
+    runAsync(prepared(prepare, params, out, inputs), kernel ?? (async (a: A) => fallback(a)));
 
 /** Wraps a backend's raw kernels with validation, output allocation and typed errors. */
 export const makeKernels = (name: BackendName, raw: RawKernels): Kernels => {

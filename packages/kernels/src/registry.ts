@@ -1,5 +1,5 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { paramError, type RlhfError } from '@rlhf/tensor';
+import { paramError, show, type RlhfError } from '@rlhf/tensor';
 import { js } from './js/index.js';
 import type { BackendName, Kernels } from './types.js';
 
@@ -71,6 +71,16 @@ export const defaultBackend = (): Kernels => {
   return js;
 };
 
-/** The backend a call asked for, or the default. */
+const KERNEL_OPS = ['logprobs', 'logprobsBackward', 'logsoftmax', 'logsoftmaxBackward', 'klFull', 'pairwise', 'ranking', 'dpo'] as const;
+const isKernels = (u: unknown): u is Kernels =>
+  typeof u === 'object' && u !== null && KERNEL_OPS.every((op) => typeof (u as Record<string, unknown>)[op] === 'function');
+
+/** The backend a call asked for (a name or a Kernels object), or the default. */
 export const resolveBackend = (k?: Kernels | BackendName | null): E.Either<RlhfError, Kernels> =>
-  k === undefined || k === null ? E.right(defaultBackend()) : typeof k === 'string' ? backend(k) : E.right(k);
+  k === undefined || k === null
+    ? E.right(defaultBackend())
+    : typeof k === 'string'
+      ? backend(k)
+      : isKernels(k)
+        ? E.right(k)
+        : E.left(paramError(`backend must be a backend name (${BACKENDS.join(', ')}) or a Kernels object, got ${show(k)}`));

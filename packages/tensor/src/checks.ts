@@ -7,6 +7,8 @@ import {
   formatShape,
   isTensor,
   numel,
+  show,
+  validShape,
   type ArrayOf,
   type DType,
   type FloatTensor,
@@ -24,8 +26,7 @@ export const expectTensor =
     if (!isTensor(u)) return E.left(shapeError(`${name}: expected a ${orList(dtypes)} tensor, got ${describe(u)}`));
     if (!dtypes.includes(u.dtype as D))
       return E.left(shapeError(`${name}: expected dtype ${orList(dtypes)}, got ${u.dtype}`));
-    if (!u.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
-      return E.left(shapeError(`${name}: invalid shape ${JSON.stringify(u.shape)}`));
+    if (!validShape(u.shape)) return E.left(shapeError(`${name}: invalid shape ${show(u.shape)}`));
     if (numel(u.shape) !== u.data.length)
       return E.left(
         shapeError(
@@ -145,12 +146,12 @@ export const integerParam = (name: string, value: unknown, fallback: number): Re
 
 export const booleanParam = (name: string, value: unknown, fallback: boolean): Result<boolean> => {
   const v = value ?? fallback;
-  return typeof v === 'boolean' ? E.right(v) : E.left(paramError(`${name} must be true or false, got ${JSON.stringify(v)}`));
+  return typeof v === 'boolean' ? E.right(v) : E.left(paramError(`${name} must be true or false, got ${show(v)}`));
 };
 
 export const oneOf = <A extends string>(name: string, value: unknown, fallback: A, options: readonly A[]): Result<A> => {
   const v = value ?? fallback;
   return options.includes(v as A)
     ? E.right(v as A)
-    : E.left(paramError(`${name} must be one of ${options.map((o) => `'${o}'`).join(', ')}, got ${JSON.stringify(v)}`));
+    : E.left(paramError(`${name} must be one of ${options.map((o) => `'${o}'`).join(', ')}, got ${show(v)}`));
 };

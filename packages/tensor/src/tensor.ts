@@ -48,8 +48,22 @@ export const numel = (shape: readonly number[]): number => shape.reduce((a, b) =
 
 export const formatShape = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
 
-const validShape = (shape: readonly number[]): boolean =>
-  Array.isArray(shape) && shape.every((d) => Number.isSafeInteger(d) && d >= 0);
+/** An array of non-negative integers (Array.from: a hole is undefined, not skipped as `every` would). */
+export const validShape = (shape: unknown): shape is readonly number[] =>
+  Array.isArray(shape) && Array.from(shape).every((d) => Number.isSafeInteger(d) && d >= 0);
+
+/** A value as a message shows it: JSON where it has one (BigInt and cycles included), else its String. */
+export const show = (u: unknown): string => {
+  try {
+    return JSON.stringify(u, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ?? String(u);
+  } catch {
+    try {
+      return String(u);
+    } catch {
+      return Object.prototype.toString.call(u);
+    }
+  }
+};
 
 /** Wraps a typed array; `shape` defaults to 1-D. Fails with `shape` if the sizes disagree. */
 export const tensor = <A extends AnyArray>(
@@ -59,7 +73,7 @@ export const tensor = <A extends AnyArray>(
   const dtype = dtypeOf(data);
   if (dtype === undefined)
     return E.left(shapeError(`expected a Float32Array, Float64Array, Int32Array or Uint8Array, got ${describe(data)}`));
-  if (!validShape(shape)) return E.left(shapeError(`invalid shape ${JSON.stringify(shape)}: dimensions must be non-negative integers`));
+  if (!validShape(shape)) return E.left(shapeError(`invalid shape ${show(shape)}: dimensions must be non-negative integers`));
   if (numel(shape) !== data.length)
     return E.left(shapeError(`shape ${formatShape(shape)} holds ${numel(shape)} elements, the array has ${data.length}`));
   return E.right({ dtype, shape: [...shape], data } as unknown as Tensor<DTypeOfArray<A>>);
@@ -73,19 +87,39 @@ export type DTypeOfArray<A> = A extends Float32Array
       ? 'int32'
       : 'uint8';
 
+const isDType = (u: unknown): u is DType => typeof u === 'string' && Object.hasOwn(constructors, u);
+
+/** `new constructors[dtype](length)`, or a shape error when the engine cannot allocate it. */
+const tryAllocate = <D extends DType>(dtype: D, length: number): E.Either<RlhfError, ArrayOf[D]> =>
+  E.tryCatch(
+    () => new constructors[dtype](length) as ArrayOf[D],
+    (e) => shapeError(`cannot allocate ${length} ${dtype} elements: ${e instanceof Error ? e.message : show(e)}`),
+  );
+
 /** A new tensor of zeros. */
 export const zeros = <D extends DType>(dtype: D, shape: readonly number[]): E.Either<RlhfError, Tensor<D>> =>
-  validShape(shape)
-    ? E.right({ dtype, shape: [...shape], data: new constructors[dtype](numel(shape)) as ArrayOf[D] })
-    : E.left(shapeError(`invalid shape ${JSON.stringify(shape)}: dimensions must be non-negative integers`));
+  !isDType(dtype)
+    ? E.left(shapeError(`unknown dtype ${show(dtype)}: expected float32, float64, int32 or uint8`))
+    : !validShape(shape)
+      ? E.left(shapeError(`invalid shape ${show(shape)}: dimensions must be non-negative integers`))
+      : E.map((data: ArrayOf[D]) => ({ dtype, shape: [...shape], data }) as Tensor<D>)(tryAllocate(dtype, numel(shape)));
 
 /** A tensor of the given dtype from plain numbers (converted, e.g. rounded to float32). */
 export const fromArray = <D extends DType>(
   dtype: D,
   values: ArrayLike<number>,
-  shape: readonly number[] = [values.length],
+  shape: readonly number[] = [values?.length ?? 0],
 ): E.Either<RlhfError, Tensor<D>> =>
-  tensor(constructors[dtype].from(values as ArrayLike<number>) as AnyArray, shape) as E.Either<RlhfError, Tensor<D>>;
+  !isDType(dtype)
+    ? E.left(shapeError(`unknown dtype ${show(dtype)}: expected float32, float64, int32 or uint8`))
+    : typeof values !== 'object' || values === null || typeof values.length !== 'number'
+      ? E.left(shapeError(`fromArray: expected an array of numbers, got ${show(values)}`))
+      : E.chain((data: AnyArray) => tensor(data, shape) as E.Either<RlhfError, Tensor<D>>)(
+          E.tryCatch(
+            () => constructors[dtype].from(values) as AnyArray,
+            (e) => shapeError(`fromArray: ${e instanceof Error ? e.message : show(e)}`),
+          ),
+        );
 
 /**
  * Internal constructor for outputs whose shape was already validated: no checks.

@@ -84,3 +84,21 @@ describe('masked reductions', () => {
     expect(maskedMean(x, { ...m, data: new Uint8Array(4) })).toBe(0);
   });
 });
+
+describe('constructors and checks never throw', () => {
+  it('on an unknown dtype, an allocation too large, a shape with a hole, BigInt or cyclic values', () => {
+    expect(leftKind(zeros('float16' as never, [2]))).toBe('shape');
+    expect(leftKind(zeros('float32', [1e6, 1e6]))).toBe('shape');
+    expect(leftKind(fromArray('float16' as never, [1]))).toBe('shape');
+    expect(leftKind(fromArray('float32', null as never))).toBe('shape');
+    // eslint-disable-next-line no-sparse-arrays
+    const holed = [, 3] as unknown as number[];
+    expect(leftKind(tensor(new Float32Array(3), holed))).toBe('shape');
+    expect(leftKind(expectFloat('x', { dtype: 'float32', shape: holed, data: new Float32Array(3) }))).toBe('shape');
+    expect(leftKind(tensor(new Float32Array(2), [2n] as never))).toBe('shape');
+    const cyclic: Record<string, unknown> = {};
+    cyclic['self'] = cyclic;
+    expect(leftKind(oneOf('lossType', cyclic, 'a', ['a', 'b']))).toBe('param');
+    expect(leftKind(oneOf('lossType', 1n, 'a', ['a', 'b']))).toBe('param');
+  });
+});
