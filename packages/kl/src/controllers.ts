@@ -67,8 +67,9 @@ const adaptiveFrom = (beta: number, target: number, horizon: number): KlControll
     pipe(
       updateArgs(observedKl, nSteps),
       E.map((n) => {
-        // nSteps = 0 is a factor of 0: β stays, even if observedKl is not finite (SPEC preamble).
-        if (n === 0) return adaptiveFrom(beta, target, horizon);
+        // nSteps = 0, or β = 0 (initKlCoef 0), is a factor of 0: β stays, even if observedKl is not
+        // finite (SPEC preamble).
+        if (n === 0 || beta === 0) return adaptiveFrom(beta, target, horizon);
         const error = Math.min(Math.max(observedKl / target - 1, -0.2), 0.2);
         return adaptiveFrom(beta * (1 + (error * n) / horizon), target, horizon);
       }),

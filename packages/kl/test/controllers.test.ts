@@ -42,12 +42,15 @@ describe('adaptiveKlController', () => {
     );
   });
 
-  it('saturates at ±20 % per horizon, and nSteps = 0 keeps β even for a NaN KL', () => {
+  it('saturates at ±20 % per horizon, and nSteps = 0 or β = 0 keeps β even for a NaN KL', () => {
     const c = right(adaptiveKlController({ initKlCoef: 1, target: 1, horizon: 100 }));
     expect(right(c.update(1e9, 100)).beta).toBeCloseTo(1.2, 14);
     expect(right(c.update(0, 50)).beta).toBeCloseTo(0.9, 14);
     expect(right(c.update(Number.NaN, 0)).beta).toBe(1);
     expect(Number.isNaN(right(c.update(Number.NaN, 1)).beta)).toBe(true);
+    const off = right(adaptiveKlController({ initKlCoef: 0 })); // β = 0 is a factor of 0 too
+    expect(right(off.update(Number.NaN, 100)).beta).toBe(0);
+    expect(right(off.update(Number.POSITIVE_INFINITY, 100)).beta).toBe(0);
   });
 
   it('uses the SPEC defaults (0.2, 6, 10000)', () => {
