@@ -370,6 +370,59 @@ void checkErrors() {
   expectStatus(rlhf_cuda_pairwise_f32(x.p, x.p, nullptr, 0, 0.f, 0.f, out.p, out.p, nullptr, nullptr, nullptr),
                RLHF_ERR_EMPTY, "empty batch");
   expectStatus(rlhf_cuda_logsoftmax_f32(x.p, 0, 8, 1.f, out.p, nullptr), RLHF_OK, "n = 0");
+  // Sizes whose products overflow int64 (the null pointers must never be reached), a negative batch.
+  expectStatus(rlhf_cuda_logprobs_f32(x.p, y.p, 3, int64_t{1} << 62, 1.f, kIgnore, out.p, out.p, nullptr, nullptr),
+               RLHF_ERR_SHAPE, "n * v overflows");
+  {
+    Device<double> loss(1), acc(1);
+    Device<int64_t> pairs(1);
+    expectStatus(rlhf_cuda_ranking_f32(nullptr, nullptr, int64_t{1} << 62, 4, nullptr, loss.p, acc.p, pairs.p, nullptr),
+                 RLHF_ERR_SHAPE, "b * k overflows");
+  }
+  expectStatus(rlhf_cuda_pairwise_f32(x.p, x.p, nullptr, -1, 0.f, 0.f, out.p, out.p, nullptr, nullptr, nullptr),
+               RLHF_ERR_SHAPE, "negative batch");
+
+  // An output overlapping the labels: row r's entropy is written over labels[r + 1], which the leader
+  // of row r + 1 reads again (after or before, as the rows' order falls): a changed label must never
+  // be used as an index (the sanitizers and guard zones watch), and is reported (the CPU twin:
+  // RLHF_ERR_INDEX with NaN rows). The emulator alternates the threads' order between launches.
+  {
+    Device<int32_t> labels(9);
+    Device<float> lp(8);
+    int reported = 0;
+    for (int launch = 0; launch < 2; launch++) {
+      labels.upload(std::vector<int32_t>(9, 1));
+      expectStatus(rlhf_cuda_logprobs_f32(x.p, labels.p, 8, 8, 1.f, kIgnore, lp.p, reinterpret_cast<float*>(labels.p + 1),
+                                          nullptr, nullptr),
+                   RLHF_OK, "labels overwritten by the entropy");
+      const rlhf_status st = rlhf_cuda_stream_synchronize(nullptr);
+      CHECK(st == RLHF_OK || st == RLHF_ERR_INDEX, "labels overwritten by the entropy: sync gave %d", int(st));
+      reported += st == RLHF_ERR_INDEX;
+    }
+    CHECK(reported > 0, "labels overwritten by the entropy: never reported");
+  }
+
+  // At T = 1e-38, (x_y − m)/T = −1e38 is a float although (x_y − m)·log2(e)/T is not.
+  {
+    Device<float> logits(std::vector<float>{0.f, 1.f}), lp(1), h(1);
+    Device<int32_t> label(std::vector<int32_t>{0});
+    expectStatus(rlhf_cuda_logprobs_f32(logits.p, label.p, 1, 2, 1e-38, kIgnore, lp.p, h.p, nullptr, nullptr), RLHF_OK,
+                 "T = 1e-38");
+    const float got = lp.download()[0];
+    CHECK(std::fabs(got / -1e38f - 1) < 1e-5, "logprob at T = 1e-38: %g, expected -1e38", double(got));
+  }
+
+  // The DPO hinge: a NaN h gives a NaN gradient (the CPU and js kernels agree), βh = 1 exactly gives 0.
+  {
+    Device<float> pc(std::vector<float>{NAN, 100.f}), zero(std::vector<float>{0.f, 0.f}), g1(2), g2(2), r1(2), r2(2);
+    Device<double> loss(1), acc(1);
+    expectStatus(rlhf_cuda_dpo_f32(pc.p, zero.p, zero.p, zero.p, 2, 0.01, RLHF_DPO_HINGE, 0.0, g1.p, g2.p, r1.p, r2.p,
+                                   loss.p, acc.p, nullptr),
+                 RLHF_OK, "hinge");
+    const std::vector<float> g = g1.download();
+    CHECK(std::isnan(g[0]) && g[1] == 0.f, "hinge gradients %g %g, expected NaN 0", double(g[0]), double(g[1]));
+  }
+
   void* stream = nullptr;
   expectStatus(rlhf_cuda_stream_create(&stream), RLHF_OK, "stream_create");
   expectStatus(rlhf_cuda_logsoftmax_f32(x.p, 8, 8, 1.f, out.p, stream), RLHF_OK, "on a created stream");

@@ -471,6 +471,10 @@ void test_bad_input() {
             g1[0] == 0.0f && g2[0] == 0.0f && loss == 0.0,
         "hinge at beta*h = 1: gradient %g, loss %g", double(g1[0]), loss);
   CHECK(rlhf_pairwise_f32(r, r, nullptr, 2, 0.49999999999, 0, g4, g4, &loss, &accuracy) == RLHF_OK, "smoothing < 0.5");
+  float nan_pc[1] = {kNaN};
+  CHECK(rlhf_dpo_f32(nan_pc, zero, zero, zero, 1, 0.1, RLHF_DPO_HINGE, 0, g1, g2, rc, rr, &loss, &accuracy) == RLHF_OK &&
+            std::isnan(g1[0]) && std::isnan(loss),
+        "hinge with a NaN h: gradient %g, loss %g", double(g1[0]), loss);
 }
 
 // Inputs the argument checks cannot see change during a call, or are unusually large.
@@ -513,6 +517,22 @@ void test_hostile_input(std::mt19937& g) {
             close(accuracy, double(want_correct) / double(want_pairs), 1e-12, 0),
         "K = 6000: pairs %lld (want %lld), loss %g (want %g), accuracy %g", (long long)pairs, (long long)want_pairs, loss,
         want_loss / double(want_pairs), accuracy);
+
+  // The backward at T = 1e-38: the entries with p = 0 get 0 (not 0 * inf = NaN), the others +-1e38.
+  {
+    const float x3[3] = {0, 1, 2};
+    const int32_t y0[1] = {0};
+    const float one[1] = {1}, half[1] = {0.5f};
+    float st3[3], lp1[1], h1[1];
+    CHECK(rlhf_logprobs_f32(x3, y0, 1, 3, 1e-38, -100, lp1, h1, st3) == RLHF_OK, "forward at T = 1e-38");
+    for (const float* saved : {static_cast<const float*>(nullptr), static_cast<const float*>(st3)}) {
+      float g3[3];
+      CHECK(rlhf_logprobs_backward_f32(x3, y0, one, half, saved, 1, 3, 1e-38, -100, g3) == RLHF_OK &&
+                close(g3[0], 1e38, 1e-5, 0) && g3[1] == 0.0f && close(g3[2], -1e38, 1e-5, 0),
+            "backward at T = 1e-38 (%s stats): %g %g %g", saved ? "saved" : "recomputed", double(g3[0]), double(g3[1]),
+            double(g3[2]));
+    }
+  }
 
   // logsoftmax of [3e38, 1, 0]: (x - m)/T is a float even where (x - m) log2(e)/T is not.
   const float big[3] = {3e38f, 1, 0};

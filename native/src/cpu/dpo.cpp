@@ -39,8 +39,9 @@ extern "C" RLHF_API rlhf_status rlhf_dpo_f32(const float* policy_chosen, const f
       l = s.loss;
       dl = bt * s.grad;
     } else if (loss_type == RLHF_DPO_HINGE) {
-      l = std::fmax(0.0, 1 - bt * h);
-      dl = 1 - bt * h > 0 ? -bt : 0;  // at βh = 1 exactly the gradient is 0
+      const double slack = 1 - bt * h;
+      l = std::fmax(0.0, slack);
+      dl = slack > 0 ? -bt : slack <= 0 ? 0.0 : slack;  // 0 at βh = 1 exactly; a NaN h propagates
     } else {
       const double e = h - 1 / (2 * bt);
       l = e * e;

@@ -13,9 +13,11 @@ namespace {
 // The row's gradient without the onehot term (the label's entry is rewritten afterwards):
 //   (1/T) [-g_lp p - g_H p (ln p + H)] = p (A + B log2 p),  A = -(g_lp + g_H H)/T,  B = -g_H k/T,
 // with log2 p = (x - m) c - log2 s clamped at the exp2 floor, where p = 0: there the product is 0, as
-// the SPEC's convention wants (0 log 0 = 0), without a select. A coefficient that is 0 removes its
-// term even where the other factor is not finite: the caller passes g_lp = 0 or g_H = 0 exactly then.
-template <bool kEntropy>
+// the SPEC's convention wants (0 log 0 = 0), without a select. At a tiny T (kHuge: A or B beyond 1e30)
+// A + B log2 p can overflow, and 0 * inf would be NaN: there p = 0 is selected to 0 instead. A
+// coefficient that is 0 removes its term even where the other factor is not finite: the caller
+// passes g_lp = 0 or g_H = 0 exactly then.
+template <bool kEntropy, bool kHuge = false>
 struct GradientRow {
   const float* x;
   float c, offset, log2_s, a, b;
@@ -25,14 +27,18 @@ struct GradientRow {
     const T d = gap<L>(L::load(x + i), L::set(offset), L::set(c));
     const T log2_p = L::max(L::set(L::kExp2Low), L::sub(d, L::set(log2_s)));
     const T p = exp2_clamped<L>(log2_p);
-    return L::mul(p, kEntropy ? L::fma(L::set(b), log2_p, L::set(a)) : L::set(a));
+    const T term = L::mul(p, kEntropy ? L::fma(L::set(b), log2_p, L::set(a)) : L::set(a));
+    if (!kHuge) return term;
+    const T zero = L::set(0.0f);
+    return L::select(L::eq(p, zero), zero, term);
   }
 };
 
 // The same from what the statistics pass kept: p = kept * f with f the block's factor (kept
 // 2^{(x - m_b) c}), and log2 p = d - log2 s with d = (x - m) c, so that
 //   p (A + B log2 p) = kept (a + b d),  a = f (A - B log2 s),  b = f B  (per block, in double):
-// no exp2 per entry, and d clamped at the exp2 floor keeps b d finite where kept is 0.
+// no exp2 per entry, and d clamped at the exp2 floor keeps b d finite where kept is 0 (the caller
+// takes GradientRow instead when b or a is so large, at a tiny T, that b d could overflow).
 template <bool kEntropy>
 struct KeptGradientRow {
   const float* x;
@@ -107,7 +113,9 @@ void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r
     const double coef_a = -(static_cast<double>(g_lp) + (with_h ? g_h * h : 0.0)) * a.inv_t;
     const double coef_b = -static_cast<double>(g_h) * sc.k * a.inv_t;
     const auto fa = static_cast<float>(coef_a), fb = static_cast<float>(coef_b);
-    if (kept) {
+    // |b d| <= |B| 150 and |a| <= |A| + |B| log2 V stay far from overflow below 1e30 (any sane T).
+    const bool huge = !(std::fabs(coef_a) < 1e30 && std::fabs(coef_b) < 1e30);
+    if (kept && !huge) {
       for (int64_t b0 = 0; b0 < a.v; b0 += kBlock) {
         const int64_t len = a.v - b0 < kBlock ? a.v - b0 : kBlock;
         const double f = std::exp2(gap(block_offsets[b0 / kBlock], offset, sc.c) - log2_s);
@@ -118,6 +126,11 @@ void logprobs_backward_rows(const LogprobsBackwardArgs& a, int64_t r0, int64_t r
         else
           write_row<Native>(out + b0, len, a.stream, KeptGradientRow<false>{x + b0, kept + b0, sc.c, offset, block_a, block_b});
       }
+    } else if (huge) {
+      if (with_h)
+        write_row<Native>(out, a.v, a.stream, GradientRow<true, true>{x, sc.c, offset, l2, fa, fb});
+      else
+        write_row<Native>(out, a.v, a.stream, GradientRow<false, true>{x, sc.c, offset, l2, fa, fb});
     } else if (with_h) {
       write_row<Native>(out, a.v, a.stream, GradientRow<true>{x, sc.c, offset, l2, fa, fb});
     } else {

@@ -35,6 +35,7 @@ __device__ __forceinline__ void blockSums(double (&v)[kSums]) {
 }
 
 inline rlhf_status checkBatch(const char* name, int64_t b) {
+  RLHF_CUDA_REQUIRE(b >= 0, RLHF_ERR_SHAPE, "%s: the batch size must be >= 0 (got %lld)", name, (long long)b);
   RLHF_CUDA_REQUIRE(b >= 1, RLHF_ERR_EMPTY, "%s: the batch is empty", name);
   return RLHF_OK;
 }

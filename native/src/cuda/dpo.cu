@@ -20,7 +20,7 @@ __global__ void __launch_bounds__(kBatchThreads)
     } else if (lossType == RLHF_DPO_HINGE) {
       const double slack = 1 - beta * h;
       l = slack > 0 ? slack : slack == slack ? 0.0 : slack;  // fmax would drop a NaN: it must propagate
-      dl = slack > 0 ? -beta : 0.0;  // at βh = 1 exactly the gradient is 0
+      dl = slack > 0 ? -beta : slack <= 0 ? 0.0 : slack;  // 0 at βh = 1 exactly; a NaN h propagates
     } else {
       const double e = h - 1 / (2 * beta);
       l = e * e;

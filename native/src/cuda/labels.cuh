@@ -38,6 +38,8 @@ inline rlhf_status checkRows(const char* name, const void* logits, int64_t n, in
                              TemperatureScales* scales) {
   RLHF_CUDA_REQUIRE(n >= 0, RLHF_ERR_SHAPE, "%s: n must be >= 0 (got %lld)", name, (long long)n);
   RLHF_CUDA_REQUIRE(v >= 1, RLHF_ERR_SHAPE, "%s: v must be >= 1 (got %lld)", name, (long long)v);
+  RLHF_CUDA_REQUIRE(n <= INT64_MAX / 8 / v, RLHF_ERR_SHAPE, "%s: [%lld, %lld] is too large", name, (long long)n,
+                    (long long)v);
   RLHF_CUDA_REQUIRE(n == 0 || logits, RLHF_ERR_SHAPE, "%s: null logits", name);
   RLHF_CUDA_REQUIRE(temperature > 0.0 && temperature < INFINITY, RLHF_ERR_PARAM,
                     "%s: temperature must be finite and > 0 (got %g)", name, temperature);

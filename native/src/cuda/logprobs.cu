@@ -15,6 +15,7 @@ struct LogprobsOp : LabelledRows {
 
   const float* logits;
   float scale2;  // log2(e) / T
+  float invT;
   float* logprobs;
   float* entropy;
   float* rowStats;  // may be null: [n, 3] (m, s, H) for the backward
@@ -32,9 +33,18 @@ struct LogprobsOp : LabelledRows {
       if (saved) saved[0] = saved[1] = saved[2] = fill(state);
       return {};
     }
-    const float xy = logits[row * rowLength + labels[row]];
+    // Read again, so checked again: the labels may have changed since state() (an output overlapping them).
+    const int32_t y = labels[row];
+    if (y < 0 || y >= rowLength) {
+      raiseFlag(flag);
+      logprobs[row] = entropy[row] = fill(kBadIndex);
+      if (saved) saved[0] = saved[1] = saved[2] = fill(kBadIndex);
+      return {};
+    }
+    const float xy = logits[row * rowLength + y];
     const float log2s = st.l.log2s();
-    logprobs[row] = kLn2 * ((xy - st.l.m) * scale2 - log2s);
+    // (x_y − m)/T − ln s: in natural-log units, (x_y − m)·log2(e)/T would overflow first at a tiny T.
+    logprobs[row] = fmaf(xy - st.l.m, invT, -kLn2 * log2s);
     entropy[row] = st.entropy();
     if (saved) saved[0] = st.l.m, saved[1] = kLn2 * log2s, saved[2] = entropy[row];
     return {};
@@ -64,6 +74,7 @@ extern "C" rlhf_status rlhf_cuda_logprobs_f32(const float* logits, const int32_t
   op.flag = h->deviceFlag;
   op.logits = logits;
   op.scale2 = ts.scale2;
+  op.invT = ts.invT;
   op.logprobs = logprobs;
   op.entropy = entropy;
   op.rowStats = row_stats;

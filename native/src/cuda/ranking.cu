@@ -80,7 +80,8 @@ extern "C" rlhf_status rlhf_cuda_ranking_f32(const float* rewards, const int32_t
                                              void* stream) {
   const char* name = "cuda ranking";
   RLHF_CUDA_REQUIRE(b >= 0 && k >= 0, RLHF_ERR_SHAPE, "%s: negative size", name);
-  RLHF_CUDA_REQUIRE(k <= INT32_MAX, RLHF_ERR_SHAPE, "%s: k too large", name);
+  RLHF_CUDA_REQUIRE(k <= INT32_MAX && (k == 0 || b <= INT64_MAX / 4 / k), RLHF_ERR_SHAPE, "%s: [%lld, %lld] is too large",
+                    name, (long long)b, (long long)k);
   RLHF_CUDA_REQUIRE((b * k == 0 || (rewards && ranks && grad)) && loss && accuracy && pairs, RLHF_ERR_SHAPE,
                     "%s: null pointer", name);
   StreamHandle* h = resolve(stream);

@@ -36,6 +36,18 @@ describe('preference.dpo', () => {
   it('hinge has zero gradient at βh = 1 exactly', () => {
     const r = right(dpo({ beta: 1, lossType: 'hinge' })({ policyChosen: f64([1], [1]), policyRejected: f64([1], [0]), refChosen: f64([1], [0]), refRejected: f64([1], [0]) }));
     expect(r.gradPolicyChosen.data[0]).toBe(0);
+    // β = 0.01 is not a float32: the kink is where the SPEC puts it on float32 inputs too.
+    const z = f32([1], [0]);
+    const at = right(dpo({ beta: 0.01, lossType: 'hinge' })({ policyChosen: f32([1], [100]), policyRejected: z, refChosen: z, refRejected: z }));
+    expect(at.gradPolicyChosen.data[0]).toBe(0);
+  });
+
+  it('hinge propagates a NaN pair into its loss and gradient', () => {
+    const z = f32([2], [0, 0]);
+    const r = right(dpo({ lossType: 'hinge' })({ policyChosen: f32([2], [Number.NaN, 1]), policyRejected: z, refChosen: z, refRejected: z }));
+    expect(r.loss).toBeNaN();
+    expect(r.gradPolicyChosen.data[0]).toBeNaN();
+    expect(r.gradPolicyChosen.data[1]).toBeCloseTo(-0.05, 7); // −β/B
   });
 
   it('returns typed errors', () => {

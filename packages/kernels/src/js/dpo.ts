@@ -31,8 +31,9 @@ export const dpo = ({
       l = -(1 - eps) * logSigmoid(beta * h) - (eps === 0 ? 0 : eps * logSigmoid(-beta * h));
       dl = beta * (sigmoid(beta * h) - (1 - eps));
     } else if (lossType === 'hinge') {
-      l = Math.max(0, 1 - beta * h);
-      dl = 1 - beta * h > 0 ? -beta : 0;
+      const slack = 1 - beta * h;
+      l = Math.max(0, slack);
+      dl = slack > 0 ? -beta : slack <= 0 ? 0 : slack; // 0 at βh = 1 exactly; a NaN h propagates
     } else {
       const e = h - 1 / (2 * beta);
       l = e * e;
