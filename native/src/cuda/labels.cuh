@@ -16,11 +16,13 @@ struct LabelledRows {
   __device__ __forceinline__ int state(int64_t row, int64_t v, bool leader) const {
     const int32_t y = labels[row];
     if (y == ignoreIndex) return kIgnored;
-    if (y < 0 || y >= v) {
-      if (leader) raiseFlag(flag);
-      return kBadIndex;
-    }
-    return kActive;
+    return outside(y, v, leader) ? kBadIndex : kActive;
+  }
+  // y is not in [0, v): the leader raises the stream's flag (an `index` error at its next synchronisation).
+  __device__ __forceinline__ bool outside(int32_t y, int64_t v, bool leader) const {
+    if (y >= 0 && y < v) return false;
+    if (leader) raiseFlag(flag);
+    return true;
   }
   // What an ignored row (0) or a row with a bad label (NaN) outputs.
   __device__ __forceinline__ float fill(int state) const { return state == kIgnored ? 0.f : __int_as_float(0x7fc00000); }

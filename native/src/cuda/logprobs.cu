@@ -35,8 +35,7 @@ struct LogprobsOp : LabelledRows {
     }
     // Read again, so checked again: the labels may have changed since state() (an output overlapping them).
     const int32_t y = labels[row];
-    if (y < 0 || y >= rowLength) {
-      raiseFlag(flag);
+    if (outside(y, rowLength, leader)) {
       logprobs[row] = entropy[row] = fill(kBadIndex);
       if (saved) saved[0] = saved[1] = saved[2] = fill(kBadIndex);
       return {};
