@@ -14,6 +14,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import {
+  booleanParam,
   dtypeOf,
   emptyError,
   expectTensor,
@@ -25,12 +26,14 @@ import {
   positive,
   shapeError,
   toRlhfError,
+  show,
   unsafeTensor,
+  validShape,
   type ArrayOf,
   type Result,
   type Tensor,
 } from '@rlhf/tensor';
-import { DPO_LOSS_TYPES, labelSmoothingParam, type DpoLossType } from '@rlhf/kernels';
+import { DPO_LOSS_TYPES, labelSmoothingParam, temperatureParam, type DpoLossType } from '@rlhf/kernels';
 import { DPO_LOSS_CODE } from './addon.js';
 
 type Address = bigint;
@@ -276,9 +279,9 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
   const alloc = <D extends DeviceDType>(dtype: D, shape: readonly number[]): Result<DeviceTensor<D>> =>
     dtype !== 'float32' && dtype !== 'int32'
       ? E.left(shapeError(`alloc: ${String(dtype)} is not a device dtype (float32 or int32)`))
-      : Array.isArray(shape) && shape.every((d) => Number.isSafeInteger(d) && d >= 0)
+      : validShape(shape)
         ? attempt(() => ({ dtype, shape: [...shape], buffer: new DeviceBuffer(cuda, numel(shape) * BYTES[dtype]) }))
-        : E.left(shapeError(`alloc: invalid shape ${Array.isArray(shape) ? formatShape(shape) : String(shape)}`));
+        : E.left(shapeError(`alloc: invalid shape ${show(shape)}`));
 
   const output =
     (shape: readonly number[], given: F32 | undefined) =>
@@ -331,7 +334,7 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
         E.Do,
         E.bind('rows', () => rows('logits', i?.logits)),
         E.bind('labels', ({ rows }) => expectDevice('int32', [rows.N])('labels', i.labels)),
-        E.bind('T', () => positive('temperature', p.temperature, 1)),
+        E.bind('T', () => temperatureParam(p.temperature)),
         E.bind('ignore', () => integerParam('ignoreIndex', p.ignoreIndex, -100)),
         E.bind('logprobs', ({ rows }) => output([rows.N], out.logprobs)('logprobs')),
         E.bind('entropy', ({ rows }) => output([rows.N], out.entropy)('entropy')),
@@ -351,9 +354,10 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
         E.bind('gLp', ({ rows }) => expectDevice('float32', [rows.N])('gradLogprobs', i.gradLogprobs)),
         E.bind('gH', ({ rows }) => optionalDevice('float32', [rows.N])('gradEntropy', i.gradEntropy)),
         E.bind('stats', ({ rows }) => optionalDevice('float32', [rows.N, 3])('rowStats', i.rowStats)),
-        E.bind('T', () => positive('temperature', p.temperature, 1)),
+        E.bind('T', () => temperatureParam(p.temperature)),
         E.bind('ignore', () => integerParam('ignoreIndex', p.ignoreIndex, -100)),
-        E.bind('gradLogits', ({ rows }) => (p.inPlace ? E.right(rows.t) : output([rows.N, rows.V], out.gradLogits)('gradLogits'))),
+        E.bind('inPlace', () => booleanParam('inPlace', p.inPlace, false)),
+        E.bind('gradLogits', ({ rows, inPlace }) => (inPlace ? E.right(rows.t) : output([rows.N, rows.V], out.gradLogits)('gradLogits'))),
         E.chainFirst(({ rows, labels, gLp, gH, stats, T, ignore, gradLogits }) =>
           attempt(() =>
             cuda.logprobsBackward(a(rows.t), a(labels), a(gLp), aOpt(gH), aOpt(stats), rows.N, rows.V, T, labelRangeIgnoreIndex(ignore),
@@ -366,7 +370,7 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
       pipe(
         E.Do,
         E.bind('rows', () => rows('logits', i?.logits)),
-        E.bind('T', () => positive('temperature', p.temperature, 1)),
+        E.bind('T', () => temperatureParam(p.temperature)),
         E.bind('logsoftmax', ({ rows }) => output([rows.N, rows.V], out.logsoftmax)('logsoftmax')),
         E.chainFirst(({ rows, T, logsoftmax }) => attempt(() => cuda.logsoftmax(a(rows.t), rows.N, rows.V, T, a(logsoftmax), s(p)))),
         E.map(({ logsoftmax }) => ({ logsoftmax })),
@@ -376,7 +380,7 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
         E.Do,
         E.bind('rows', () => rows('logits', i?.logits)),
         E.bind('g', ({ rows }) => expectDevice('float32', [rows.N, rows.V])('gradOutput', i.gradOutput)),
-        E.bind('T', () => positive('temperature', p.temperature, 1)),
+        E.bind('T', () => temperatureParam(p.temperature)),
         E.bind('gradLogits', ({ rows }) => output([rows.N, rows.V], out.gradLogits)('gradLogits')),
         E.chainFirst(({ rows, g, T, gradLogits }) =>
           attempt(() => cuda.logsoftmaxBackward(a(rows.t), a(g), rows.N, rows.V, T, a(gradLogits), s(p))),
@@ -390,9 +394,10 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
         E.bind('q', ({ rows }) => expectDevice('float32', [rows.N, rows.V])('logitsQ', i.logitsQ)),
         E.bind('gKl', ({ rows }) => optionalDevice('float32', [rows.N])('gradKl', i.gradKl)),
         E.bind('saved', ({ rows }) => optionalDevice('float32', [rows.N, 5])('rowStats', i.rowStats)),
-        E.bind('T', () => positive('temperature', p.temperature, 1)),
+        E.bind('T', () => temperatureParam(p.temperature)),
         E.bind('kl', ({ rows }) => output([rows.N], out.kl)('kl')),
-        E.bind('grad', ({ rows }) => (p.withGrad === false ? E.right(null) : output([rows.N, rows.V], out.gradLogitsP)('gradLogitsP'))),
+        E.bind('withGrad', () => booleanParam('withGrad', p.withGrad, true)),
+        E.bind('grad', ({ rows, withGrad }) => (withGrad ? output([rows.N, rows.V], out.gradLogitsP)('gradLogitsP') : E.right(null))),
         E.bind('rowStats', ({ rows }) => output([rows.N, 5], out.rowStats)('rowStats')),
         E.chainFirst(({ rows, q, gKl, saved, T, kl, grad, rowStats }) =>
           attempt(() =>

@@ -271,6 +271,13 @@ describe.skipIf(!available)('device buffers', () => {
     expect(E.isRight(dev().kernels.logprobs(null as never, null as never)({ logits, labels: goodLabels }))).toBe(true);
     const noPairs = dev().kernels.pairwise()(null as never);
     expect(E.isLeft(noPairs) && noPairs.left.kind).toBe('shape');
+    // inPlace and withGrad take only booleans, as on the host: 'false' must not overwrite the logits
+    const ones = right(dev().upload(f32(new Float32Array(3).fill(1), [3])));
+    const truthy = dev().kernels.logprobsBackward({ inPlace: 'false' } as never)({ logits, labels: goodLabels, gradLogprobs: ones });
+    expect(E.isLeft(truthy) && truthy.left.kind).toBe('param');
+    expect(Array.from(right(dev().download(logits)).data)).toEqual(new Array(12).fill(0.5));
+    const noGrad = dev().kernels.klFull({ withGrad: 0 } as never)({ logitsP: logits, logitsQ: logits });
+    expect(E.isLeft(noGrad) && noGrad.left.kind).toBe('param');
   });
 
   it('uploads only a tensor whose array matches its shape and dtype, and downloads only into an array of its dtype', () => {
