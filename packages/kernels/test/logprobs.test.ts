@@ -40,6 +40,26 @@ describe('logprobs (js)', () => {
     expect(masked.logprobs.data[0]).toBe(-Infinity);
   });
 
+  it('keeps the digits of x − max when |x/T| is huge (1e15): p = [½, ½, 0] for logits [b, b, 0]', () => {
+    for (const [b, T] of [[1e15, 1], [1e11, 0.01], [-1e15, 1]] as const) {
+      const logits = f32([1, 3], [b, b, 0]);
+      const top = b > 0 ? [0.5, 0.5, 0] : [0, 0, 1];
+      const { logprobs, entropy, rowStats } = right(js.logprobs({ temperature: T })({ logits, labels: i32([0]) }));
+      expect(logprobs.data[0]).toBe(b > 0 ? Math.fround(-Math.LN2) : Math.fround(b / T));
+      expect(entropy.data[0]).toBeCloseTo(b > 0 ? Math.LN2 : 0, 6);
+      const { logsoftmax } = right(js.logsoftmax({ temperature: T })({ logits }));
+      expect(Array.from(logsoftmax.data, Math.exp)).toEqual(top.map((p) => expect.closeTo(p, 6)));
+      for (const saved of [undefined, rowStats]) {
+        const { gradLogits } = right(
+          js.logprobsBackward({ temperature: T })({ logits, labels: i32([0]), gradLogprobs: f32([1], [1]), rowStats: saved }),
+        );
+        expect(Array.from(gradLogits.data, (g) => g * T)).toEqual([1 - top[0]!, -top[1]!, -top[2]!].map((g) => expect.closeTo(g, 6)));
+      }
+      const { kl } = right(js.klFull({ temperature: T })({ logitsP: logits, logitsQ: f32([1, 3], [b, b, b]) }));
+      expect(kl.data[0]).toBeCloseTo(Math.log(b > 0 ? 1.5 : 3), 6);
+    }
+  });
+
   it('outputs 0 for ignored rows even when their logits are NaN', () => {
     const logits = f32([2, 3], [NaN, NaN, Infinity, 1, 2, 3]);
     const { logprobs, entropy } = right(js.logprobs({ ignoreIndex: -1 })({ logits, labels: i32([-1, 2]) }));

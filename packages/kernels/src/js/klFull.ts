@@ -1,6 +1,6 @@
 import type { FloatArray } from '@rlhf/tensor';
 import type { RawKlFull } from '../raw.js';
-import { pTimes, softmaxRow } from './softmaxRow.js';
+import { logSoftmaxAt, pTimes, softmaxRow } from './softmaxRow.js';
 
 /** A row pair's saved statistics (mp, sp, r, μ, kl): see KlFullOutputs.rowStats. */
 interface KlRowStats {
@@ -22,17 +22,17 @@ const savedRow = (s: FloatArray, n: number): KlRowStats => ({
 /** The statistics of row `n`: kl = Σ p·(log p − log q), and the pivots and μ of the gradient's form. */
 const rowStatistics = (logitsP: FloatArray, logitsQ: FloatArray, n: number, V: number, invT: number): KlRowStats => {
   const row = n * V;
-  const { lse: lseP, maxLogit: mp, logS: sp } = softmaxRow(logitsP, row, V, invT);
-  const lseQ = softmaxRow(logitsQ, row, V, invT).lse;
+  const { maxLogit: mp, logS: sp } = softmaxRow(logitsP, row, V, invT);
+  const { maxLogit: mq, logS: sq } = softmaxRow(logitsQ, row, V, invT);
   let at = 0;
   while (at < V - 1 && logitsP[row + at] !== mp) at++;
   const r = Number.isFinite(logitsQ[row + at]!) ? logitsQ[row + at]! : 0;
   let kl = 0;
   let mu = 0;
   for (let v = 0; v < V; v++) {
-    const logP = logitsP[row + v]! * invT - lseP;
+    const logP = logSoftmaxAt(logitsP[row + v]!, mp, sp, invT);
     const p = Math.exp(logP);
-    kl += pTimes(p, logP - (logitsQ[row + v]! * invT - lseQ));
+    kl += pTimes(p, logP - logSoftmaxAt(logitsQ[row + v]!, mq, sq, invT));
     mu += pTimes(p, logitsP[row + v]! - mp - (logitsQ[row + v]! - r));
   }
   return { mp, sp, r, mu, kl };

@@ -1,5 +1,5 @@
 import type { RawLogprobs } from '../raw.js';
-import { softmaxRow } from './softmaxRow.js';
+import { logSoftmaxAt, softmaxRow } from './softmaxRow.js';
 
 /**
  * SPEC §2 logprobs: `z_y − lse` and `H = lse − Σ p·z` per row; ignored rows are 0 and never read.
@@ -15,9 +15,9 @@ export const logprobs = ({ logits, labels, N, V, temperature, ignoreIndex, logpr
       rowStats?.fill(0, 3 * n, 3 * n + 3);
       continue;
     }
-    const { lse, meanZ, maxLogit, logS } = softmaxRow(logits, n * V, V, invT);
-    logprobs[n] = logits[n * V + y]! * invT - lse;
-    entropy[n] = lse - meanZ;
+    const { maxLogit, logS, entropy: H } = softmaxRow(logits, n * V, V, invT);
+    logprobs[n] = logSoftmaxAt(logits[n * V + y]!, maxLogit, logS, invT);
+    entropy[n] = H;
     if (rowStats) {
       rowStats[3 * n] = maxLogit;
       rowStats[3 * n + 1] = logS;
