@@ -428,6 +428,26 @@ void checkErrors() {
   expectStatus(rlhf_cuda_logsoftmax_f32(x.p, 8, 8, 1.f, out.p, stream), RLHF_OK, "on a created stream");
   expectStatus(rlhf_cuda_stream_synchronize(stream), RLHF_OK, "stream_synchronize");
   expectStatus(rlhf_cuda_stream_destroy(stream), RLHF_OK, "stream_destroy");
+
+  // A pointer that is not a live handle is refused before it is read: a destroyed handle (the
+  // sanitizers would report a read of the freed one), one destroyed twice, a raw cudaStream_t, junk.
+  int junk = 7;
+  for (void* bad : {stream, static_cast<void*>(&junk)}) {
+    expectStatus(rlhf_cuda_logsoftmax_f32(x.p, 8, 8, 1.f, out.p, bad), RLHF_ERR_PARAM, "kernel on a dead handle");
+    expectStatus(rlhf_cuda_memset(out.p, 0, 8, bad), RLHF_ERR_PARAM, "memset on a dead handle");
+    expectStatus(rlhf_cuda_stream_synchronize(bad), RLHF_ERR_PARAM, "synchronize a dead handle");
+    expectStatus(rlhf_cuda_stream_destroy(bad), RLHF_ERR_PARAM, "destroy a dead handle");
+    CHECK(rlhf_cuda_stream_raw(bad) == nullptr, "stream_raw of a dead handle");
+  }
+  void* wrapped = nullptr;
+  expectStatus(rlhf_cuda_stream_create(&stream), RLHF_OK, "stream_create");
+  expectStatus(rlhf_cuda_stream_wrap(rlhf_cuda_stream_raw(stream), &wrapped), RLHF_OK, "stream_wrap");
+  expectStatus(rlhf_cuda_logsoftmax_f32(x.p, 8, 8, 1.f, out.p, rlhf_cuda_stream_raw(stream)), RLHF_ERR_PARAM,
+               "a raw cudaStream_t for a handle");
+  expectStatus(rlhf_cuda_logsoftmax_f32(x.p, 8, 8, 1.f, out.p, wrapped), RLHF_OK, "on a wrapped stream");
+  expectStatus(rlhf_cuda_stream_destroy(wrapped), RLHF_OK, "destroy the wrapper");
+  expectStatus(rlhf_cuda_stream_synchronize(stream), RLHF_OK, "the wrapped stream outlives its wrapper");
+  expectStatus(rlhf_cuda_stream_destroy(stream), RLHF_OK, "stream_destroy");
 }
 
 }  // namespace

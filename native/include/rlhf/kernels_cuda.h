@@ -7,7 +7,9 @@
  * work on the stream and returns RLHF_OK without waiting (RLHF_ERR_DEVICE when a launch fails).
  *
  * Streams. `stream` is a handle from rlhf_cuda_stream_create / rlhf_cuda_stream_wrap, or NULL for the
- * library's handle on the device's legacy default stream. Work on one handle runs in order.
+ * library's handle on the device's legacy default stream. Work on one handle runs in order. Any other
+ * pointer, a destroyed handle included, is refused with RLHF_ERR_PARAM (never dereferenced); destroying
+ * a handle while another thread still passes it is the caller's race.
  *
  * Data-dependent errors. Labels and ranks live on the device, so they are checked there: a label
  * outside [0, v) that is not ignore_index, or a rank outside [-1, k), never causes an out-of-bounds
@@ -59,7 +61,8 @@ RLHF_API rlhf_status rlhf_cuda_stream_wrap(void* cuda_stream, void** stream);
 /* Waits for the stream; RLHF_ERR_INDEX when a kernel found a bad label or rank since the last sync. */
 RLHF_API rlhf_status rlhf_cuda_stream_synchronize(void* stream);
 RLHF_API rlhf_status rlhf_cuda_stream_destroy(void* stream);
-/* The cudaStream_t behind a handle (NULL handle: the legacy default stream, 0). */
+/* The cudaStream_t behind a handle (NULL handle: the legacy default stream, 0; NULL too, with a message
+   for rlhf_cuda_last_error, for a pointer that is not a live handle). */
 RLHF_API void* rlhf_cuda_stream_raw(void* stream);
 
 /* Row-kernel tuning, for benchmarks and tests: the largest thread-block cluster used to split one

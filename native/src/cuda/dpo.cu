@@ -61,8 +61,8 @@ extern "C" rlhf_status rlhf_cuda_dpo_f32(const float* policy_chosen, const float
                     RLHF_ERR_PARAM, "%s: unknown loss type %d", name, int(loss_type));
   RLHF_CUDA_REQUIRE(label_smoothing >= 0.0 && label_smoothing < 0.5, RLHF_ERR_PARAM,
                     "%s: label_smoothing must be in [0, 0.5) (got %g)", name, label_smoothing);
-  StreamHandle* h = resolve(stream);
-  if (!h) return RLHF_ERR_UNAVAILABLE;
+  StreamHandle* h;
+  if (rlhf_status st = resolve(stream, &h)) return st;
   const cudaError_t err =
       launchKernel(dpoKernel, 1, kBatchThreads, 0, h->stream, policy_chosen, policy_rejected, ref_chosen, ref_rejected,
                    b, beta, int(loss_type), label_smoothing, grad_policy_chosen, grad_policy_rejected, rewards_chosen,

@@ -75,8 +75,8 @@ extern "C" rlhf_status rlhf_cuda_kl_full_f32(const float* logits_p, const float*
   TemperatureScales ts;
   if (rlhf_status st = checkRows(name, logits_p, n, v, temperature, &ts)) return st;
   RLHF_CUDA_REQUIRE(n == 0 || (logits_q && kl), RLHF_ERR_SHAPE, "%s: null pointer", name);
-  StreamHandle* h = resolve(stream);
-  if (!h) return RLHF_ERR_UNAVAILABLE;
+  StreamHandle* h;
+  if (rlhf_status st = resolve(stream, &h)) return st;
   const bool aligned = aligned16(logits_p) && aligned16(logits_q) && aligned16(grad_logits_p);
   // Every op gets the call's pointers; its flags say which it reads: a forward's saved_stats (kSaved: the
   // gradient pass alone, nothing new to save) or its own statistics pass, which saves row_stats if asked.

@@ -65,8 +65,8 @@ extern "C" rlhf_status rlhf_cuda_logprobs_f32(const float* logits, const int32_t
   TemperatureScales ts;
   if (rlhf_status st = checkRows(name, logits, n, v, temperature, &ts)) return st;
   RLHF_CUDA_REQUIRE(n == 0 || (labels && logprobs && entropy), RLHF_ERR_SHAPE, "%s: null pointer", name);
-  StreamHandle* h = resolve(stream);
-  if (!h) return RLHF_ERR_UNAVAILABLE;
+  StreamHandle* h;
+  if (rlhf_status st = resolve(stream, &h)) return st;
   LogprobsOp op;
   op.labels = labels;
   op.ignoreIndex = ignore_index;

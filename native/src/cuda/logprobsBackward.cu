@@ -68,8 +68,8 @@ extern "C" rlhf_status rlhf_cuda_logprobs_backward_f32(const float* logits, cons
   TemperatureScales ts;
   if (rlhf_status st = checkRows(name, logits, n, v, temperature, &ts)) return st;
   RLHF_CUDA_REQUIRE(n == 0 || (labels && grad_logprobs && grad_logits), RLHF_ERR_SHAPE, "%s: null pointer", name);
-  StreamHandle* h = resolve(stream);
-  if (!h) return RLHF_ERR_UNAVAILABLE;
+  StreamHandle* h;
+  if (rlhf_status st = resolve(stream, &h)) return st;
   auto launch = [&](auto op) {
     op.labels = labels;
     op.ignoreIndex = ignore_index;

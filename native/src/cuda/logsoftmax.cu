@@ -42,8 +42,8 @@ extern "C" rlhf_status rlhf_cuda_logsoftmax_f32(const float* logits, int64_t n, 
   TemperatureScales ts;
   if (rlhf_status st = checkRows(name, logits, n, v, temperature, &ts)) return st;
   RLHF_CUDA_REQUIRE(n == 0 || out, RLHF_ERR_SHAPE, "%s: null output", name);
-  StreamHandle* h = resolve(stream);
-  if (!h) return RLHF_ERR_UNAVAILABLE;
+  StreamHandle* h;
+  if (rlhf_status st = resolve(stream, &h)) return st;
   LogsoftmaxOp op{logits, ts.scale2, ts.invT, out};
   return launchRows(op, n, v, aligned16(logits) && aligned16(out), h, name);
 }

@@ -58,8 +58,8 @@ extern "C" rlhf_status rlhf_cuda_logsoftmax_backward_f32(const float* logits, co
   TemperatureScales ts;
   if (rlhf_status st = checkRows(name, logits, n, v, temperature, &ts)) return st;
   RLHF_CUDA_REQUIRE(n == 0 || (grad_output && grad_logits), RLHF_ERR_SHAPE, "%s: null pointer", name);
-  StreamHandle* h = resolve(stream);
-  if (!h) return RLHF_ERR_UNAVAILABLE;
+  StreamHandle* h;
+  if (rlhf_status st = resolve(stream, &h)) return st;
   LogsoftmaxBackwardOp op{logits, grad_output, ts.scale2, ts.invT, grad_logits};
   return launchRows(op, n, v, aligned16(logits) && aligned16(grad_output) && aligned16(grad_logits), h, name);
 }

@@ -44,8 +44,8 @@ extern "C" rlhf_status rlhf_cuda_pairwise_f32(const float* chosen, const float* 
                     "%s: label_smoothing must be in [0, 0.5) (got %g)", name, label_smoothing);
   RLHF_CUDA_REQUIRE(center_coef >= 0.0 && center_coef < INFINITY, RLHF_ERR_PARAM,
                     "%s: center_coef must be finite and >= 0 (got %g)", name, center_coef);
-  StreamHandle* h = resolve(stream);
-  if (!h) return RLHF_ERR_UNAVAILABLE;
+  StreamHandle* h;
+  if (rlhf_status st = resolve(stream, &h)) return st;
   const cudaError_t err = launchKernel(pairwiseKernel, 1, kBatchThreads, 0, h->stream, chosen, rejected, margin, b,
                                        label_smoothing, center_coef, grad_chosen, grad_rejected, loss, accuracy);
   setLastLaunch("cuda pairwise: block256");

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 
 namespace rlhf_cuda {
 namespace {
@@ -16,6 +17,9 @@ thread_local std::string lastLaunch;
 constexpr int kMaxDevices = 64;
 std::mutex registryMutex;
 StreamHandle* defaultHandles[kMaxDevices] = {};
+// The handles rlhf_cuda_stream_create / _wrap gave out and rlhf_cuda_stream_destroy has not taken
+// back: any other pointer (a destroyed handle, a raw cudaStream_t) is refused, never dereferenced.
+std::unordered_set<const void*> liveHandles;
 DeviceInfo* infos[kMaxDevices] = {};
 RowTuning tuning;
 
@@ -87,6 +91,29 @@ StreamHandle* newHandle(cudaStream_t stream, bool owned) {
   return h;
 }
 
+// A new handle given out to the caller (create / wrap; null: newHandle failed), registered so that
+// resolve accepts it.
+rlhf_status giveOut(StreamHandle* h, void** stream, const char* what) {
+  if (!h) return fail(RLHF_ERR_DEVICE, "%s: could not allocate the error flag", what);
+  try {
+    std::lock_guard<std::mutex> lock(registryMutex);
+    liveHandles.insert(h);
+  } catch (...) {
+    if (h->owned) cudaStreamDestroy(h->stream);
+    cudaFreeHost(h->flag);
+    delete h;
+    return fail(RLHF_ERR_DEVICE, "%s: out of memory", what);
+  }
+  *stream = h;
+  return RLHF_OK;
+}
+
+// RLHF_OK when CUDA can be used here (and the default handle exists), else why not.
+rlhf_status available() {
+  StreamHandle* h;
+  return resolve(nullptr, &h);
+}
+
 }  // namespace
 
 rlhf_status fail(rlhf_status status, const char* fmt, ...) {
@@ -105,18 +132,23 @@ rlhf_status check(cudaError_t err, const char* what) {
   return fail(RLHF_ERR_DEVICE, "%s: %s (%s)", what, cudaGetErrorString(err), cudaGetErrorName(err));
 }
 
-StreamHandle* resolve(void* stream) {
+rlhf_status resolve(void* stream, StreamHandle** handle) {
+  *handle = nullptr;
   const std::string& reason = unavailableReason();
-  if (!reason.empty()) {
-    fail(RLHF_ERR_UNAVAILABLE, "CUDA is unavailable: %s", reason.c_str());
-    return nullptr;
-  }
-  if (stream) return static_cast<StreamHandle*>(stream);
-  const int device = currentDevice();
+  if (!reason.empty()) return fail(RLHF_ERR_UNAVAILABLE, "CUDA is unavailable: %s", reason.c_str());
   std::lock_guard<std::mutex> lock(registryMutex);
+  if (stream) {
+    if (liveHandles.count(stream) == 0)
+      return fail(RLHF_ERR_PARAM, "%p is not a live stream handle of this library (destroyed, or not from "
+                                  "rlhf_cuda_stream_create / rlhf_cuda_stream_wrap)", stream);
+    *handle = static_cast<StreamHandle*>(stream);
+    return RLHF_OK;
+  }
+  const int device = currentDevice();
   if (!defaultHandles[device]) defaultHandles[device] = newHandle(nullptr, false);
-  if (!defaultHandles[device]) fail(RLHF_ERR_DEVICE, "could not allocate the error flag of the default stream");
-  return defaultHandles[device];
+  if (!defaultHandles[device]) return fail(RLHF_ERR_DEVICE, "could not allocate the error flag of the default stream");
+  *handle = defaultHandles[device];
+  return RLHF_OK;
 }
 
 const DeviceInfo* deviceInfo() {
@@ -167,7 +199,7 @@ int rlhf_cuda_device_count(void) {
 }
 
 rlhf_status rlhf_cuda_set_device(int device) {
-  if (!resolve(nullptr)) return RLHF_ERR_UNAVAILABLE;
+  if (rlhf_status st = available()) return st;
   RLHF_CUDA_REQUIRE(device >= 0 && device < rlhf_cuda_device_count() && device < kMaxDevices, RLHF_ERR_PARAM,
                     "device %d does not exist", device);
   return check(cudaSetDevice(device), "cudaSetDevice");
@@ -175,7 +207,7 @@ rlhf_status rlhf_cuda_set_device(int device) {
 
 rlhf_status rlhf_cuda_device_name(char* out, size_t out_len) {
   RLHF_CUDA_REQUIRE(out && out_len > 0, RLHF_ERR_SHAPE, "device_name: null buffer");
-  if (!resolve(nullptr)) return RLHF_ERR_UNAVAILABLE;
+  if (rlhf_status st = available()) return st;
   cudaDeviceProp prop;
   const rlhf_status st = check(cudaGetDeviceProperties(&prop, currentDevice()), "cudaGetDeviceProperties");
   if (st != RLHF_OK) return st;
@@ -206,7 +238,7 @@ void rlhf_cuda_set_row_schedule(int max_cluster, int cache_rows, int threads, in
 rlhf_status rlhf_cuda_malloc(void** ptr, size_t bytes) {
   RLHF_CUDA_REQUIRE(ptr, RLHF_ERR_SHAPE, "malloc: null result pointer");
   *ptr = nullptr;
-  if (!resolve(nullptr)) return RLHF_ERR_UNAVAILABLE;
+  if (rlhf_status st = available()) return st;
   return check(cudaMalloc(ptr, bytes > 0 ? bytes : 1), "cudaMalloc");
 }
 
@@ -218,8 +250,8 @@ rlhf_status rlhf_cuda_free(void* ptr) {
 static rlhf_status copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, void* stream,
                         const char* what) {
   RLHF_CUDA_REQUIRE(bytes == 0 || (dst && src), RLHF_ERR_SHAPE, "%s: null pointer", what);
-  StreamHandle* h = resolve(stream);
-  if (!h) return RLHF_ERR_UNAVAILABLE;
+  StreamHandle* h;
+  if (rlhf_status st = resolve(stream, &h)) return st;
   if (bytes == 0) return RLHF_OK;
   return check(cudaMemcpyAsync(dst, src, bytes, kind, h->stream), what);
 }
@@ -236,8 +268,8 @@ rlhf_status rlhf_cuda_memcpy_dtod(void* dst, const void* src, size_t bytes, void
 
 rlhf_status rlhf_cuda_memset(void* dst, int value, size_t bytes, void* stream) {
   RLHF_CUDA_REQUIRE(bytes == 0 || dst, RLHF_ERR_SHAPE, "memset: null pointer");
-  StreamHandle* h = resolve(stream);
-  if (!h) return RLHF_ERR_UNAVAILABLE;
+  StreamHandle* h;
+  if (rlhf_status st = resolve(stream, &h)) return st;
   if (bytes == 0) return RLHF_OK;
   return check(cudaMemsetAsync(dst, value, bytes, h->stream), "memset");
 }
@@ -245,32 +277,25 @@ rlhf_status rlhf_cuda_memset(void* dst, int value, size_t bytes, void* stream) {
 rlhf_status rlhf_cuda_stream_create(void** stream) {
   RLHF_CUDA_REQUIRE(stream, RLHF_ERR_SHAPE, "stream_create: null result pointer");
   *stream = nullptr;
-  if (!resolve(nullptr)) return RLHF_ERR_UNAVAILABLE;
+  if (rlhf_status st = available()) return st;
   cudaStream_t s = nullptr;
   const rlhf_status st = check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate");
   if (st != RLHF_OK) return st;
   StreamHandle* h = newHandle(s, true);
-  if (!h) {
-    cudaStreamDestroy(s);
-    return fail(RLHF_ERR_DEVICE, "stream_create: could not allocate the error flag");
-  }
-  *stream = h;
-  return RLHF_OK;
+  if (!h) cudaStreamDestroy(s);
+  return giveOut(h, stream, "stream_create");
 }
 
 rlhf_status rlhf_cuda_stream_wrap(void* cuda_stream, void** stream) {
   RLHF_CUDA_REQUIRE(stream, RLHF_ERR_SHAPE, "stream_wrap: null result pointer");
   *stream = nullptr;
-  if (!resolve(nullptr)) return RLHF_ERR_UNAVAILABLE;
-  StreamHandle* h = newHandle(static_cast<cudaStream_t>(cuda_stream), false);
-  if (!h) return fail(RLHF_ERR_DEVICE, "stream_wrap: could not allocate the error flag");
-  *stream = h;
-  return RLHF_OK;
+  if (rlhf_status st = available()) return st;
+  return giveOut(newHandle(static_cast<cudaStream_t>(cuda_stream), false), stream, "stream_wrap");
 }
 
 rlhf_status rlhf_cuda_stream_synchronize(void* stream) {
-  StreamHandle* h = resolve(stream);
-  if (!h) return RLHF_ERR_UNAVAILABLE;
+  StreamHandle* h;
+  if (rlhf_status st = resolve(stream, &h)) return st;
   const rlhf_status st = check(cudaStreamSynchronize(h->stream), "cudaStreamSynchronize");
   if (st != RLHF_OK) return st;
   if (*reinterpret_cast<volatile int*>(h->flag) != 0) {
@@ -284,6 +309,11 @@ rlhf_status rlhf_cuda_stream_synchronize(void* stream) {
 
 rlhf_status rlhf_cuda_stream_destroy(void* stream) {
   if (!stream) return RLHF_OK;
+  {
+    std::lock_guard<std::mutex> lock(registryMutex);
+    if (liveHandles.erase(stream) == 0)
+      return fail(RLHF_ERR_PARAM, "stream_destroy: %p is not a live stream handle (destroyed already?)", stream);
+  }
   auto* h = static_cast<StreamHandle*>(stream);
   rlhf_status st = RLHF_OK;
   if (h->owned) st = check(cudaStreamDestroy(h->stream), "cudaStreamDestroy");
@@ -292,6 +322,14 @@ rlhf_status rlhf_cuda_stream_destroy(void* stream) {
   return st;
 }
 
-void* rlhf_cuda_stream_raw(void* stream) { return stream ? static_cast<StreamHandle*>(stream)->stream : nullptr; }
+void* rlhf_cuda_stream_raw(void* stream) {
+  if (!stream) return nullptr;
+  std::lock_guard<std::mutex> lock(registryMutex);
+  if (liveHandles.count(stream) == 0) {
+    fail(RLHF_ERR_PARAM, "stream_raw: %p is not a live stream handle", stream);
+    return nullptr;
+  }
+  return static_cast<StreamHandle*>(stream)->stream;
+}
 
 }  // extern "C"

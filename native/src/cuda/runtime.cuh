@@ -43,9 +43,9 @@ rlhf_status fail(rlhf_status status, const char* fmt, ...);
 // RLHF_OK, or RLHF_ERR_DEVICE with the CUDA error's name and `what`.
 rlhf_status check(cudaError_t err, const char* what);
 
-// The handle for `stream` (NULL: the current device's default handle). Returns null and records a
-// message when CUDA cannot be used.
-StreamHandle* resolve(void* stream);
+// The handle for `stream` (NULL: the current device's default handle) in *handle; otherwise the status
+// (and message) saying why there is none: CUDA cannot be used here, or `stream` is not a live handle.
+rlhf_status resolve(void* stream, StreamHandle** handle);
 const DeviceInfo* deviceInfo();
 RowTuning rowTuning();
 void setLastLaunch(const char* description);
