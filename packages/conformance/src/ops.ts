@@ -8,30 +8,32 @@ import type { RlhfError, Tensor } from '@rlhf/tensor';
 
 type Params = Record<string, unknown>;
 type Inputs = Record<string, Tensor>;
+/** Caller-owned output buffers (`op(params, out)`), by output name. */
+export type Out = Record<string, ArrayBufferView>;
 /** Runs one SPEC operation through the public API on a backend (ops that are pure TS ignore it). */
-export type OpRunner = (k: Kernels, params: Params, inputs: Inputs) => E.Either<RlhfError, object>;
+export type OpRunner = (k: Kernels, params: Params, inputs: Inputs, out?: Out) => E.Either<RlhfError, object>;
 
 // The public functions are typed per operation; a case supplies untyped records, validated by the function itself.
-const call = (f: (p?: never) => (i: never) => E.Either<RlhfError, object>, p: Params, i: Inputs) =>
-  f(p as never)(i as never);
+const call = (f: (p?: never, o?: never) => (i: never) => E.Either<RlhfError, object>, p: Params, i: Inputs, o?: Out) =>
+  f(p as never, o as never)(i as never);
 
 /** The SPEC's operation names, mapped to the project's public functions. */
 export const OPS: Readonly<Record<string, OpRunner>> = {
-  logprobs: (k, p, i) => call(k.logprobs, p, i),
-  'logprobs.backward': (k, p, i) => call(k.logprobsBackward, p, i),
-  logsoftmax: (k, p, i) => call(k.logsoftmax, p, i),
-  'logsoftmax.backward': (k, p, i) => call(k.logsoftmaxBackward, p, i),
-  'kl.full': (k, p, i) => call(klFull, { ...p, backend: k }, i),
-  'preference.pairwise': (k, p, i) => call(pairwise, { ...p, backend: k }, i),
-  'preference.ranking': (k, p, i) => call(ranking, { ...p, backend: k }, i),
-  'preference.dpo': (k, p, i) => call(dpo, { ...p, backend: k }, i),
-  'kl.estimate': (_, p, i) => call(klEstimate, p, i),
-  'kl.shapeRewards': (_, p, i) => call(shapeRewards, p, i),
-  'kl.adaptive': (_, p, i) => call(adaptiveKl, p, i),
-  gae: (_, p, i) => call(gae, p, i),
-  whiten: (_, p, i) => call(whiten, p, i),
-  'ppo.policy': (_, p, i) => call(policyLoss, p, i),
-  'ppo.value': (_, p, i) => call(valueLoss, p, i),
+  logprobs: (k, p, i, o) => call(k.logprobs, p, i, o),
+  'logprobs.backward': (k, p, i, o) => call(k.logprobsBackward, p, i, o),
+  logsoftmax: (k, p, i, o) => call(k.logsoftmax, p, i, o),
+  'logsoftmax.backward': (k, p, i, o) => call(k.logsoftmaxBackward, p, i, o),
+  'kl.full': (k, p, i, o) => call(klFull, { ...p, backend: k }, i, o),
+  'preference.pairwise': (k, p, i, o) => call(pairwise, { ...p, backend: k }, i, o),
+  'preference.ranking': (k, p, i, o) => call(ranking, { ...p, backend: k }, i, o),
+  'preference.dpo': (k, p, i, o) => call(dpo, { ...p, backend: k }, i, o),
+  'kl.estimate': (_, p, i, o) => call(klEstimate, p, i, o),
+  'kl.shapeRewards': (_, p, i, o) => call(shapeRewards, p, i, o),
+  'kl.adaptive': (_, p, i, o) => call(adaptiveKl, p, i, o),
+  gae: (_, p, i, o) => call(gae, p, i, o),
+  whiten: (_, p, i, o) => call(whiten, p, i, o),
+  'ppo.policy': (_, p, i, o) => call(policyLoss, p, i, o),
+  'ppo.value': (_, p, i, o) => call(valueLoss, p, i, o),
 };
 
 /**

@@ -9,6 +9,8 @@ import {
   maskShaped,
   optional,
   outputBuffer,
+  separateOutputs,
+  total,
   unsafeTensor,
   type FloatArray,
   type FloatTensor,
@@ -52,7 +54,7 @@ export interface GaeOut {
  *
  * @example pipe({ rewards, values, mask }, gae({ gamma: 1, lambda: 0.95 }))
  */
-export const gae =
+export const gae = total(
   (params?: GaeParams, out?: GaeOut) =>
   (inputs: GaeInputs): Result<GaeOutputs> =>
     pipe(
@@ -69,6 +71,12 @@ export const gae =
       E.bind('lambda', () => inClosedRange('lambda', params?.lambda, 0.95, 0, 1)),
       E.bind('advantages', ({ rewards, dtype }) => outputBuffer('advantages', dtype, rewards.data.length, out?.advantages)),
       E.bind('returns', ({ rewards, dtype }) => outputBuffer('returns', dtype, rewards.data.length, out?.returns)),
+      E.chainFirst(({ rewards, values, mask, dones, bootstrapValues, advantages, returns }) =>
+        separateOutputs(
+          { advantages, returns },
+          { rewards: rewards.data, values: values.data, mask: mask?.data, dones: dones?.data, bootstrapValues: bootstrapValues?.data },
+        ),
+      ),
       E.map(({ rewards, values, mask, dones, bootstrapValues, dtype, gamma, lambda, advantages, returns }) => {
         const [B, T] = rewards.shape as [number, number];
         const r = rewards.data;
@@ -104,4 +112,5 @@ export const gae =
           returns: unsafeTensor(dtype, rewards.shape, returns) as FloatTensor,
         };
       }),
-    );
+    ),
+);

@@ -8,6 +8,8 @@ import {
   maskedSum,
   optional,
   outputBuffer,
+  separateOutputs,
+  total,
   booleanParam,
   maskShaped,
   unsafeTensor,
@@ -44,7 +46,7 @@ const VARIANCE_EPSILON = 1e-8;
  *
  * @example pipe({ x: advantages, mask }, whiten())
  */
-export const whiten =
+export const whiten = total(
   (params?: WhitenParams, out?: WhitenOut) =>
   (inputs: WhitenInputs): Result<WhitenOutputs> =>
     pipe(
@@ -57,6 +59,8 @@ export const whiten =
         return n > 0 ? E.right(n) : E.left(emptyError('whiten: no entry is selected by the mask, so there is no mean'));
       }),
       E.bind('y', ({ x }) => outputBuffer('y', x.dtype, x.data.length, out?.y)),
+      // y may be x itself: the statistics are taken before y is written, and each entry is read first.
+      E.chainFirst(({ x, mask, y }) => separateOutputs({ y }, { x: x.data, mask: mask?.data }, [['y', 'x']])),
       E.map(({ x, mask, shiftMean, n, y }) => {
         const mean = maskedSum(x, mask) / n;
         let squares = 0;
@@ -67,4 +71,5 @@ export const whiten =
         for (let i = 0; i < x.data.length; i++) y[i] = isOn(mask, i) ? (x.data[i]! - mean) * scale + shift : 0;
         return { y: unsafeTensor(x.dtype, x.shape, y) as FloatTensor };
       }),
-    );
+    ),
+);

@@ -10,7 +10,9 @@ import {
   oneOf,
   outputBuffer,
   positive,
+  separateOutputs,
   toRlhfError,
+  total,
   unsafeTensor,
   type FloatTensor,
   type Result,
@@ -69,7 +71,6 @@ import {
   labelSmoothingParam,
   logitsRows,
   optionalFloatLike,
-  separateOutputs,
   temperatureParam,
 } from './validate.js';
 
@@ -387,7 +388,7 @@ const prepared = <P, I, A, R, O, Out>(
   params: P | undefined,
   out: Out | undefined,
   inputs: I,
-): Result<Prepared<A, R, O>> => E.flatten(E.tryCatch(() => prepare(params, out)(inputs), toRlhfError));
+): Result<Prepared<A, R, O>> => total(prepare)(params, out)(inputs);
 
 const sync =
   <P, I, A, R, O, Out>(prepare: (p?: P, o?: Out) => (i: I) => Result<Prepared<A, R, O>>, kernel: (a: A) => R) =>

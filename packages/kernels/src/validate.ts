@@ -78,30 +78,3 @@ export const labelSmoothingParam = (value: unknown): Result<number> =>
 export const temperatureParam = (value: unknown): Result<number> =>
   numberParam('temperature', value, 1, (x) => x > 0 && Number.isFinite(x) && Number.isFinite(1 / x), 'a finite number > 0 with a finite 1/T');
 
-type View = ArrayBufferView;
-const overlaps = (a: View, b: View): boolean =>
-  a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
-const same = (a: View, b: View): boolean => a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.byteLength === b.byteLength;
-
-/**
- * Outputs share no memory with the inputs or with each other, except an output that is exactly one of
- * the inputs where the op writes it in place (`inPlace`: each element is read before it is written).
- * Anything else would read what the kernel already wrote: a changed label, a half-updated reward.
- */
-export const separateOutputs = (
-  outputs: Record<string, View | null>,
-  inputs: Record<string, View | null | undefined>,
-  inPlace: readonly (readonly [output: string, input: string])[] = [],
-): Result<void> => {
-  const outs = Object.entries(outputs).filter((e): e is [string, View] => e[1] !== null);
-  const ins = Object.entries(inputs).filter((e): e is [string, View] => e[1] != null);
-  for (const [i, [o, ov]] of outs.entries()) {
-    for (const [name, iv] of ins)
-      if (overlaps(ov, iv) && !(same(ov, iv) && inPlace.some(([a, b]) => a === o && b === name)))
-        return E.left(shapeError(`out.${o} shares memory with the input ${name}${same(ov, iv) ? ' (this op does not write it in place)' : ''}`));
-    for (const [o2, ov2] of outs.slice(i + 1))
-      if (overlaps(ov, ov2)) return E.left(shapeError(`out.${o} and out.${o2} share memory`));
-  }
-  return E.right(undefined);
-};
-

@@ -6,7 +6,10 @@ import {
   floatOfRank,
   nonNegative,
   numberParam,
+  guarded,
   outputBuffer,
+  separateOutputs,
+  total,
   positive,
   shapeError,
   unsafeTensor,
@@ -81,12 +84,14 @@ const adaptiveFrom = (beta: number, target: number, horizon: number): KlControll
  * `e = clip(observedKl/target − 1, −0.2, 0.2)`, `β ← β·(1 + e·nSteps/horizon)`.
  */
 export const adaptiveKlController = (params?: AdaptiveKlParams): Result<KlController> =>
-  pipe(
-    E.Do,
-    E.bind('initKlCoef', () => nonNegative('initKlCoef', params?.initKlCoef, 0.2)),
-    E.bind('target', () => positive('target', params?.target, 6)),
-    E.bind('horizon', () => positive('horizon', params?.horizon, 10000)),
-    E.map(({ initKlCoef, target, horizon }) => adaptiveFrom(initKlCoef, target, horizon)),
+  guarded(() =>
+    pipe(
+      E.Do,
+      E.bind('initKlCoef', () => nonNegative('initKlCoef', params?.initKlCoef, 0.2)),
+      E.bind('target', () => positive('target', params?.target, 6)),
+      E.bind('horizon', () => positive('horizon', params?.horizon, 10000)),
+      E.map(({ initKlCoef, target, horizon }) => adaptiveFrom(initKlCoef, target, horizon)),
+    ),
   );
 
 export interface AdaptiveKlInputs {
@@ -107,7 +112,7 @@ export interface AdaptiveKlOut {
  * SPEC §3 kl.adaptive: the sequence of β after each of S updates of `adaptiveKlController`
  * (the controller folded over the inputs).
  */
-export const adaptiveKl =
+export const adaptiveKl = total(
   (params?: AdaptiveKlParams, out?: AdaptiveKlOut) =>
   (inputs: AdaptiveKlInputs): Result<AdaptiveKlOutputs> =>
     pipe(
@@ -133,8 +138,13 @@ export const adaptiveKl =
         return E.right(betas);
       }),
       E.bind('beta', ({ observedKl }) => outputBuffer('beta', observedKl.dtype, observedKl.data.length, out?.beta)),
+      // β is written from a scratch array after every input was read: it may be observedKl itself.
+      E.chainFirst(({ observedKl, nSteps, beta }) =>
+        separateOutputs({ beta }, { observedKl: observedKl.data, nSteps: nSteps.data }, [['beta', 'observedKl']]),
+      ),
       E.map(({ observedKl, betas, beta }) => {
         beta.set(betas);
         return { beta: unsafeTensor(observedKl.dtype, observedKl.shape, beta) as FloatTensor };
       }),
-    );
+    ),
+);

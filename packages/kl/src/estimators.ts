@@ -6,6 +6,8 @@ import {
   expectShape,
   oneOf,
   outputBuffer,
+  separateOutputs,
+  total,
   positive,
   unsafeTensor,
   type FloatArray,
@@ -92,7 +94,7 @@ export const logprobPair = (
  *
  * @example pipe({ logprobs, refLogprobs }, klEstimate({ estimator: 'k3', clamp: 10 }))
  */
-export const klEstimate =
+export const klEstimate = total(
   (params?: KlEstimateParams, out?: KlEstimateOut) =>
   (inputs: KlEstimateInputs): Result<KlEstimateOutputs> =>
     pipe(
@@ -103,6 +105,15 @@ export const klEstimate =
       E.bind('kl', ({ pair }) => outputBuffer('kl', pair.logprobs.dtype, pair.logprobs.data.length, out?.kl)),
       E.bind('grad', ({ pair }) =>
         outputBuffer('gradLogprobs', pair.logprobs.dtype, pair.logprobs.data.length, out?.gradLogprobs),
+      ),
+      // Elementwise, each δ read before its outputs are written: either output may be an input itself.
+      E.chainFirst(({ pair, kl, grad }) =>
+        separateOutputs({ kl, gradLogprobs: grad }, { logprobs: pair.logprobs.data, refLogprobs: pair.refLogprobs.data }, [
+          ['kl', 'logprobs'],
+          ['kl', 'refLogprobs'],
+          ['gradLogprobs', 'logprobs'],
+          ['gradLogprobs', 'refLogprobs'],
+        ]),
       ),
       E.map(({ pair: { logprobs, refLogprobs }, estimator, clamp, kl, grad }) => {
         const k = pointwiseKl(estimator, clamp);
@@ -116,4 +127,5 @@ export const klEstimate =
           gradLogprobs: unsafeTensor(logprobs.dtype, logprobs.shape, grad) as FloatTensor,
         };
       }),
-    );
+    ),
+);

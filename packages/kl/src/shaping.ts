@@ -9,6 +9,8 @@ import {
   isOn,
   nonNegative,
   outputBuffer,
+  separateOutputs,
+  total,
   unsafeTensor,
   type FloatArray,
   type FloatTensor,
@@ -50,7 +52,7 @@ export interface ShapeRewardsOut {
  *
  * @example pipe({ scores, logprobs, refLogprobs, mask }, shapeRewards({ beta: controller.beta }))
  */
-export const shapeRewards =
+export const shapeRewards = total(
   (params?: ShapeRewardsParams, out?: ShapeRewardsOut) =>
   (inputs: ShapeRewardsInputs): Result<ShapeRewardsOutputs> =>
     pipe(
@@ -78,6 +80,12 @@ export const shapeRewards =
       E.bind('nonScore', ({ pair }) =>
         outputBuffer('nonScoreRewards', pair.logprobs.dtype, pair.logprobs.data.length, out?.nonScoreRewards),
       ),
+      E.chainFirst(({ pair, scores, mask, rewards, nonScore }) =>
+        separateOutputs(
+          { rewards, nonScoreRewards: nonScore },
+          { scores: scores.data, logprobs: pair.logprobs.data, refLogprobs: pair.refLogprobs.data, mask: mask.data },
+        ),
+      ),
       E.map(({ pair: { logprobs, refLogprobs }, scores, mask, beta, estimator, rewards, nonScore }) => {
         const [B, T] = logprobs.shape as [number, number];
         const k = pointwiseKl(estimator);
@@ -103,4 +111,5 @@ export const shapeRewards =
           nonScoreRewards: unsafeTensor(logprobs.dtype, logprobs.shape, nonScore) as FloatTensor,
         };
       }),
-    );
+    ),
+);

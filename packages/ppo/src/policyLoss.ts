@@ -2,7 +2,6 @@ import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import {
   numberParam,
-  outputBuffer,
   positive,
   unsafeTensor,
   type FloatArray,
@@ -11,7 +10,7 @@ import {
   type Result,
 } from '@rlhf/tensor';
 import { aggregationParam, aggregationWeights, weightedLoss, type Aggregation } from './aggregation.js';
-import { batchInputs, computeNow } from './validate.js';
+import { batchInputs, computeNow, gradientBuffer } from './validate.js';
 
 export interface PolicyLossParams {
   /** ε_low > 0, default 0.2: the ratio is clipped below at 1 − ε_low. */
@@ -68,7 +67,7 @@ export const preparePolicyLoss =
       E.bind('logRatioClamp', () => optionalParam(params?.logRatioClamp, (v) => positive('logRatioClamp', v, 0))),
       E.bind('aggregation', () => aggregationParam(params?.aggregation)),
       E.bind('weights', ({ batch, aggregation }) => aggregationWeights(aggregation, batch.mask)),
-      E.bind('grad', ({ batch }) => outputBuffer('gradLogprobs', batch.dtype, batch.mask.data.length, out?.gradLogprobs)),
+      E.bind('grad', ({ batch }) => gradientBuffer('gradLogprobs', batch, out?.gradLogprobs)),
       E.map(({ batch, clipLow, clipHigh, dualClip, logRatioClamp, weights, grad }) => () => {
         const { logprobs, oldLogprobs, advantages } = batch.tensors;
         const lo = 1 - clipLow;

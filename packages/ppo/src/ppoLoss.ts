@@ -6,7 +6,9 @@ import {
   nonNegative,
   optional,
   outputBuffer,
+  separateOutputs,
   shapeError,
+  total,
   unsafeTensor,
   type FloatArray,
   type FloatTensor,
@@ -14,6 +16,7 @@ import {
 } from '@rlhf/tensor';
 import { aggregationParam, weightedLoss, aggregationWeights, type Aggregation } from './aggregation.js';
 import { preparePolicyLoss, type PolicyLossInputs, type PolicyLossOutputs, type PolicyLossParams } from './policyLoss.js';
+import { dataOf } from './validate.js';
 import { prepareValueLoss, type ValueLossInputs, type ValueLossOutputs, type ValueLossParams } from './valueLoss.js';
 
 export interface PpoLossParams {
@@ -60,7 +63,7 @@ const scaled = (c: number, x: number): number => (c === 0 ? 0 : c * x);
  *
  * @example pipe(batch, ppoLoss({ valueCoef: 0.5, aggregation: 'seq-mean-token-mean', policy: { clipHigh: 0.28 } }))
  */
-export const ppoLoss =
+export const ppoLoss = total(
   (params?: PpoLossParams, out?: PpoLossOut) =>
   (inputs: PpoLossInputs): Result<PpoLossOutputs> =>
     pipe(
@@ -98,6 +101,16 @@ export const ppoLoss =
       E.bind('gradEntropy', ({ entropy }) =>
         entropy ? outputBuffer('gradEntropy', entropy.dtype, entropy.data.length, out?.gradEntropy) : E.right(undefined),
       ),
+      // The policy's and the value's gradients were checked against their own inputs; all against all here.
+      E.chainFirst(({ entropy, gradValues, gradEntropy }) =>
+        separateOutputs(
+          { gradLogprobs: (out?.gradLogprobs as FloatArray | undefined) ?? null, gradValues, gradEntropy: gradEntropy ?? null },
+          dataOf({
+            logprobs: inputs.logprobs, oldLogprobs: inputs.oldLogprobs, advantages: inputs.advantages, mask: inputs.mask,
+            values: inputs.values, oldValues: inputs.oldValues, returns: inputs.returns, entropy,
+          }),
+        ),
+      ),
       E.map(({ valueCoef, entropyCoef, policy, value, entropy, entropyWeights, gradValues, gradEntropy }) => {
         const policyOut = policy();
         const valueOut = value();
@@ -121,4 +134,5 @@ export const ppoLoss =
           }),
         };
       }),
-    );
+    ),
+);

@@ -6,6 +6,10 @@ import {
   expectRank,
   maskShaped,
   expectShape,
+  outputBuffer,
+  separateOutputs,
+  total,
+  type FloatArray,
   type FloatTensor,
   type MaskTensor,
   type RlhfError,
@@ -45,12 +49,24 @@ export const batchInputs = <K extends string>(
   );
 };
 
+/** A loss's gradient buffer (the caller's `given`, or a new one), sharing no memory with the batch. */
+export const gradientBuffer = <K extends string>(name: string, batch: Batch<K>, given: unknown): E.Either<RlhfError, FloatArray> =>
+  pipe(
+    outputBuffer(name, batch.dtype, batch.mask.data.length, given),
+    E.chainFirst((grad) => separateOutputs({ [name]: grad }, { ...dataOf(batch.tensors), mask: batch.mask.data })),
+  );
+
+/** The arrays of named tensors (absent ones left out), for the output-overlap check. */
+export const dataOf = (tensors: Readonly<Record<string, { readonly data: ArrayBufferView } | null | undefined>>) =>
+  Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, t?.data]));
+
 /** A loss from its `prepare…` function (validate, then return the computation): validate and compute at once. */
-export const computeNow =
-  <P, Out, I, O>(prepare: (params?: P, out?: Out) => (inputs: I) => E.Either<RlhfError, () => O>) =>
-  (params?: P, out?: Out) =>
-  (inputs: I): E.Either<RlhfError, O> =>
-    pipe(
-      prepare(params, out)(inputs),
-      E.map((compute) => compute()),
-    );
+export const computeNow = <P, Out, I, O>(prepare: (params?: P, out?: Out) => (inputs: I) => E.Either<RlhfError, () => O>) =>
+  total(
+    (params?: P, out?: Out) =>
+      (inputs: I): E.Either<RlhfError, O> =>
+        pipe(
+          prepare(params, out)(inputs),
+          E.map((compute) => compute()),
+        ),
+  );

@@ -1,7 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import {
-  outputBuffer,
   positive,
   unsafeTensor,
   type FloatArray,
@@ -10,7 +9,7 @@ import {
   type Result,
 } from '@rlhf/tensor';
 import { aggregationParam, aggregationWeights, weightedLoss, type Aggregation } from './aggregation.js';
-import { batchInputs, computeNow } from './validate.js';
+import { batchInputs, computeNow, gradientBuffer } from './validate.js';
 
 export interface ValueLossParams {
   /** ε > 0: values are clipped to oldValues ± ε. Absent: 0.2. `null`: no clipping (unlike other parameters). */
@@ -53,7 +52,7 @@ export const prepareValueLoss =
       E.bind('clipRange', () => clipRangeParam(params?.clipRange)),
       E.bind('aggregation', () => aggregationParam(params?.aggregation)),
       E.bind('weights', ({ batch, aggregation }) => aggregationWeights(aggregation, batch.mask)),
-      E.bind('grad', ({ batch }) => outputBuffer('gradValues', batch.dtype, batch.mask.data.length, out?.gradValues)),
+      E.bind('grad', ({ batch }) => gradientBuffer('gradValues', batch, out?.gradValues)),
       E.map(({ batch, clipRange, weights, grad }) => () => {
         const { values, oldValues, returns } = batch.tensors;
         let clipped = 0;

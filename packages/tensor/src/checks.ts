@@ -1,5 +1,5 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { paramError, shapeError, type Result } from './error.js';
+import { paramError, shapeError, toRlhfError, type Result } from './error.js';
 import {
   allocate,
   describe,
@@ -112,6 +112,46 @@ export const outputBuffer = <D extends DType>(
     return E.left(shapeError(`out.${name}: expected length ${length}, got ${(given as ArrayOf[D]).length}`));
   return E.right(given as ArrayOf[D]);
 };
+
+type View = ArrayBufferView;
+const overlaps = (a: View, b: View): boolean =>
+  a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+const same = (a: View, b: View): boolean => a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.byteLength === b.byteLength;
+
+/**
+ * Outputs share no memory with the inputs or with each other, except an output that is exactly one of
+ * the inputs where the op writes it in place (`inPlace`: each element is read before it is written).
+ * Anything else would read what the kernel already wrote: a changed label, a half-updated reward.
+ */
+export const separateOutputs = (
+  outputs: Record<string, View | null>,
+  inputs: Record<string, View | null | undefined>,
+  inPlace: readonly (readonly [output: string, input: string])[] = [],
+): Result<void> => {
+  const outs = Object.entries(outputs).filter((e): e is [string, View] => e[1] !== null);
+  const ins = Object.entries(inputs).filter((e): e is [string, View] => e[1] != null);
+  for (const [i, [o, ov]] of outs.entries()) {
+    for (const [name, iv] of ins)
+      if (overlaps(ov, iv) && !(same(ov, iv) && inPlace.some(([a, b]) => a === o && b === name)))
+        return E.left(shapeError(`out.${o} shares memory with the input ${name}${same(ov, iv) ? ' (this op does not write it in place)' : ''}`));
+    for (const [o2, ov2] of outs.slice(i + 1))
+      if (overlaps(ov, ov2)) return E.left(shapeError(`out.${o} and out.${o2} share memory`));
+  }
+  return E.right(undefined);
+};
+
+/** `f()`, with anything it throws (a getter that throws, a revoked Proxy among the arguments) as a Left. */
+export const guarded = <A>(f: () => Result<A>): Result<A> => E.flatten(E.tryCatch(f, toRlhfError));
+
+/**
+ * A primitive `(params, out) => (inputs) => Result` that never throws: a getter that throws or a
+ * revoked Proxy among its arguments (read at either call) is a Left, like any other bad input.
+ */
+export const total =
+  <P extends unknown[], I, A>(primitive: (...params: P) => (inputs: I) => Result<A>) =>
+  (...params: P) =>
+  (inputs: I): Result<A> =>
+    guarded(() => primitive(...params)(inputs));
 
 // ---- parameters --------------------------------------------------------------------------------
 
