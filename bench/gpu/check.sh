@@ -68,6 +68,7 @@ run_phase() {  # phase, time limit in seconds
   if (( left < 20 )); then say "== $phase: skipped (deadline) =="; return; fi
   (( limit > left )) && limit=$left
   say "== $phase (limit ${limit}s, at $(elapsed) s) =="
+  local before; before=$(wc -l < "$OUT_DIR/harness.log")  # this phase's lines only, below
   timeout --kill-after=10 "$limit" python3 bench/gpu/harness.py --lib "$LIB" --out "$OUT_DIR" --parts "$WORK" --phase "$phase" \
     >> "$OUT_DIR/harness.log" 2>&1
   local rc=$?
@@ -76,7 +77,8 @@ run_phase() {  # phase, time limit in seconds
     124|137) say "   $phase: TIMED OUT after ${limit}s (a hang? see harness.log)" ;;
     *) say "   $phase: exit $rc (failures or a crash; see harness.log)" ;;
   esac
-  grep -E "FAIL|Error|WRONG| failed" "$OUT_DIR/harness.log" | tail -5 | sed 's/^/   /' | tee -a "$LOG" >/dev/null
+  tail -n "+$((before + 1))" "$OUT_DIR/harness.log" | grep -E "FAIL|Error|WRONG| failed" | tail -5 | sed 's/^/   /' |
+    tee -a "$LOG" >/dev/null
 }
 : > "$OUT_DIR/harness.log"
 say "== cuda_kernels_test (limit 60s, at $(elapsed) s) =="

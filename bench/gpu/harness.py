@@ -266,6 +266,11 @@ def ref_kl(xp, xq, gkl, T):
 
 # ---- comparison ---------------------------------------------------------------------------------------
 
+def every(*checks):
+    """Several compare() results as one: ok where all are, the largest relative error."""
+    return {"ok": all(c["ok"] for c in checks), "rel": max(c["rel"] for c in checks), "parts": list(checks)}
+
+
 def compare(name, got, ref, rtol=1e-4, atol=2e-5):
     """Passes where every element with a finite reference is within atol + rtol·|ref| (NaN never passes
     there) and every non-finite reference is matched exactly: the conformance cases' rule. The relative
@@ -830,18 +835,21 @@ def time_kernels(cu, gen, dev, copy_bw, reps, shapes):
             torch._log_softmax_backward_data(g, lsm_out, -1, torch.float32)
 
         lsm_out = torch.log_softmax(x, -1)
+        ref_lp, ref_ent = ref_logprobs(x, y, 1.0, -100)[:2]
+        ref_kl_val, ref_kl_grad = ref_kl(x, xq, gkl, 1.0)
         kernels = [
             ("logprobs+entropy fwd", nv4, lambda: cu.logprobs(x, y, 1.0, -100, out=(lp, ent)), torch_fwd, 0.85, False,
-             lambda: compare("logprobs", lp, ref_logprobs(x, y, 1.0, -100)[0])),
+             lambda: every(compare("logprobs", lp, ref_lp), compare("entropy", ent, ref_ent))),
             ("logprobs backward", 2 * nv4, lambda: cu.logprobs_backward(x, y, glp, gh, 1.0, -100, out=g), torch_bwd,
              0.75, True, lambda: compare("grad", g, ref_logprobs_backward(x, y, glp, gh, 1.0, -100))),
             ("logprobs backward (rowStats)", 2 * nv4,
              lambda: cu.logprobs_backward(x, y, glp, gh, 1.0, -100, out=g, stats=stats), torch_bwd, 0.75, True,
              lambda: compare("grad", g, ref_logprobs_backward(x, y, glp, gh, 1.0, -100))),
             ("kl.full fwd+grad", 3 * nv4, lambda: cu.kl_full(x, xq, gkl, 1.0, out=(kl, g)), torch_kl, 0.70, True,
-             lambda: compare("grad", g, ref_kl(x, xq, gkl, 1.0)[1])),
+             lambda: every(compare("kl", kl, ref_kl_val, atol=1e-4), compare("grad", g, ref_kl_grad))),
             ("kl.full grad (rowStats)", 3 * nv4, lambda: cu.kl_full(x, xq, gkl, 1.0, out=(kl, g), saved=kl_stats),
-             torch_kl, 0.70, True, lambda: compare("grad", g, ref_kl(x, xq, gkl, 1.0)[1])),
+             torch_kl, 0.70, True,
+             lambda: every(compare("kl", kl, ref_kl_val, atol=1e-4), compare("grad", g, ref_kl_grad))),
             ("kl.full fwd only", 2 * nv4, lambda: cu.kl_full(x, xq, None, 1.0, grad=False, out=(kl, None)),
              torch_kl_fwd, None, False, lambda: compare("kl", kl, ref_kl(x, xq, None, 1.0)[0], atol=1e-4)),
             ("logsoftmax fwd", 2 * nv4, lambda: cu.logsoftmax(x, 1.0, out=g), torch_lsm, None, True,
@@ -858,7 +866,8 @@ def time_kernels(cu, gen, dev, copy_bw, reps, shapes):
             for vname, schedule in timed_variants(name, f"{n}x{v}", writes):
                 cu.tuning(*schedule)
                 try:
-                    g.fill_(float("nan"))
+                    for out in (g, lp, ent, kl):  # every output the check reads: a kernel that writes nothing fails
+                        out.fill_(float("nan"))
                     fn()
                     st = cu.sync()
                     launch = cu.last_launch()
@@ -866,6 +875,7 @@ def time_kernels(cu, gen, dev, copy_bw, reps, shapes):
                     chk["ok"] = chk["ok"] and st == 0
                     med, lo, hi = bench(fn, reps)
                     med2, _, _ = bench(fn, reps)
+                    chk["ok"] = chk["ok"] and cu.sync() == 0  # an error flag raised while timing is this variant's
                 except Exception as e:
                     log(f"  {name} {n}x{v} [{vname}] failed: {e}")
                     RESULTS["failures"].append({"case": f"timing {name} {n}x{v} {vname}", "error": str(e)})
@@ -952,20 +962,27 @@ def table():
 def promotion_candidates(auto):
     """The decision rule of bench/gpu/NOTES.md, applied: a correct variant that beat auto by more than 5 %
     (the slower of its two timings against auto's slower one) and passed its rows:<variant> phase on
-    every shape is a candidate for kAutoLayouts (rows.cuh) for that op and row range."""
-    checked = {}
+    every shape is a candidate for kAutoLayouts (rows.cuh) for that op and row range. A phase that raised
+    part way, or checked fewer shapes than ROW_SHAPES has for it, has not passed."""
+    checked, shapes = {}, {}
     for c in RESULTS["checks"]:
-        m = re.search(r"\[([^\]]+)\]$", c["case"])
+        m = re.search(r"(n=\d+ v=\d+ T=[^\[]*) \[([^\]]+)\]$", c["case"])
         if m:
-            checked.setdefault(m.group(1), []).append(c["ok"])
+            checked.setdefault(m.group(2), []).append(c["ok"])
+            shapes.setdefault(m.group(2), set()).add(m.group(1))
+    crashed = {f["case"][len("rows:"):-len(": exception")] for f in RESULTS["failures"]
+               if f["case"].startswith("rows:") and f["case"].endswith(": exception")}
+    variant_shapes = sum(1 for (_, v, _, _) in ROW_SHAPES if v > 1024)
     lines = []
     for r in sorted(RESULTS["timings"], key=lambda r: (r["kernel"], r["shape"], slower(r))):
         a = auto.get((r["kernel"], r["shape"]))
         if r["variant"] == "auto" or not r["correct"] or not a or slower(r) * 1.05 >= slower(a):
             continue
         oks = checked.get(r["variant"])
-        verdict = ("candidate" if oks and all(oks) else
-                   "rows phase " + ("failed" if oks else "not run") + ": not a candidate yet")
+        passed = (oks and all(oks) and r["variant"] not in crashed
+                  and len(shapes[r["variant"]]) >= variant_shapes)
+        verdict = ("candidate" if passed else
+                   "rows phase " + ("failed or incomplete" if oks else "not run") + ": not a candidate yet")
         lines.append(f"  {r['kernel']:<22} {r['shape']:<11} {r['variant']:<24} {slower(r)*1e3:8.1f} us  "
                      f"auto x{slower(a) / slower(r):.2f}  {verdict}")
     if lines:

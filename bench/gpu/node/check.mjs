@@ -103,7 +103,11 @@ for (const [N, V] of shapes) {
 }
 
 // ---- 3. device buffers and timings ---------------------------------------------------------------------
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+};
 const time = (reps, f) => {
   f();
   const ts = [];
