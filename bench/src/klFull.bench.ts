@@ -20,15 +20,15 @@ const klInputs = (N: number, V: number) => {
  */
 const gradientBench = (fromRowStats: boolean): Bench => ({
   op: fromRowStats ? 'klFull.rowStats' : 'klFull',
-  bytesCounted: `2·N·V·4 read (logitsP, logitsQ) + N·V·4 written (gradLogitsP) + ${fromRowStats ? '7·N·4 (gradKl, rowStats, kl)' : '2·N·4'}`,
+  bytesCounted: `2·N·V·4 read (logitsP, logitsQ) + N·V·4 written (gradLogitsP) + ${fromRowStats ? '12·N·4 (gradKl, rowStats in and out, kl)' : '7·N·4 (gradKl, kl, rowStats)'}`,
   shapes: klShapes,
   setup: ([N, V], env) => {
     const inputs = klInputs(N!, V!);
-    const out = { kl: new Float32Array(N!), gradLogitsP: new Float32Array(N! * V!) };
+    const out = { kl: new Float32Array(N!), gradLogitsP: new Float32Array(N! * V!), rowStats: new Float32Array(5 * N!) };
     const withStats = (k: Kernels) =>
       fromRowStats ? { ...inputs, rowStats: must(k.klFull({ withGrad: false })(inputs)).rowStats } : inputs;
     return {
-      bytes: 3 * N! * V! * F32 + (fromRowStats ? 7 : 2) * N! * F32,
+      bytes: 3 * N! * V! * F32 + (fromRowStats ? 12 : 7) * N! * F32,
       reference: 'copy',
       runners: kernelRunners(env, (k) => {
         const given = withStats(k);
@@ -44,14 +44,14 @@ export const klFullSavedBench = gradientBench(true);
 /** Exact KL alone (the penalty without its gradient): reads both logits. */
 export const klFullForwardBench: Bench = {
   op: 'klFull.forward',
-  bytesCounted: '2·N·V·4 read (logitsP, logitsQ) + N·4 written',
+  bytesCounted: '2·N·V·4 read (logitsP, logitsQ) + 6·N·4 written (kl, rowStats)',
   shapes: klShapes,
   setup: ([N, V], env) => {
     const { logitsP, logitsQ } = klInputs(N!, V!);
     const inputs = { logitsP, logitsQ };
-    const out = { kl: new Float32Array(N!) };
+    const out = { kl: new Float32Array(N!), rowStats: new Float32Array(5 * N!) };
     return {
-      bytes: 2 * N! * V! * F32 + N! * F32,
+      bytes: 2 * N! * V! * F32 + 6 * N! * F32,
       reference: 'read',
       runners: kernelRunners(env, (k) => () => call(k.klFull({ withGrad: false }, out)(inputs))),
     };

@@ -1,20 +1,20 @@
-import type { Kernels, LogprobsInputs } from '@rlhf/kernels';
+import type { Kernels, LogprobsInputs, LogprobsOut } from '@rlhf/kernels';
 import { call, F32, integers, shaped, uniform } from './data.js';
 import { rowShapes } from './runners.js';
 import type { Bench, BenchEnv, Shape, Workload } from './types.js';
 
-const BYTES_COUNTED = 'N·V·4 read (logits) + N·4 read (labels) + 2·N·4 written';
+const BYTES_COUNTED = 'N·V·4 read (logits) + N·4 read (labels) + 5·N·4 written (logprobs, entropy, rowStats)';
 
 /** The forward's buffers, and one runner per backend built by `invoke` over them. */
 const forwardWorkload = (
   [N, V]: Shape,
   env: BenchEnv,
-  invoke: (k: Kernels, inputs: LogprobsInputs, out: { logprobs: Float32Array; entropy: Float32Array }) => () => void | Promise<void>,
+  invoke: (k: Kernels, inputs: LogprobsInputs, out: LogprobsOut) => () => void | Promise<void>,
 ): Workload => {
   const inputs = { logits: shaped(uniform(N! * V!, -8, 8, 1), [N!, V!]), labels: shaped(integers(N!, V!, 2), [N!]) };
-  const out = { logprobs: new Float32Array(N!), entropy: new Float32Array(N!) };
+  const out = { logprobs: new Float32Array(N!), entropy: new Float32Array(N!), rowStats: new Float32Array(3 * N!) };
   return {
-    bytes: N! * V! * F32 + 3 * N! * F32,
+    bytes: N! * V! * F32 + 6 * N! * F32,
     reference: 'read',
     runners: env.kernels.map((k) => ({ backend: k.name, run: invoke(k, inputs, out) })),
   };

@@ -14,7 +14,8 @@ const USAGE = `usage: pnpm bench [filter…] [options]
   --threads N        threads for the native kernels and the bandwidth probe (default: native default)
   --quick            tiny sizes, to check that everything runs (writes nothing unless --out is given)
   --no-memory        skip the peak-memory probe of the logprobs forward
-  --out DIR          where latest.json and latest.md go (default bench/results)
+  --out DIR          where latest.json and latest.md go (default bench/results, for a full run only:
+                     a filtered, single-backend or quick run writes nothing without --out)
   --list             list the benchmarks and exit
   --ab A,B           time two benchmarks (exact op names) interleaved on one backend (--backend, default
                      cpu), medians of --pairs N pairs (default 31): for a comparison that the drift of a
@@ -71,8 +72,13 @@ export const parseCli = (argv: readonly string[]): CliOptions | 'help' | 'list' 
     ...(values.threads ? { threads: positiveInt('threads', values.threads, 1) } : {}),
     quick: values.quick,
     memory: !values['no-memory'],
-    // A quick run must not overwrite the committed full results.
-    ...(values.out ? { outDir: values.out } : values.quick ? {} : { outDir: defaultOut }),
+    // Only a full run replaces the committed results: a quick, filtered or single-backend one writes
+    // nothing unless --out names a folder.
+    ...(values.out
+      ? { outDir: values.out }
+      : values.quick || positionals.length > 0 || values.backend
+        ? {}
+        : { outDir: defaultOut }),
   };
 };
 

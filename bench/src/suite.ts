@@ -270,7 +270,11 @@ const runShape = async (
   } catch (e) {
     return { records: [], skipped: [{ op: bench.op, backend: '*', shape, reason: `setup failed: ${errorMessage(e)}` }] };
   }
-  for (const s of workload.skipped ?? []) {
+  const notRun =
+    workload.runners.length === 0 && !workload.skipped?.length
+      ? [{ backend: '*', reason: 'no selected backend runs it (the TypeScript-only ops run on js)' }]
+      : [];
+  for (const s of [...(workload.skipped ?? []), ...notRun]) {
     log(`${label} ${s.backend}: skipped (${s.reason})`);
     skipped.push({ op: bench.op, shape, ...s });
   }

@@ -148,12 +148,14 @@ describe('targets', () => {
 });
 
 describe('the command line and the helpers', () => {
-  it('parses filters and options, and never writes the committed results in quick mode', () => {
+  it('parses filters and options, and writes the committed results only for a full run', () => {
     const o = parseCli(['logprobs', 'klFull', '--backend', 'js,cpu', '--reps', '7', '--js-reps', '2', '--no-memory', '--quick']);
     expect(o).toMatchObject({ filters: ['logprobs', 'klFull'], backends: ['js', 'cpu'], reps: 7, jsReps: 2, memory: false, quick: true });
     expect(o).not.toHaveProperty('outDir');
     expect(parseCli([])).toMatchObject({ filters: [], reps: 15, jsReps: 3, quick: false, memory: true });
     expect((parseCli([]) as { outDir: string }).outDir).toMatch(/bench\/results\/$/);
+    for (const partial of [['ranking'], ['--backend', 'cpu'], ['--quick']]) expect(parseCli(partial), partial.join(' ')).not.toHaveProperty('outDir');
+    expect(parseCli(['ranking', '--out', '/tmp/x'])).toHaveProperty('outDir', '/tmp/x');
     expect(() => parseCli(['--reps', '0'])).toThrow(/positive integer/);
     expect(parseCli(['--help'])).toBe('help');
   });
