@@ -1,12 +1,28 @@
+import { readFileSync } from 'node:fs';
 import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
-import { quickstart } from '../src/quickstart.js';
+import { backendName, results as r } from '../src/quickstart.js';
+
+/** The lines of `text` strictly between the line containing `begin` and the next one containing `end`. */
+const between = (text: string, begin: string, end: string): string => {
+  const lines = text.split('\n');
+  const from = lines.findIndex((l) => l.includes(begin));
+  const to = lines.findIndex((l, i) => i > from && l.includes(end));
+  return from < 0 || to < 0 ? '' : lines.slice(from + 1, to).join('\n');
+};
 
 describe('the README examples (quickstart)', () => {
-  const r = quickstart();
+  it('are what README.md shows, line for line', () => {
+    const source = readFileSync(new URL('../src/quickstart.ts', import.meta.url), 'utf8');
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const example = between(source, '// README example: begin', '// README example: end');
+    expect(example.length).toBeGreaterThan(1000);
+    const block = readme.slice(readme.indexOf('```ts\n', readme.indexOf('## Examples')) + 6);
+    expect(block.slice(0, block.indexOf('\n```\n'))).toBe(example);
+  });
   it('every example returns a result, on the native cpu backend', () => {
-    expect(r.backend).toBe('cpu');
-    for (const [name, v] of Object.entries(r)) if (typeof v !== 'string') expect(E.isRight(v), name).toBe(true);
+    expect(backendName).toBe('cpu');
+    for (const [name, v] of Object.entries(r)) expect(E.isRight(v), name).toBe(true);
   });
   it('computes what the SPEC says on the literal data', () => {
     const sig = (x: number) => 1 / (1 + Math.exp(-x));
@@ -18,5 +34,16 @@ describe('the README examples (quickstart)', () => {
     // the score lands on the last valid token: row 2 has mask [1, 1, 0]
     expect(E.isRight(r.shaped) && r.shaped.right.rewards.data[5]).toBe(0);
     expect(E.isRight(r.shaped) && r.shaped.right.rewards.data[4]).toBeCloseTo(-1 - 0.05 * (-0.3 + 0.2), 6);
+    // exact KL of row 2: p = softmax([-1, 0, 3]) against the uniform q
+    const z = [-1, 0, 3].map(Math.exp);
+    const p = z.map((v) => v / (z[0]! + z[1]! + z[2]!));
+    const klRow = p.reduce((s, pv) => s + pv * Math.log(pv * 3), 0);
+    expect(E.isRight(r.exactKl) && r.exactKl.right.kl.data[1]).toBeCloseTo(klRow, 6);
+    // the backward from saved statistics and the recomputing one agree; the async forward is the sync one
+    const g = (x: typeof r.grad) => (E.isRight(x) ? Array.from(x.right.gradLogits.data) : []);
+    expect(g(r.gradFromStats)).toEqual(g(r.grad).map((v) => expect.closeTo(v, 6)));
+    expect(E.isRight(r.lpAsync) && E.isRight(r.lp) && Array.from(r.lpAsync.right.logprobs.data)).toEqual(
+      E.isRight(r.lp) ? Array.from(r.lp.right.logprobs.data) : null,
+    );
   });
 });

@@ -12,10 +12,10 @@ export interface BackendStatus {
 
 const BACKENDS: readonly BackendName[] = ['js', 'cpu', 'cuda'];
 /**
- * Default order for host arrays: the native CPU kernels first; CUDA on host arrays pays two
- * PCIe copies per call, so it is chosen explicitly (or through the device-buffer API).
+ * Default order for host arrays: the native CPU kernels first. CUDA on host arrays pays two PCIe
+ * copies per call, so it is never a default: it is chosen by name (or used through the device buffers).
  */
-const PREFERENCE: readonly BackendName[] = ['cpu', 'cuda', 'js'];
+const PREFERENCE: readonly BackendName[] = ['cpu', 'js'];
 
 const available = new Map<BackendName, Kernels>([['js', js]]);
 const reasons = new Map<BackendName, string>([
@@ -60,7 +60,7 @@ export const setDefaultBackend = (name: BackendName): E.Either<RlhfError, Kernel
 
 /**
  * The backend used when a call names none: `setDefaultBackend`, else the `RLHF_BACKEND`
- * environment variable, else the best available (cpu, cuda, js).
+ * environment variable, else cpu when it loaded, else js.
  */
 export const defaultBackend = (): Kernels => {
   const env = typeof process !== 'undefined' ? process.env['RLHF_BACKEND'] : undefined;
