@@ -1,1 +1,1 @@
-export { stage, asyncStage, start, inStage, type Stage, type NeedsOf, type AddsOf } from './stage.js';
+export { stage, asyncStage, start, inStage, type Stage, type NeedsOf, type AddsOf, type Merge } from './stage.js';

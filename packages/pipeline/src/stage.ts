@@ -10,14 +10,22 @@ import { RlhfError, toRlhfError } from '@rlhf/tensor';
  * a stage wired before the one that produces its input does not compile.
  */
 export interface Stage<Needs extends object, Adds extends object> {
-  <R extends Needs>(record: R): TE.TaskEither<RlhfError, R & Adds>;
+  <R extends Needs>(record: R): TE.TaskEither<RlhfError, Merge<R, Adds>>;
   readonly stageName: string;
+  /**
+   * Never present: it makes a stage contravariant in what it needs, so that a stage cannot be typed
+   * as needing less than it reads (TypeScript does not compare generic signatures' constraints).
+   */
+  readonly needs?: (record: Needs) => void;
 }
 
+/** A record after a stage: its fields, where `adds` wins over a field of the same name. */
+export type Merge<R, Adds> = Omit<R, keyof Adds> & Adds;
+
 /** The fields a stage reads. */
-export type NeedsOf<S> = S extends Stage<infer N, object> ? N : never;
+export type NeedsOf<S> = S extends Stage<infer N, infer _A> ? N : never;
 /** The fields a stage adds. */
-export type AddsOf<S> = S extends Stage<object, infer A> ? A : never;
+export type AddsOf<S> = S extends Stage<infer _N, infer A> ? A : never;
 
 /** Prefixes an error with the stage that raised it, keeping its kind. */
 export const inStage =
@@ -27,11 +35,11 @@ export const inStage =
 
 const named = <N extends object, A extends object>(
   name: string,
-  run: <R extends N>(record: R) => TE.TaskEither<RlhfError, R & A>,
+  run: <R extends N>(record: R) => TE.TaskEither<RlhfError, Merge<R, A>>,
 ): Stage<N, A> => Object.assign(run, { stageName: name });
 
 /** Merges what a stage computed into the record it was given (later fields win). */
-const extend = <R extends object, A extends object>(record: R, adds: A): R & A => ({ ...record, ...adds });
+const extend = <R extends object, A extends object>(record: R, adds: A): Merge<R, A> => ({ ...record, ...adds });
 
 /**
  * A stage from a synchronous computation. `run` sees only the fields it declares; anything it
@@ -41,14 +49,17 @@ export const stage = <Needs extends object, Adds extends object>(
   name: string,
   run: (record: Needs) => E.Either<RlhfError, Adds>,
 ): Stage<Needs, Adds> =>
-  named<Needs, Adds>(name, (record) =>
-    TE.fromEither(
-      pipe(
-        E.tryCatch(() => run(record), toRlhfError),
-        E.flatten,
-        E.bimap(inStage(name), (adds) => extend(record, adds)),
+  named<Needs, Adds>(
+    name,
+    // Run when the task runs (as asyncStage does), not when the stage is applied to a record.
+    (record) => () =>
+      Promise.resolve(
+        pipe(
+          E.tryCatch(() => run(record), toRlhfError),
+          E.flatten,
+          E.bimap(inStage(name), (adds) => extend(record, adds)),
+        ),
       ),
-    ),
   );
 
 /** A stage from an asynchronous computation (a rollout server, a kernel off the event loop, …). */

@@ -3,7 +3,7 @@ import * as TE from 'fp-ts/lib/TaskEither.js';
 import { flow, pipe } from 'fp-ts/lib/function.js';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { RlhfError, paramError } from '@rlhf/tensor';
-import { asyncStage, stage, start, type AddsOf, type NeedsOf, type Stage } from '@rlhf/pipeline';
+import { asyncStage, stage, start, type AddsOf, type Merge, type NeedsOf, type Stage } from '@rlhf/pipeline';
 
 // A toy three-stage step: prompts → responses → scores → advantages.
 const rollout = stage('rollout', (r: { prompts: string[] }) => E.right({ responses: r.prompts.map((p) => `${p}!`) }));
@@ -25,7 +25,7 @@ describe('pipeline typing', () => {
     expectTypeOf(step).toEqualTypeOf<
       TE.TaskEither<
         RlhfError,
-        { prompts: string[]; seed: number } & { responses: string[] } & { scores: number[] } & { advantages: number[] }
+        Merge<Merge<Merge<{ prompts: string[]; seed: number }, { responses: string[] }>, { scores: number[] }>, { advantages: number[] }>
       >
     >();
   });
@@ -33,7 +33,7 @@ describe('pipeline typing', () => {
   it('composition with flow builds a reusable step', () => {
     const step = flow(rollout, TE.chain(score));
     expectTypeOf(step({ prompts: ['a'], id: 1 })).toEqualTypeOf<
-      TE.TaskEither<RlhfError, { prompts: string[]; id: number } & { responses: string[] } & { scores: number[] }>
+      TE.TaskEither<RlhfError, Merge<Merge<{ prompts: string[]; id: number }, { responses: string[] }>, { scores: number[] }>>
     >();
   });
 
@@ -46,9 +46,32 @@ describe('pipeline typing', () => {
     const missing = () => flow(rollout, TE.chain(score))({ responses: [] });
     expectTypeOf(missing).toBeFunction();
   });
+
+  it('a stage cannot be typed as needing less than it reads, and a field it overwrites takes its new type', () => {
+    // @ts-expect-error `score` reads `responses`
+    const loose: Stage<object, { scores: number[] }> = score;
+    expectTypeOf(loose).not.toBeAny();
+    const parse = stage('parse', (r: { n: string }) => E.right({ n: Number(r.n) }));
+    const needsText = stage('needsText', (r: { n: string }) => E.right({ length: r.n.length }));
+    expectTypeOf(pipe(start({ n: '12' }), TE.chain(parse))).toEqualTypeOf<TE.TaskEither<RlhfError, Merge<{ n: string }, { n: number }>>>();
+    // @ts-expect-error after `parse`, n is a number
+    const stale = () => pipe(start({ n: '12' }), TE.chain(parse), TE.chain(needsText));
+    expectTypeOf(stale).toBeFunction();
+  });
 });
 
 describe('pipeline behaviour', () => {
+  it('a stage runs when its task runs, once per run, as an async stage does', async () => {
+    let runs = 0;
+    const counted = stage('counted', (r: { n: number }) => E.right({ runs: ++runs + r.n * 0 }));
+    const task = pipe(start({ n: 1 }), TE.chain(counted));
+    const applied = counted({ n: 1 });
+    expect(runs).toBe(0);
+    expect(await applied()).toEqual(E.right({ n: 1, runs: 1 }));
+    expect(await task()).toEqual(E.right({ n: 1, runs: 2 }));
+    expect(await task()).toEqual(E.right({ n: 1, runs: 3 }));
+  });
+
   it('runs the stages in order and keeps the input fields', async () => {
     const out = await pipe(start({ prompts: ['ab', 'abcd'], tag: 'x' }), TE.chain(rollout), TE.chain(score), TE.chain(advantages))();
     expect(out).toEqual(
