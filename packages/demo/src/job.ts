@@ -491,7 +491,14 @@ const findings = (r: Report): string[] => {
  * reward model twice, with the adaptive KL controller and with β = 0. Writes report.json,
  * metrics.jsonl and plot.svg into `outDir`.
  */
-export const runJob = (options: JobOptions): TE.TaskEither<RlhfError, Report> => {
+export const runJob =
+  (options: JobOptions): TE.TaskEither<RlhfError, Report> =>
+  () =>
+    // Nothing happens until the task runs, and each run starts from the options alone (a task built
+    // once and run twice must not continue from the first run's generator and models).
+    jobTask(options)();
+
+const jobTask = (options: JobOptions): TE.TaskEither<RlhfError, Report> => {
   const started = performance.now();
   const { seed, size, outDir } = options;
   const log = options.log ?? (() => {});

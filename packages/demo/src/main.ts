@@ -1,8 +1,11 @@
 #!/usr/bin/env node
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as E from 'fp-ts/lib/Either.js';
 import { backendStatus, defaultBackend } from '@rlhf/kernels';
+import { toRlhfError } from '@rlhf/tensor';
+import { stopProgressBars } from '@rlhf/trainers';
 import { resumeOptions, runJob, SIZES, type JobOptions, type Report } from './job.js';
 import { readRun } from './resume.js';
 
@@ -38,10 +41,16 @@ const parse = (): Args => {
   }
   const seed = Number(values.seed ?? '1');
   const klTarget = Number(values['kl-target'] ?? '2');
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`--seed must be an integer ≥ 0, got ${values.seed}`);
-  if (!(klTarget > 0)) throw new Error(`--kl-target must be > 0, got ${values['kl-target']}`);
+  // The generator takes 32 bits: a larger seed would silently be another seed's run.
+  if (!/^\d+$/.test(values.seed ?? '1') || seed >= 2 ** 32) throw new Error(`--seed must be an integer in [0, 2^32), got ${values.seed}`);
+  if (!(Number.isFinite(klTarget) && klTarget > 0)) throw new Error(`--kl-target must be a finite number > 0, got ${values['kl-target']}`);
+  if (values.out === '') throw new Error('--out must name a folder');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  return { help: false, seed, klTarget, quick: values.quick ?? false, out: values.out ?? join('runs', stamp) };
+  const out = values.out ?? join('runs', stamp);
+  // A fresh run would append to the old metrics beside a new run.json: the folder would resume neither.
+  for (const kept of ['run.json', 'metrics.jsonl'])
+    if (existsSync(join(out, kept))) throw new Error(`${out} already holds a run (${kept}): continue it with --resume ${out}, or choose another --out`);
+  return { help: false, seed, klTarget, quick: values.quick ?? false, out };
 };
 
 /** Loads the native kernels when they were built; the js backend runs otherwise. Returns why not, if not. */
@@ -100,7 +109,14 @@ const main = async (): Promise<number> => {
   console.log(
     `kernels: ${defaultBackend().name}${native && !native.available ? ` (native cpu unavailable: ${loadError ?? native.reason})` : ''}`,
   );
-  const result = await runJob(options)();
+  let result: Awaited<ReturnType<ReturnType<typeof runJob>>>;
+  try {
+    result = await runJob(options)();
+  } catch (e) {
+    result = E.left(toRlhfError(e)); // a file the job could not write, say
+  } finally {
+    stopProgressBars();  // a run that failed midway leaves no bar holding the process (or the cursor hidden)
+  }
   if (E.isLeft(result)) {
     console.error(`demo failed: ${result.left.message}`);
     return 1;

@@ -25,9 +25,10 @@ const niceTicks = (lo: number, hi: number, n = 5): number[] => {
   const step0 = span / n;
   const mag = 10 ** Math.floor(Math.log10(step0));
   const step = [1, 2, 5, 10].map((f) => f * mag).find((s) => s >= step0)!;
-  const ticks: number[] = [];
-  for (let t = Math.ceil(lo / step) * step; t <= hi + 1e-9; t += step) ticks.push(Number(t.toFixed(10)));
-  return ticks;
+  // Counted in whole steps: t += step stalls where step is below half an ulp of t (a range of a few ulps).
+  const first = Math.ceil(lo / step);
+  const count = Math.min(Math.floor((hi + 1e-9) / step) - first + 1, 4 * n);
+  return Array.from({ length: Math.max(count, 0) }, (_, i) => Number(((first + i) * step).toFixed(10)));
 };
 
 const panel = (p: Panel, xLabel: string, dx: number): string => {

@@ -69,7 +69,7 @@ const checkRunFile = (u: unknown, path: string): E.Either<RlhfError, RunFile> =>
   const r = u as Partial<RunFile> | null;
   const bad = (what: string) => E.left(paramError(`${path}: ${what}`));
   if (typeof r !== 'object' || r === null || r.format !== 'rlhf-ts/demo-run' || r.version !== 1) return bad('not a demo run file (format rlhf-ts/demo-run, version 1)');
-  if (!isCount(r.seed, 0)) return bad('seed must be an integer ≥ 0');
+  if (!isCount(r.seed, 0) || (r.seed as number) >= 2 ** 32) return bad('seed must be an integer in [0, 2^32)');
   for (const k of ['klTarget', 'klInit', 'klHorizon'] as const) if (!(typeof r[k] === 'number' && r[k] > 0)) return bad(`${k} must be a number > 0`);
   if (!isCount(r.checkpointEvery, 1)) return bad('checkpointEvery must be an integer ≥ 1');
   if (typeof r.size !== 'object' || r.size === null) return bad('size is missing');

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,11 @@ describe.skipIf(!existsSync(main))('pnpm demo (built CLI)', () => {
     expect(again.status, again.stderr).toBe(0);
     expect(again.stdout).toContain('PPO, β = 0');
     expect(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')).seed).toBe(5);
+
+    // A fresh run into it would append to its metrics: refused, pointing to --resume.
+    const over = spawnSync(process.execPath, [main, '--quick', '--seed', '2', '--out', out], { encoding: 'utf8' });
+    expect(over.status).toBe(2);
+    expect(over.stderr).toContain(`--resume ${out}`);
   });
 
   it('refuses --resume on a folder that holds no run, and --resume with run options, with exit code 2', () => {
@@ -39,8 +44,20 @@ describe.skipIf(!existsSync(main))('pnpm demo (built CLI)', () => {
   });
 
   it('rejects a bad option with a usage message and exit code 2', () => {
-    const r = spawnSync(process.execPath, [main, '--seed', 'abc'], { encoding: 'utf8' });
-    expect(r.status).toBe(2);
-    expect(r.stderr).toContain('usage: pnpm demo');
+    // 2^32 + 1 would be seed 1's run; Infinity would fail only after pretraining, in a folder no resume reads.
+    for (const bad of [['--seed', 'abc'], ['--seed', '4294967297'], ['--seed', '0x10'], ['--seed', ''], ['--kl-target', 'Infinity'], ['--out', '']]) {
+      const r = spawnSync(process.execPath, [main, ...bad], { encoding: 'utf8' });
+      expect(r.status, bad.join(' ')).toBe(2);
+      expect(r.stderr).toContain('usage: pnpm demo');
+    }
+  });
+
+  it('reports an output folder it cannot write as a failure, with exit code 1 and no stack trace', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'demo-cli-file-')), 'a-file');
+    writeFileSync(file, '');
+    const r = spawnSync(process.execPath, [main, '--quick', '--out', file], { encoding: 'utf8', env: { ...process.env, CI: '1' } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^demo failed: .*EEXIST/);
+    expect(r.stderr).not.toContain('    at ');
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
@@ -17,6 +17,13 @@ const run = async (seed: number): Promise<{ report: Report; dir: string }> => {
 const withoutTime = (r: Report) => ({ ...r, wallSeconds: 0 });
 
 describe('the main job (smoke size)', () => {
+  it('does nothing until its task runs', () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'demo-lazy-')), 'run');
+    const task = runJob({ seed: 1, outDir: dir, size: SIZES.quick });
+    expect(typeof task).toBe('function');
+    expect(existsSync(dir)).toBe(false);
+  });
+
   it('writes report.json, metrics.jsonl and plot.svg with the promised fields, deterministically under a seed', async () => {
     const a = await run(3);
     const saved = JSON.parse(readFileSync(join(a.dir, 'report.json'), 'utf8')) as Report;
@@ -87,5 +94,10 @@ describe('the simulated annotator', () => {
     const svg = lineChartSvg([{ title: 'a < b', series: [{ label: 'x', color: 'red', points: [[1, 2], [2, 3]] }] }], 'step');
     expect(svg).toContain('a &lt; b');
     expect(svg.match(/<path /g)).toHaveLength(1);
+  });
+
+  it('the plot writer ends on a range of a few ulps (its ticks once looped forever there)', () => {
+    const svg = lineChartSvg([{ title: 't', series: [{ label: 'x', color: 'red', points: [[0, 1], [1, 1 + 2 ** -52]] }] }], 'step');
+    expect(svg).toContain('<path ');
   });
 });
