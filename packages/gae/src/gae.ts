@@ -71,10 +71,18 @@ export const gae = total(
       E.bind('lambda', () => inClosedRange('lambda', params?.lambda, 0.95, 0, 1)),
       E.bind('advantages', ({ rewards, dtype }) => outputBuffer('advantages', dtype, rewards.data.length, out?.advantages)),
       E.bind('returns', ({ rewards, dtype }) => outputBuffer('returns', dtype, rewards.data.length, out?.returns)),
+      // Position i's reward and done are read once, before its outputs are written: either output may
+      // be written over them. Not over the values: v[i] is read again as the next position's value.
       E.chainFirst(({ rewards, values, mask, dones, bootstrapValues, advantages, returns }) =>
         separateOutputs(
           { advantages, returns },
           { rewards: rewards.data, values: values.data, mask: mask?.data, dones: dones?.data, bootstrapValues: bootstrapValues?.data },
+          [
+            ['advantages', 'rewards'],
+            ['returns', 'rewards'],
+            ['advantages', 'dones'],
+            ['returns', 'dones'],
+          ],
         ),
       ),
       E.map(({ rewards, values, mask, dones, bootstrapValues, dtype, gamma, lambda, advantages, returns }) => {

@@ -39,7 +39,7 @@ export const registerUnavailable = (name: BackendName, reason: string): void => 
 export const isBackendName = (u: unknown): u is BackendName => BACKENDS.includes(u as BackendName);
 
 export const backend = (name: string): E.Either<RlhfError, Kernels> => {
-  if (!isBackendName(name)) return E.left(paramError(`unknown backend '${name}': expected one of ${BACKENDS.join(', ')}`));
+  if (!isBackendName(name)) return E.left(paramError(`unknown backend ${show(name)}: expected one of ${BACKENDS.join(', ')}`));
   const k = available.get(name);
   return k ? E.right(k) : E.left(paramError(`backend '${name}' is unavailable: ${reasons.get(name) ?? 'unknown reason'}`));
 };

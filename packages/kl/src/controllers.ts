@@ -41,14 +41,16 @@ export interface AdaptiveKlParams {
 
 /** An update's arguments: `observedKl` is data (NaN propagates), `nSteps` a parameter (an integer ≥ 0). */
 const updateArgs = (observedKl: unknown, nSteps: unknown): Result<number> =>
-  typeof observedKl !== 'number'
-    ? E.left(shapeError(`observedKl: expected a number, got ${typeof observedKl}`))
-    : numberParam('nSteps', nSteps, 0, (n) => Number.isSafeInteger(n) && n >= 0, 'an integer ≥ 0');
+  guarded(() =>
+    typeof observedKl !== 'number'
+      ? E.left(shapeError(`observedKl: expected a number, got ${typeof observedKl}`))
+      : numberParam('nSteps', nSteps, 0, (n) => Number.isSafeInteger(n) && n >= 0, 'an integer ≥ 0'),
+  );
 
 /** β never changes (`update` only checks its arguments). */
 export const fixedKlController = (beta: number): Result<KlController> =>
   pipe(
-    nonNegative('beta', beta, 0.05),
+    guarded(() => nonNegative('beta', beta, 0.05)),
     E.map((b) => {
       const controller: KlController = {
         kind: 'fixed',

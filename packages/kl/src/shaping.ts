@@ -80,10 +80,17 @@ export const shapeRewards = total(
       E.bind('nonScore', ({ pair }) =>
         outputBuffer('nonScoreRewards', pair.logprobs.dtype, pair.logprobs.data.length, out?.nonScoreRewards),
       ),
+      // Token i's log-probs are read once, before its rewards are written: either output may be written over them.
       E.chainFirst(({ pair, scores, mask, rewards, nonScore }) =>
         separateOutputs(
           { rewards, nonScoreRewards: nonScore },
           { scores: scores.data, logprobs: pair.logprobs.data, refLogprobs: pair.refLogprobs.data, mask: mask.data },
+          [
+            ['rewards', 'logprobs'],
+            ['rewards', 'refLogprobs'],
+            ['nonScoreRewards', 'logprobs'],
+            ['nonScoreRewards', 'refLogprobs'],
+          ],
         ),
       ),
       E.map(({ pair: { logprobs, refLogprobs }, scores, mask, beta, estimator, rewards, nonScore }) => {

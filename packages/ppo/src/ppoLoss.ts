@@ -101,7 +101,8 @@ export const ppoLoss = total(
       E.bind('gradEntropy', ({ entropy }) =>
         entropy ? outputBuffer('gradEntropy', entropy.dtype, entropy.data.length, out?.gradEntropy) : E.right(undefined),
       ),
-      // The policy's and the value's gradients were checked against their own inputs; all against all here.
+      // All outputs against all inputs: each gradient may be written over an input of its own part
+      // (read token by token first), never over another part's, which the earlier part has overwritten.
       E.chainFirst(({ entropy, gradValues, gradEntropy }) =>
         separateOutputs(
           { gradLogprobs: (out?.gradLogprobs as FloatArray | undefined) ?? null, gradValues, gradEntropy: gradEntropy ?? null },
@@ -109,6 +110,11 @@ export const ppoLoss = total(
             logprobs: inputs.logprobs, oldLogprobs: inputs.oldLogprobs, advantages: inputs.advantages, mask: inputs.mask,
             values: inputs.values, oldValues: inputs.oldValues, returns: inputs.returns, entropy,
           }),
+          [
+            ...(['logprobs', 'oldLogprobs', 'advantages'] as const).map((i) => ['gradLogprobs', i] as const),
+            ...(['values', 'oldValues', 'returns'] as const).map((i) => ['gradValues', i] as const),
+            ['gradEntropy', 'entropy'],
+          ],
         ),
       ),
       E.map(({ valueCoef, entropyCoef, policy, value, entropy, entropyWeights, gradValues, gradEntropy }) => {

@@ -49,11 +49,20 @@ export const batchInputs = <K extends string>(
   );
 };
 
-/** A loss's gradient buffer (the caller's `given`, or a new one), sharing no memory with the batch. */
+/**
+ * A loss's gradient buffer (the caller's `given`, or a new one), sharing no memory with the batch
+ * except exactly one of its float inputs: the loss loop (weightedLoss) reads token i, then writes grad[i].
+ */
 export const gradientBuffer = <K extends string>(name: string, batch: Batch<K>, given: unknown): E.Either<RlhfError, FloatArray> =>
   pipe(
     outputBuffer(name, batch.dtype, batch.mask.data.length, given),
-    E.chainFirst((grad) => separateOutputs({ [name]: grad }, { ...dataOf(batch.tensors), mask: batch.mask.data })),
+    E.chainFirst((grad) =>
+      separateOutputs(
+        { [name]: grad },
+        { ...dataOf(batch.tensors), mask: batch.mask.data },
+        Object.keys(batch.tensors).map((input) => [name, input] as const),
+      ),
+    ),
   );
 
 /** The arrays of named tensors (absent ones left out), for the output-overlap check. */

@@ -1,5 +1,5 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { shapeError, type RlhfError } from './error.js';
+import { shapeError, toRlhfError, type RlhfError } from './error.js';
 
 export type DType = 'float32' | 'float64' | 'int32' | 'uint8';
 
@@ -60,16 +60,20 @@ export const show = (u: unknown): string => {
     try {
       return String(u);
     } catch {
-      return Object.prototype.toString.call(u);
+      try {
+        return Object.prototype.toString.call(u);
+      } catch {
+        return `a ${typeof u}`; // a revoked Proxy refuses even that
+      }
     }
   }
 };
 
-/** Wraps a typed array; `shape` defaults to 1-D. Fails with `shape` if the sizes disagree. */
-export const tensor = <A extends AnyArray>(
-  data: A,
-  shape: readonly number[] = [data?.length ?? 0],
-): E.Either<RlhfError, Tensor<DTypeOfArray<A>>> => {
+/** Wraps a typed array; `shape` defaults to 1-D. Fails with `shape` if the sizes disagree (never throws). */
+export const tensor = <A extends AnyArray>(data: A, shape?: readonly number[]): E.Either<RlhfError, Tensor<DTypeOfArray<A>>> =>
+  E.flatten(E.tryCatch(() => checkedTensor(data, shape ?? [data?.length ?? 0]), toRlhfError));
+
+const checkedTensor = <A extends AnyArray>(data: A, shape: readonly number[]): E.Either<RlhfError, Tensor<DTypeOfArray<A>>> => {
   const dtype = dtypeOf(data);
   if (dtype === undefined)
     return E.left(shapeError(`expected a Float32Array, Float64Array, Int32Array or Uint8Array, got ${describe(data)}`));
@@ -108,18 +112,20 @@ export const zeros = <D extends DType>(dtype: D, shape: readonly number[]): E.Ei
 export const fromArray = <D extends DType>(
   dtype: D,
   values: ArrayLike<number>,
-  shape: readonly number[] = [values?.length ?? 0],
+  shape?: readonly number[],
 ): E.Either<RlhfError, Tensor<D>> =>
   !isDType(dtype)
     ? E.left(shapeError(`unknown dtype ${show(dtype)}: expected float32, float64, int32 or uint8`))
-    : typeof values !== 'object' || values === null || typeof values.length !== 'number'
-      ? E.left(shapeError(`fromArray: expected an array of numbers, got ${show(values)}`))
-      : E.chain((data: AnyArray) => tensor(data, shape) as E.Either<RlhfError, Tensor<D>>)(
-          E.tryCatch(
-            () => constructors[dtype].from(values) as AnyArray,
-            (e) => shapeError(`fromArray: ${e instanceof Error ? e.message : show(e)}`),
-          ),
-        );
+    : E.chain((data: AnyArray) => tensor(data, shape ?? [data.length]) as E.Either<RlhfError, Tensor<D>>)(
+        // Reading `values` may throw (a getter, a revoked Proxy): a Left like any other bad array.
+        E.tryCatch(
+          () => {
+            if (typeof values !== 'object' || values === null || typeof values.length !== 'number') throw new TypeError(`expected an array of numbers, got ${show(values)}`);
+            return constructors[dtype].from(values) as AnyArray;
+          },
+          (e) => shapeError(`fromArray: ${e instanceof Error ? e.message : show(e)}`),
+        ),
+      );
 
 /**
  * Internal constructor for outputs whose shape was already validated: no checks.
