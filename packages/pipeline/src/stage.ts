@@ -19,8 +19,11 @@ export interface Stage<Needs extends object, Adds extends object> {
   readonly needs?: (record: Needs) => void;
 }
 
-/** A record after a stage: its fields, where `adds` wins over a field of the same name. */
-export type Merge<R, Adds> = Omit<R, keyof Adds> & Adds;
+/**
+ * A record after a stage: its fields, where `adds` wins over a field of the same name. Distributed
+ * over a union record, so that each member keeps its own fields (and narrowing on a tag still works).
+ */
+export type Merge<R, Adds> = R extends unknown ? Omit<R, keyof Adds> & Adds : never;
 
 /** The fields a stage reads. */
 export type NeedsOf<S> = S extends Stage<infer N, infer _A> ? N : never;
@@ -39,7 +42,9 @@ const named = <N extends object, A extends object>(
 ): Stage<N, A> => Object.assign(run, { stageName: name });
 
 /** Merges what a stage computed into the record it was given (later fields win). */
-const extend = <R extends object, A extends object>(record: R, adds: A): Merge<R, A> => ({ ...record, ...adds });
+// (A spread is typed R & A; for a generic R the compiler cannot see that this is Merge<R, A>.)
+const extend = <R extends object, A extends object>(record: R, adds: A): Merge<R, A> =>
+  ({ ...record, ...adds }) as unknown as Merge<R, A>;
 
 /**
  * A stage from a synchronous computation. `run` sees only the fields it declares; anything it

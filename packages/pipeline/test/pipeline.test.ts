@@ -57,6 +57,10 @@ describe('pipeline typing', () => {
     // @ts-expect-error after `parse`, n is a number
     const stale = () => pipe(start({ n: '12' }), TE.chain(parse), TE.chain(needsText));
     expectTypeOf(stale).toBeFunction();
+    // A union record keeps its members through a stage: narrowing on a tag still works.
+    type Job = { kind: 'a'; prompts: string[]; x: number } | { kind: 'b'; prompts: string[]; y: string };
+    const tagged = (j: Job) => pipe(start(j), TE.chain(rollout), TE.map((r) => (r.kind === 'a' ? r.x : r.y.length)));
+    expectTypeOf(tagged).returns.toEqualTypeOf<TE.TaskEither<RlhfError, number>>();
   });
 });
 
