@@ -363,7 +363,8 @@ const runPpo = (
   size: JobSize,
   seed: number,
   metrics: MetricsLog,
-  evalPrompts: IntTensor,
+  /** The held-out prompts and the generator seed of every evaluation: the same before and after. */
+  evaluation: { readonly prompts: IntTensor; readonly seed: number },
   before: Evaluation,
   loop: {
     readonly outDir: string;
@@ -453,7 +454,7 @@ const runPpo = (
                 history,
                 utility,
               };
-            })(evaluate(policy, pretrained, rm, kernels, world, evalPrompts, seed + 99)),
+            })(evaluate(policy, pretrained, rm, kernels, world, evaluation.prompts, evaluation.seed)),
           ),
         ),
       );
@@ -564,18 +565,18 @@ const jobTask = (options: JobOptions): TE.TaskEither<RlhfError, Report> => {
       return trainRewardModel(rm, kernels, train, heldOut, size, child(), prefixMetrics);
     }),
     TE.chainFirst(({ policy, rm }) => fromEither(checkPrefix(policy, rm))),
-    TE.bind('evalPrompts', () => TE.right(samplePrompts(world)(child(), size.evalPrompts))),
-    TE.bind('before', ({ policy, rm, evalPrompts }) =>
-      fromEither(evaluate(policy, policy, rm, kernels, world, evalPrompts, seed + 99)),
+    TE.bind('evaluation', () => TE.right({ prompts: samplePrompts(world)(child(), size.evalPrompts), seed: seed + 99 })),
+    TE.bind('before', ({ policy, rm, evaluation }) =>
+      fromEither(evaluate(policy, policy, rm, kernels, world, evaluation.prompts, evaluation.seed)),
     ),
     TE.bind('ppoSeed', () => TE.right(master.int(2 ** 31))),
-    TE.bind('klRun', ({ policy, rm, evalPrompts, before, ppoSeed }) => {
+    TE.bind('klRun', ({ policy, rm, evaluation, before, ppoSeed }) => {
       say(`PPO with the adaptive KL controller (target ${klTarget} nats) …`);
-      return runPpo('kl', { kind: 'adaptive', initKlCoef: klInit, target: klTarget, horizon: klHorizon }, policy, rm, kernels, world, size, ppoSeed, metrics, evalPrompts, before, ppoLoop('kl'));
+      return runPpo('kl', { kind: 'adaptive', initKlCoef: klInit, target: klTarget, horizon: klHorizon }, policy, rm, kernels, world, size, ppoSeed, metrics, evaluation, before, ppoLoop('kl'));
     }),
-    TE.bind('noKlRun', ({ policy, rm, evalPrompts, before, ppoSeed }) => {
+    TE.bind('noKlRun', ({ policy, rm, evaluation, before, ppoSeed }) => {
       say('PPO with β = 0 (no KL penalty) …');
-      return runPpo('noKl', { kind: 'fixed', beta: 0 }, policy, rm, kernels, world, size, ppoSeed, metrics, evalPrompts, before, ppoLoop('noKl'));
+      return runPpo('noKl', { kind: 'fixed', beta: 0 }, policy, rm, kernels, world, size, ppoSeed, metrics, evaluation, before, ppoLoop('noKl'));
     }),
     TE.map(({ policy, data, pretrainLoss, rmReport, klRun, noKlRun }) => {
       const report: Report = {

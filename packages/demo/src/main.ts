@@ -48,8 +48,8 @@ const parse = (): Args => {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const out = values.out ?? join('runs', stamp);
   // A fresh run would append to the old metrics beside a new run.json: the folder would resume neither.
-  for (const kept of ['run.json', 'metrics.jsonl'])
-    if (existsSync(join(out, kept))) throw new Error(`${out} already holds a run (${kept}): continue it with --resume ${out}, or choose another --out`);
+  if (existsSync(join(out, 'run.json'))) throw new Error(`${out} already holds a run: continue it with --resume ${out}, or choose another --out`);
+  if (existsSync(join(out, 'metrics.jsonl'))) throw new Error(`${out} already holds a metrics.jsonl: choose another --out`);
   return { help: false, seed, klTarget, quick: values.quick ?? false, out };
 };
 

@@ -13,8 +13,10 @@ const between = (text: string, begin: string, end: string): string => {
 
 describe('the README examples (quickstart)', () => {
   it('are what README.md shows, line for line', () => {
-    const source = readFileSync(new URL('../src/quickstart.ts', import.meta.url), 'utf8');
-    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    // Line endings as git may check them out (CRLF on Windows) are not a difference.
+    const read = (path: string) => readFileSync(new URL(path, import.meta.url), 'utf8').replace(/\r\n/g, '\n');
+    const source = read('../src/quickstart.ts');
+    const readme = read('../../../README.md');
     const example = between(source, '// README example: begin', '// README example: end');
     expect(example.length).toBeGreaterThan(1000);
     const block = readme.slice(readme.indexOf('```ts\n', readme.indexOf('## Examples')) + 6);
