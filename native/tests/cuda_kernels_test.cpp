@@ -448,6 +448,20 @@ void checkErrors() {
   expectStatus(rlhf_cuda_stream_destroy(wrapped), RLHF_OK, "destroy the wrapper");
   expectStatus(rlhf_cuda_stream_synchronize(stream), RLHF_OK, "the wrapped stream outlives its wrapper");
   expectStatus(rlhf_cuda_stream_destroy(stream), RLHF_OK, "stream_destroy");
+
+  // A destroyed handle stays dead when the next stream is created (whose memory may be the old one's):
+  // destroying it again must not destroy the new stream.
+  void* next = nullptr;
+  expectStatus(rlhf_cuda_stream_create(&next), RLHF_OK, "stream_create after a destroy");
+  CHECK(next != stream, "a new handle repeats a destroyed one");
+  expectStatus(rlhf_cuda_stream_destroy(stream), RLHF_ERR_PARAM, "destroy the stale handle");
+  // CUDA's raw sentinel streams (cudaStreamLegacy 0x1, cudaStreamPerThread 0x2) are never handles.
+  for (std::uintptr_t raw : {std::uintptr_t(1), std::uintptr_t(2)}) {
+    expectStatus(rlhf_cuda_stream_synchronize(reinterpret_cast<void*>(raw)), RLHF_ERR_PARAM, "a raw sentinel stream");
+    expectStatus(rlhf_cuda_stream_destroy(reinterpret_cast<void*>(raw)), RLHF_ERR_PARAM, "destroy a raw sentinel stream");
+  }
+  expectStatus(rlhf_cuda_stream_synchronize(next), RLHF_OK, "the new stream survives its predecessor's destroy");
+  expectStatus(rlhf_cuda_stream_destroy(next), RLHF_OK, "stream_destroy");
 }
 
 }  // namespace

@@ -6,7 +6,8 @@
 #include <cstring>
 #include <mutex>
 #include <string>
-#include <unordered_set>
+#include <cstdint>
+#include <unordered_map>
 
 namespace rlhf_cuda {
 namespace {
@@ -19,7 +20,12 @@ std::mutex registryMutex;
 StreamHandle* defaultHandles[kMaxDevices] = {};
 // The handles rlhf_cuda_stream_create / _wrap gave out and rlhf_cuda_stream_destroy has not taken
 // back: any other pointer (a destroyed handle, a raw cudaStream_t) is refused, never dereferenced.
-std::unordered_set<const void*> liveHandles;
+// A handle is an id, never reused, not the StreamHandle's address: the allocator hands a freed
+// address straight back, and a stale handle would then name the next stream. The ids are odd and
+// tagged, so that none is CUDA's raw cudaStreamLegacy (0x1) or cudaStreamPerThread (0x2), nor an
+// aligned host or device address a caller might pass by mistake.
+std::unordered_map<const void*, StreamHandle*> liveHandles;
+std::uintptr_t nextHandleId = sizeof(void*) == 8 ? std::uintptr_t(0x524C484600000001ull) : std::uintptr_t(0x52480001u);
 DeviceInfo* infos[kMaxDevices] = {};
 RowTuning tuning;
 
@@ -97,14 +103,16 @@ rlhf_status giveOut(StreamHandle* h, void** stream, const char* what) {
   if (!h) return fail(RLHF_ERR_DEVICE, "%s: could not allocate the error flag", what);
   try {
     std::lock_guard<std::mutex> lock(registryMutex);
-    liveHandles.insert(h);
+    void* id = reinterpret_cast<void*>(nextHandleId);
+    nextHandleId += 2;
+    liveHandles.emplace(id, h);
+    *stream = id;
   } catch (...) {
     if (h->owned) cudaStreamDestroy(h->stream);
     cudaFreeHost(h->flag);
     delete h;
     return fail(RLHF_ERR_DEVICE, "%s: out of memory", what);
   }
-  *stream = h;
   return RLHF_OK;
 }
 
@@ -138,10 +146,11 @@ rlhf_status resolve(void* stream, StreamHandle** handle) {
   if (!reason.empty()) return fail(RLHF_ERR_UNAVAILABLE, "CUDA is unavailable: %s", reason.c_str());
   std::lock_guard<std::mutex> lock(registryMutex);
   if (stream) {
-    if (liveHandles.count(stream) == 0)
+    const auto live = liveHandles.find(stream);
+    if (live == liveHandles.end())
       return fail(RLHF_ERR_PARAM, "%p is not a live stream handle of this library (destroyed, or not from "
                                   "rlhf_cuda_stream_create / rlhf_cuda_stream_wrap)", stream);
-    *handle = static_cast<StreamHandle*>(stream);
+    *handle = live->second;
     return RLHF_OK;
   }
   const int device = currentDevice();
@@ -309,12 +318,15 @@ rlhf_status rlhf_cuda_stream_synchronize(void* stream) {
 
 rlhf_status rlhf_cuda_stream_destroy(void* stream) {
   if (!stream) return RLHF_OK;
+  StreamHandle* h;
   {
     std::lock_guard<std::mutex> lock(registryMutex);
-    if (liveHandles.erase(stream) == 0)
+    const auto live = liveHandles.find(stream);
+    if (live == liveHandles.end())
       return fail(RLHF_ERR_PARAM, "stream_destroy: %p is not a live stream handle (destroyed already?)", stream);
+    h = live->second;
+    liveHandles.erase(live);
   }
-  auto* h = static_cast<StreamHandle*>(stream);
   rlhf_status st = RLHF_OK;
   if (h->owned) st = check(cudaStreamDestroy(h->stream), "cudaStreamDestroy");
   cudaFreeHost(h->flag);
@@ -325,11 +337,12 @@ rlhf_status rlhf_cuda_stream_destroy(void* stream) {
 void* rlhf_cuda_stream_raw(void* stream) {
   if (!stream) return nullptr;
   std::lock_guard<std::mutex> lock(registryMutex);
-  if (liveHandles.count(stream) == 0) {
+  const auto live = liveHandles.find(stream);
+  if (live == liveHandles.end()) {
     fail(RLHF_ERR_PARAM, "stream_raw: %p is not a live stream handle", stream);
     return nullptr;
   }
-  return static_cast<StreamHandle*>(stream)->stream;
+  return live->second->stream;
 }
 
 }  // extern "C"
