@@ -60,15 +60,25 @@ export const setDefaultBackend = (name: BackendName): E.Either<RlhfError, Kernel
 
 /**
  * The backend used when a call names none: `setDefaultBackend`, else the `RLHF_BACKEND`
- * environment variable, else cpu when it loaded, else js.
+ * environment variable, else cpu when it loaded, else js. An `RLHF_BACKEND` that cannot be used
+ * (unknown, or unavailable here) is not silently dropped: a process warning says so, once per value.
  */
 export const defaultBackend = (): Kernels => {
   const env = typeof process !== 'undefined' ? process.env['RLHF_BACKEND'] : undefined;
-  for (const name of [chosen, env, ...PREFERENCE]) {
-    const k = name && isBackendName(name) ? available.get(name) : undefined;
-    if (k) return k;
-  }
-  return js;
+  const usable = (name: string | undefined) => (name && isBackendName(name) ? available.get(name) : undefined);
+  const named = usable(chosen) ?? usable(env);
+  if (named) return named;
+  const k = PREFERENCE.map(usable).find((b) => b !== undefined) ?? js;
+  if (env) warnIgnoredEnv(env, k.name);
+  return k;
+};
+
+const warnedEnv = new Set<string>();
+const warnIgnoredEnv = (env: string, used: string): void => {
+  if (warnedEnv.has(env)) return;
+  warnedEnv.add(env);
+  const why = isBackendName(env) ? `unavailable: ${reasons.get(env) ?? 'not registered'}` : `not one of ${BACKENDS.join(', ')}`;
+  process.emitWarning(`RLHF_BACKEND=${env} is ${why}; using ${used}`, { code: 'RLHF_BACKEND' });
 };
 
 const KERNEL_OPS = ['logprobs', 'logprobsBackward', 'logsoftmax', 'logsoftmaxBackward', 'klFull', 'pairwise', 'ranking', 'dpo'] as const;

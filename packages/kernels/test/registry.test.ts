@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import * as E from 'fp-ts/lib/Either.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -25,6 +27,18 @@ describe('backend registry', () => {
     expect(E.isLeft(r) && r.left.kind === 'param' && r.left.message).toMatch(/no GPU in this test/);
     expect(backendStatus().find((s) => s.name === 'cuda')).toEqual({ name: 'cuda', available: false, reason: 'no GPU in this test' });
     expect(E.isLeft(backend('tpu'))).toBe(true);
+  });
+
+  it('warns once, in a process warning, when RLHF_BACKEND names a backend it cannot use', () => {
+    // A fresh process: the choice made by setDefaultBackend in this one would hide the variable.
+    const registry = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const script = `const k = await import(${JSON.stringify(registry)}); console.log(k.defaultBackend().name, k.defaultBackend().name);`;
+    for (const [env, used, why] of [['bogus', 'js', 'is not one of js, cpu, cuda'], ['cuda', 'js', 'is unavailable'], ['js', 'js', '']]) {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, RLHF_BACKEND: env } });
+      expect(r.stdout.trim(), env).toBe(`${used} ${used}`);
+      expect(r.stderr.match(/Warning: RLHF_BACKEND=/g)?.length ?? 0, env).toBe(why ? 1 : 0);
+      if (why) expect(r.stderr).toContain(`RLHF_BACKEND=${env} ${why}`);
+    }
   });
 
   it('prefers cpu over js once registered, unless a default was chosen', () => {
