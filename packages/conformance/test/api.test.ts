@@ -18,6 +18,20 @@ const withResults = cases.filter((c) => c.expected !== undefined);
 const inputsOf = (c: Case): Record<string, Tensor> =>
   Object.fromEntries(Object.entries(c.inputs).flatMap(([name, t]) => (t === null ? [] : [[name, decodeTensor(t)]])));
 const kindOf = (r: E.Either<unknown, unknown>) => (E.isLeft(r) ? (r.left as { kind: string }).kind : 'result');
+/** The error kind (or 'result') of `f()`, or 'threw …' where it threw instead. */
+const kindOrThrew = (f: () => E.Either<unknown, unknown>): string => {
+  try {
+    return kindOf(f());
+  } catch (e) {
+    return `threw ${String(e)}`;
+  }
+};
+/** A revoked Proxy: reading anything of it throws. */
+const revoked = (): never => {
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  return proxy as never;
+};
 const problems = (c: Case, r: E.Either<unknown, object>): string[] =>
   E.isLeft(r)
     ? [`error: ${(r.left as Error).message}`]
@@ -43,52 +57,35 @@ const IN_PLACE: Readonly<Record<string, readonly (readonly [string, string])[]>>
 
 describe('the primitives outside the Kernels facade', () => {
   it('never throw where reading an argument throws', () => {
-    const { proxy, revoke } = Proxy.revocable({}, {});
-    revoke();
+    const proxy = revoked();
     const getter = { get backend() { throw new Error('getter'); } };
     const one = fromArray('float32', [1]);
     const x = E.isRight(one) ? one.right : (undefined as never);
     const attempts: Record<string, () => E.Either<unknown, unknown>> = {
-      'pairwise, revoked params': () => pairwise(proxy as never)({ chosen: x, rejected: x }),
-      'ranking, a throwing backend getter': () => ranking(getter as never)(proxy as never),
-      'dpo, revoked out': () => dpo({}, proxy as never)({ policyChosen: x, policyRejected: x, refChosen: x, refRejected: x }),
+      'pairwise, revoked params': () => pairwise(proxy)({ chosen: x, rejected: x }),
+      'ranking, a throwing backend getter': () => ranking(getter as never)(proxy),
+      'dpo, revoked out': () => dpo({}, proxy)({ policyChosen: x, policyRejected: x, refChosen: x, refRejected: x }),
       'klFull, a throwing backend getter': () => klFull(getter as never)({ logitsP: x, logitsQ: x }),
-      'fixedKlController, revoked': () => fixedKlController(proxy as never),
-      'adaptiveKlController, revoked': () => adaptiveKlController(proxy as never),
+      'fixedKlController, revoked': () => fixedKlController(proxy),
+      'adaptiveKlController, revoked': () => adaptiveKlController(proxy),
       'update, revoked nSteps': () => E.chain((c: { update: (a: number, b: unknown) => E.Either<unknown, unknown> }) => c.update(1, proxy))(fixedKlController(0.1)),
-      'fromArray, revoked values': () => fromArray('float32', proxy as never),
-      'tensor, revoked data': () => tensor(proxy as never),
+      'fromArray, revoked values': () => fromArray('float32', proxy),
+      'tensor, revoked data': () => tensor(proxy),
       'backend, a symbol': () => backend(Symbol('x') as never),
     };
-    for (const [what, f] of Object.entries(attempts)) {
-      let kind: string;
-      try {
-        kind = kindOf(f());
-      } catch (e) {
-        kind = `threw ${String(e)}`;
-      }
-      expect(kind, what).toMatch(/^(shape|param)$/);
-    }
+    for (const [what, f] of Object.entries(attempts)) expect(kindOrThrew(f), what).toMatch(/^(shape|param)$/);
   });
 });
 
 describe.each(backends.map((k) => [k.name, k] as [string, Kernels]))('every operation on %s', (_, k) => {
   it('returns a typed error, never throws, where reading an argument throws', () => {
-    const { proxy, revoke } = Proxy.revocable({}, {});
-    revoke();
+    const proxy = revoked();
     const throwing = Object.create(Object.defineProperty({}, 'beta', { get: () => { throw new Error('getter'); } }));
     for (const c of withResults) {
-      const run = (f: () => E.Either<unknown, object>) => {
-        try {
-          return kindOf(f());
-        } catch (e) {
-          return `threw ${String(e)}`;
-        }
-      };
-      expect(run(() => OPS[c.op]!(k, c.params, proxy as never)), `${c.name}: revoked inputs`).toBe('shape');
-      expect(run(() => OPS[c.op]!(k, c.params, inputsOf(c), proxy as never)), `${c.name}: revoked out`).toBe('shape');
+      expect(kindOrThrew(() => OPS[c.op]!(k, c.params, proxy)), `${c.name}: revoked inputs`).toBe('shape');
+      expect(kindOrThrew(() => OPS[c.op]!(k, c.params, inputsOf(c), proxy)), `${c.name}: revoked out`).toBe('shape');
       // Where the op's runner copies the parameters (the backend ones), the getter never reaches the op.
-      expect(run(() => OPS[c.op]!(k, throwing, inputsOf(c))), `${c.name}: a throwing parameter`).not.toMatch(/^threw/);
+      expect(kindOrThrew(() => OPS[c.op]!(k, throwing, inputsOf(c))), `${c.name}: a throwing parameter`).not.toMatch(/^threw/);
     }
   });
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as E from 'fp-ts/lib/Either.js';
 import { backendStatus, defaultBackend } from '@rlhf/kernels';
-import { toRlhfError } from '@rlhf/tensor';
+import { toRlhfError, type RlhfError } from '@rlhf/tensor';
 import { stopProgressBars } from '@rlhf/trainers';
 import { resumeOptions, runJob, SIZES, type JobOptions, type Report } from './job.js';
 import { readRun } from './resume.js';
@@ -109,7 +109,7 @@ const main = async (): Promise<number> => {
   console.log(
     `kernels: ${defaultBackend().name}${native && !native.available ? ` (native cpu unavailable: ${loadError ?? native.reason})` : ''}`,
   );
-  let result: Awaited<ReturnType<ReturnType<typeof runJob>>>;
+  let result: E.Either<RlhfError, Report>;
   try {
     result = await runJob(options)();
   } catch (e) {

@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
-import { RlhfError, toRlhfError } from '@rlhf/tensor';
+import { guarded, RlhfError, toRlhfError } from '@rlhf/tensor';
 
 /**
  * A stage of a training step: it reads the fields `Needs` of a batch record and adds the fields
@@ -60,8 +60,7 @@ export const stage = <Needs extends object, Adds extends object>(
     (record) => () =>
       Promise.resolve(
         pipe(
-          E.tryCatch(() => run(record), toRlhfError),
-          E.flatten,
+          guarded(() => run(record)),
           E.bimap(inStage(name), (adds) => extend(record, adds)),
         ),
       ),

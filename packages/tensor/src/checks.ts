@@ -1,5 +1,5 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { paramError, shapeError, toRlhfError, type Result } from './error.js';
+import { guarded, paramError, shapeError, type Result } from './error.js';
 import {
   allocate,
   describe,
@@ -139,9 +139,6 @@ export const separateOutputs = (
   }
   return E.right(undefined);
 };
-
-/** `f()`, with anything it throws (a getter that throws, a revoked Proxy among the arguments) as a Left. */
-export const guarded = <A>(f: () => Result<A>): Result<A> => E.flatten(E.tryCatch(f, toRlhfError));
 
 /**
  * A primitive `(params, out) => (inputs) => Result` that never throws: a getter that throws or a

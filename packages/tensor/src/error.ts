@@ -1,4 +1,4 @@
-import type { Either } from 'fp-ts/lib/Either.js';
+import * as E from 'fp-ts/lib/Either.js';
 
 /** The four kinds of bad input the SPEC distinguishes (SPEC §6). */
 export type RlhfErrorKind = 'shape' | 'index' | 'param' | 'empty';
@@ -15,7 +15,7 @@ export class RlhfError extends Error {
 }
 
 /** What every primitive returns: its outputs, or the typed error of bad input. */
-export type Result<A> = Either<RlhfError, A>;
+export type Result<A> = E.Either<RlhfError, A>;
 
 export const shapeError = (message: string): RlhfError => new RlhfError('shape', message);
 export const indexError = (message: string): RlhfError => new RlhfError('index', message);
@@ -36,3 +36,6 @@ export const toRlhfError = (u: unknown): RlhfError => {
     ? new RlhfError(kind, message.replace(/^\[\w+\] /, ''))
     : new RlhfError('shape', message);
 };
+
+/** `f()`, with anything it throws (a getter that throws, a revoked Proxy among the arguments) as a Left. */
+export const guarded = <A>(f: () => Result<A>): Result<A> => E.flatten(E.tryCatch(f, toRlhfError));

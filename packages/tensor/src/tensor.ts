@@ -1,5 +1,5 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { shapeError, toRlhfError, type RlhfError } from './error.js';
+import { guarded, shapeError, type RlhfError } from './error.js';
 
 export type DType = 'float32' | 'float64' | 'int32' | 'uint8';
 
@@ -71,7 +71,7 @@ export const show = (u: unknown): string => {
 
 /** Wraps a typed array; `shape` defaults to 1-D. Fails with `shape` if the sizes disagree (never throws). */
 export const tensor = <A extends AnyArray>(data: A, shape?: readonly number[]): E.Either<RlhfError, Tensor<DTypeOfArray<A>>> =>
-  E.flatten(E.tryCatch(() => checkedTensor(data, shape ?? [data?.length ?? 0]), toRlhfError));
+  guarded(() => checkedTensor(data, shape ?? [data?.length ?? 0]));
 
 const checkedTensor = <A extends AnyArray>(data: A, shape: readonly number[]): E.Either<RlhfError, Tensor<DTypeOfArray<A>>> => {
   const dtype = dtypeOf(data);
