@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { paramError, type RlhfError } from '@rlhf/tensor';
-import { loadCheckpoint, type Checkpoint, type PpoStats, type Trainable } from '@rlhf/trainers';
+import { loadCheckpoint, parseMetricsLine, type Checkpoint, type PpoStats, type Trainable } from '@rlhf/trainers';
 import type { JobSize } from './job.js';
 
 /** The two PPO runs of the job, in the order they run. */
@@ -101,7 +101,7 @@ const keepMetrics = (
     if (line === '') continue;
     let record: Record_;
     try {
-      record = JSON.parse(line) as Record_;
+      record = parseMetricsLine(line) as Record_;
     } catch {
       if (i >= lines.length - 2) continue; // the last line, cut short by the kill
       return E.left(paramError(`${path}: line ${i + 1} is not JSON`));

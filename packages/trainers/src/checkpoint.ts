@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
-import { paramError, shapeError, type Result, type RlhfError } from '@rlhf/tensor';
+import { guarded, paramError, shapeError, type Result, type RlhfError } from '@rlhf/tensor';
 import type { Trainable } from './model.js';
 import type { Adam } from './optim/adam.js';
 
@@ -71,13 +71,27 @@ export const makeCheckpoint = (parts: CheckpointParts): Checkpoint => ({
 export const restoreCheckpoint = (
   ckpt: Checkpoint,
   into: { readonly models: Record<string, Trainable>; readonly optimizers?: Record<string, Adam> },
-): Result<{ step: number; rng: readonly number[] | null; extra: Json }> => {
+): Result<{ step: number; rng: readonly number[] | null; extra: Json }> =>
+  pipe(
+    checkCheckpoint(ckpt),
+    E.chain(() => guarded(() => plannedRestore(ckpt, into))),
+    E.map((plan) => {
+      plan.writes.forEach((w) => w());
+      return { step: ckpt.step, rng: ckpt.rng, extra: ckpt.extra };
+    }),
+  );
+
+/** The writes that restore `ckpt` into `into`, all checked before any is made. */
+const plannedRestore = (
+  ckpt: Checkpoint,
+  into: { readonly models: Record<string, Trainable>; readonly optimizers?: Record<string, Adam> },
+): Result<{ writes: (() => void)[] }> => {
   const writes: (() => void)[] = [];
   for (const [name, model] of Object.entries(into.models)) {
-    const saved = ckpt.models[name];
+    const saved = Object.hasOwn(ckpt.models, name) ? ckpt.models[name] : undefined;
     if (!saved) return E.left(shapeError(`checkpoint has no model '${name}' (it has ${Object.keys(ckpt.models).join(', ')})`));
     for (const p of model.parameters) {
-      const s = saved[p.name];
+      const s = Object.hasOwn(saved, p.name) ? saved[p.name] : undefined;
       if (!s) return E.left(shapeError(`checkpoint model '${name}' has no parameter '${p.name}'`));
       if (s.shape.length !== p.shape.length || s.shape.some((d, i) => d !== p.shape[i]))
         return E.left(shapeError(`checkpoint parameter '${p.name}' has shape [${s.shape}], the model's is [${p.shape}]`));
@@ -87,10 +101,8 @@ export const restoreCheckpoint = (
     }
   }
   for (const [name, opt] of Object.entries(into.optimizers ?? {})) {
-    const saved = ckpt.optimizers[name];
+    const saved = Object.hasOwn(ckpt.optimizers, name) ? ckpt.optimizers[name] : undefined;
     if (!saved) return E.left(shapeError(`checkpoint has no optimizer '${name}'`));
-    if (!Number.isSafeInteger(saved.step) || saved.step < 0)
-      return E.left(shapeError(`checkpoint optimizer '${name}' has a bad step ${String(saved.step)}`));
     const lengths = opt.state().m.map((x) => x.length);
     if (saved.m.length !== lengths.length || saved.v.length !== lengths.length)
       return E.left(shapeError(`checkpoint optimizer '${name}' holds ${saved.m.length} moments, expected ${lengths.length}`));
@@ -101,18 +113,44 @@ export const restoreCheckpoint = (
     const state = { step: saved.step, m: m.map((x) => (x as E.Right<Float64Array>).right), v: v.map((x) => (x as E.Right<Float64Array>).right) };
     writes.push(() => void opt.restore(state)); // cannot fail: its checks were all made above
   }
-  writes.forEach((w) => w());
-  return E.right({ step: ckpt.step, rng: ckpt.rng, extra: ckpt.extra });
+  return E.right({ writes });
 };
 
-const isCheckpoint = (u: unknown): u is Checkpoint =>
-  typeof u === 'object' &&
-  u !== null &&
-  (u as Checkpoint).format === 'rlhf-ts/checkpoint' &&
-  (u as Checkpoint).version === 1 &&
-  Number.isSafeInteger((u as Checkpoint).step) &&
-  typeof (u as Checkpoint).models === 'object' &&
-  typeof (u as Checkpoint).optimizers === 'object';
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === 'object' && u !== null && !Array.isArray(u);
+// A 32-bit word, as uint32 (or as int32: what checkpoints written before state() normalised it hold).
+const isWord = (x: unknown): boolean => Number.isInteger(x) && (x as number) >= -0x80000000 && (x as number) <= 0xffffffff;
+
+/** What is wrong with `u` as a checkpoint, or undefined: every field down to the base64 strings. */
+const checkpointFault = (u: unknown): string | undefined => {
+  if (!isRecord(u) || u['format'] !== 'rlhf-ts/checkpoint' || u['version'] !== 1) return 'is not an rlhf-ts checkpoint (version 1)';
+  if (!Number.isSafeInteger(u['step']) || (u['step'] as number) < 0) return `has a bad step ${String(u['step'])}`;
+  const { models, optimizers, rng } = u;
+  if (!isRecord(models)) return 'has no models';
+  for (const [name, params] of Object.entries(models)) {
+    if (!isRecord(params)) return `model '${name}' is not a record of parameters`;
+    for (const [pname, p] of Object.entries(params)) {
+      const shape = isRecord(p) ? p['shape'] : undefined;
+      if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0) || typeof (p as Record<string, unknown>)['data'] !== 'string')
+        return `parameter '${name}.${pname}' needs a shape of sizes and a base64 data string`;
+    }
+  }
+  if (!isRecord(optimizers)) return 'has no optimizers';
+  for (const [name, o] of Object.entries(optimizers)) {
+    const strings = (x: unknown) => Array.isArray(x) && x.every((s) => typeof s === 'string');
+    if (!isRecord(o) || !Number.isSafeInteger(o['step']) || (o['step'] as number) < 0 || !strings(o['m']) || !strings(o['v']))
+      return `optimizer '${name}' needs a step ≥ 0 and base64 moments m and v`;
+  }
+  if (rng !== null && !(Array.isArray(rng) && rng.length === 4 && rng.every(isWord)))
+    return 'has a generator state that is not four 32-bit words';
+  return undefined;
+};
+
+/** `u` as a checkpoint, checked down to every field that restoring reads (a `shape` error otherwise). */
+export const checkCheckpoint = (u: unknown, source = 'checkpoint'): Result<Checkpoint> =>
+  guarded(() => {
+    const fault = checkpointFault(u);
+    return fault === undefined ? E.right(u as Checkpoint) : E.left(shapeError(`${source} ${fault}`));
+  });
 
 /** Writes the checkpoint atomically (a temporary file renamed over the target). */
 export const saveCheckpoint = (path: string, ckpt: Checkpoint): TE.TaskEither<RlhfError, void> =>
@@ -137,7 +175,7 @@ export const loadCheckpoint = (path: string): TE.TaskEither<RlhfError, Checkpoin
           () => JSON.parse(text) as unknown,
           (e) => shapeError(`checkpoint ${path} is not JSON: ${(e as Error).message}`),
         ),
-        E.chain((u) => (isCheckpoint(u) ? E.right(u) : E.left(shapeError(`${path} is not an rlhf-ts checkpoint (version 1)`)))),
+        E.chain((u) => checkCheckpoint(u, path)),
       ),
     ),
   );

@@ -77,16 +77,29 @@ const hasPair = (ranks: IntTensor): boolean => {
   return false;
 };
 
+/** The first row of `mask` (rows of `length` positions) that `keep` selects and that has no valid position, or −1. */
+const firstEmptyRow = (mask: MaskTensor, length: number, keep: (row: number) => boolean = () => true): number => {
+  const rows = mask.data.length / length;
+  for (let r = 0; r < rows; r++) {
+    if (!keep(r)) continue;
+    let t = 0;
+    while (t < length && mask.data[r * length + t] === 0) t++;
+    if (t === length) return r;
+  }
+  return -1;
+};
+
 /** A ranked (non-padded) response with no response token cannot be scored. */
 const responsesNonEmpty = (mask: MaskTensor, ranks: IntTensor): Result<void> => {
-  const [B, K, L] = mask.shape as [number, number, number];
-  for (let r = 0; r < B * K; r++) {
-    if (ranks.data[r]! < 0) continue;
-    let n = 0;
-    for (let t = 0; t < L; t++) if (mask.data[r * L + t] !== 0) n++;
-    if (n === 0) return E.left(emptyError(`mask: response ${r % K} of prompt ${Math.floor(r / K)} has no response token`));
-  }
-  return E.right(undefined);
+  const [, K, L] = mask.shape as [number, number, number];
+  const r = firstEmptyRow(mask, L, (row) => ranks.data[row]! >= 0);
+  return r < 0 ? E.right(undefined) : E.left(emptyError(`mask: response ${r % K} of prompt ${Math.floor(r / K)} has no response token`));
+};
+
+/** Neither side of a pair may be empty: it would score 0 (a sequence log-prob of 0) and be trained on. */
+const pairSideNonEmpty = (name: string, mask: MaskTensor): Result<void> => {
+  const r = firstEmptyRow(mask, mask.shape[1]!);
+  return r < 0 ? E.right(undefined) : E.left(emptyError(`${name}: pair ${r} has no response token`));
 };
 
 /** Every check a pair batch must pass before any model runs on it. */
@@ -101,6 +114,9 @@ export const checkPairBatch = (batch: PairBatch, vocabSize: number): Result<Pair
     E.chainFirst(({ rejected }) => nonEmpty('rejected', rejected.shape)),
     E.bind('chosenMask', ({ chosen }) => checkMaskFor('chosenMask', batch.chosenMask, chosen)),
     E.bind('rejectedMask', ({ rejected }) => checkMaskFor('rejectedMask', batch.rejectedMask, rejected)),
+    E.chainFirst(({ chosenMask, rejectedMask }) =>
+      pipe(pairSideNonEmpty('chosenMask', chosenMask), E.chain(() => pairSideNonEmpty('rejectedMask', rejectedMask))),
+    ),
     E.bind('margin', ({ chosen }) =>
       pipe(
         optional(expectFloat)('margin', batch.margin),

@@ -106,8 +106,8 @@ export const dpoTrainer = (config: DpoTrainerConfig): Result<DpoTrainer> =>
         'backward',
         (r: { pairs: PairBatch; chosen: TokenLogprobs; rejected: TokenLogprobs; dpo: DpoOutputs }) =>
           pipe(
-            r.chosen.backward(spreadRows(r.dpo.gradPolicyChosen.data, r.pairs.chosenMask)),
-            E.chain(() => r.rejected.backward(spreadRows(r.dpo.gradPolicyRejected.data, r.pairs.rejectedMask))),
+            r.chosen.backward(spreadRows(r.dpo.gradPolicyChosen.data, r.pairs.chosenMask, r.chosen.logprobs.dtype)),
+            E.chain(() => r.rejected.backward(spreadRows(r.dpo.gradPolicyRejected.data, r.pairs.rejectedMask, r.rejected.logprobs.dtype))),
             E.map(() => ({})),
           ),
       );

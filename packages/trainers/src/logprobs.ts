@@ -62,10 +62,13 @@ export const sumRows = (x: FloatTensor, mask: MaskTensor): Float64Array => {
   return out;
 };
 
-/** Broadcasts a per-row gradient g[B] to the masked positions of [B, L] (0 elsewhere). */
-export const spreadRows = (g: ArrayLike<number>, mask: MaskTensor): FloatTensor => {
+/**
+ * Broadcasts a per-row gradient g[B] to the masked positions of [B, L] (0 elsewhere), in `dtype`:
+ * that of the log-probs it is the gradient of (the backward takes no other).
+ */
+export const spreadRows = (g: ArrayLike<number>, mask: MaskTensor, dtype: FloatTensor['dtype'] = 'float64'): FloatTensor => {
   const [B, L] = mask.shape as [number, number];
-  const out = new Float64Array(B * L);
-  for (let b = 0; b < B; b++) for (let t = 0; t < L; t++) if (mask.data[b * L + t] !== 0) out[b * L + t] = g[b]!;
-  return unsafeTensor('float64', [B, L], out);
+  const out = unsafeTensor(dtype, [B, L]);
+  for (let b = 0; b < B; b++) for (let t = 0; t < L; t++) if (mask.data[b * L + t] !== 0) out.data[b * L + t] = g[b]!;
+  return out as FloatTensor;
 };

@@ -3,16 +3,31 @@ import { dirname } from 'node:path';
 
 /**
  * Metrics as JSON Lines: one object per line, appended as soon as it is logged, so that a run
- * stopped half-way keeps every record it wrote.
+ * stopped half-way keeps every record it wrote. A non-finite number (a skipped step's gradient norm)
+ * is written as the string "NaN", "Infinity" or "-Infinity", as the conformance cases write them, and
+ * read back by `parseMetricsLine`; a bigint as its decimal string. File-system errors throw, as
+ * node:fs does (a log that cannot be written must not be dropped in silence).
  */
 export interface MetricsLog {
   readonly path: string;
   readonly log: (record: Readonly<Record<string, unknown>>) => void;
 }
 
+const NON_FINITE: Readonly<Record<string, number>> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity };
+
+const replacer = (_key: string, v: unknown): unknown =>
+  typeof v === 'number' && !Number.isFinite(v) ? String(v) : typeof v === 'bigint' ? v.toString() : v;
+
+/** One metrics line as a JSON text (no newline). */
+export const formatMetricsLine = (record: Readonly<Record<string, unknown>>): string => JSON.stringify(record, replacer);
+
+/** A line written by `jsonlMetrics`, with its non-finite numbers back (throws on text that is not JSON). */
+export const parseMetricsLine = (line: string): unknown =>
+  JSON.parse(line, (_key, v: unknown) => (typeof v === 'string' && Object.hasOwn(NON_FINITE, v) ? NON_FINITE[v] : v));
+
 export const jsonlMetrics = (path: string): MetricsLog => {
   mkdirSync(dirname(path), { recursive: true });
-  return { path, log: (record) => appendFileSync(path, `${JSON.stringify(record)}\n`) };
+  return { path, log: (record) => appendFileSync(path, `${formatMetricsLine(record)}\n`) };
 };
 
 /** Mean and (population) standard deviation of the selected values. */

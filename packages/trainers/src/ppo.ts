@@ -8,6 +8,7 @@ import { stage, start } from '@rlhf/pipeline';
 import { ppoLoss, type Aggregation, type PolicyLossParams } from '@rlhf/ppo';
 import {
   emptyError,
+  guarded,
   integerParam,
   paramError,
   unsafeTensor,
@@ -353,21 +354,25 @@ export const ppoTrainer = (config: PpoConfig): Result<PpoTrainer> =>
           extra: { beta: controller.beta, controller: config.kl.kind } as Json,
         });
 
-      const restore = (ckpt: Checkpoint): Result<void> => {
-        // Check the trainer's own state first, so that a checkpoint that lacks it changes nothing.
-        const beta = (ckpt.extra as { beta?: unknown } | null)?.beta;
-        if (typeof beta !== 'number' || ckpt.rng === null) return E.left(paramError('checkpoint lacks the PPO trainer state (β, generator)'));
-        return pipe(
-          controllerFrom(config.kl, beta),
-          E.chain((c) =>
-            E.map(({ step, rng: state }: { step: number; rng: readonly number[] | null }) => {
-              controller = c;
-              stepsDone = step;
-              rng = makeRng(state!);
-            })(restoreCheckpoint(ckpt, { models: { policy, value }, optimizers: { policy: policyOpt, value: valueOpt } })),
-          ),
-        );
-      };
+      const restore = (ckpt: Checkpoint): Result<void> =>
+        guarded(() => {
+          // Check the trainer's own state first, so that a checkpoint that lacks it changes nothing
+          // (restoreCheckpoint checks the rest, the generator's four words included, before it writes).
+          const { beta, controller: kind } = (ckpt.extra ?? {}) as { beta?: unknown; controller?: unknown };
+          if (typeof beta !== 'number' || ckpt.rng === null) return E.left(paramError('checkpoint lacks the PPO trainer state (β, generator)'));
+          if (kind !== config.kl.kind)
+            return E.left(paramError(`checkpoint is of a run with a ${String(kind)} KL controller, this trainer's is ${config.kl.kind}`));
+          return pipe(
+            controllerFrom(config.kl, beta),
+            E.chain((c) =>
+              E.map(({ step, rng: state }: { step: number; rng: readonly number[] | null }) => {
+                controller = c;
+                stepsDone = step;
+                rng = makeRng(state!);
+              })(restoreCheckpoint(ckpt, { models: { policy, value }, optimizers: { policy: policyOpt, value: valueOpt } })),
+            ),
+          );
+        });
 
       return {
         step,

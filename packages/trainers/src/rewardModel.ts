@@ -70,7 +70,7 @@ const scoreRankings = (model: RewardModel, k: Kernels, centerCoef: number) => (b
   pipe(
     model.scores(flattenResponses(batch.tokens), flattenResponses(batch.mask)),
     E.bindTo('forward'),
-    E.bind('rewards', ({ forward }) => E.right(unsafeTensor('float64', batch.ranks.shape, forward.output.data as Float64Array))),
+    E.bind('rewards', ({ forward }) => E.right(unsafeTensor(forward.output.dtype, batch.ranks.shape, forward.output.data) as FloatTensor)),
     E.bind('loss', ({ rewards }) => ranking({ backend: k })({ rewards, ranks: batch.ranks })),
     E.map(({ forward, rewards, loss }) => {
       const [B, K] = batch.ranks.shape as [number, number];

@@ -76,7 +76,7 @@ export const rng = (seedOrState: number | readonly number[]): Rng => {
       }
       return p;
     },
-    state: () => [a, b, c, d],
+    state: () => [a >>> 0, b >>> 0, c >>> 0, d >>> 0],
   };
   return self;
 };

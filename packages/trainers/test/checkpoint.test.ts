@@ -8,6 +8,7 @@ import {
   jsonlMetrics,
   loadCheckpoint,
   makeCheckpoint,
+  parseMetricsLine,
   restoreCheckpoint,
   rng,
   saveCheckpoint,
@@ -62,7 +63,7 @@ describe('checkpoints', () => {
     for (const step of [-1, 1.5]) {
       const corrupt = { ...ckpt, optimizers: { policy: { ...ckpt.optimizers['policy']!, step } } };
       const res = restoreCheckpoint(corrupt, { models: { policy: target }, optimizers: { policy: right(adam(target.parameters, { lr: 0.01 })) } });
-      expect(E.isLeft(res) && res.left.message, `step ${step}`).toContain('bad step');
+      expect(E.isLeft(res) && res.left.message, `step ${step}`).toContain("optimizer 'policy' needs a step ≥ 0");
       target.parameters.forEach((p, i) => expect(p.value).toEqual(targetBefore[i]));
     }
 
@@ -75,12 +76,51 @@ describe('checkpoints', () => {
     }
   });
 
-  it('metrics are appended as JSON lines', () => {
+  it('a checkpoint that is JSON but corrupt inside is a shape error from load and from restore, never a throw', async () => {
+    const a = right(windowMlpPolicy(config, rng(1)));
+    const opt = right(adam(a.parameters, { lr: 0.01 }));
+    const good = makeCheckpoint({ step: 2, models: { policy: a }, optimizers: { policy: opt }, rng: rng(3) });
+    const param = Object.keys(good.models['policy']!)[0]!;
+    const corrupt: Record<string, unknown> = {
+      'models null': { ...good, models: null },
+      'parameter data a number': { ...good, models: { policy: { ...good.models['policy'], [param]: { shape: [1], data: 5 } } } },
+      'parameter without shape': { ...good, models: { policy: { ...good.models['policy'], [param]: { data: '' } } } },
+      'optimizer without m': { ...good, optimizers: { policy: { step: 1, v: [] } } },
+      'optimizers null': { ...good, optimizers: null },
+      'generator of two words': { ...good, rng: [1, 2] },
+      'generator of strings': { ...good, rng: ['a', 'b', 'c', 'd'] },
+      'generator an object': { ...good, rng: { a: 1 } },
+      'negative step': { ...good, step: -3 },
+    };
+    const dir = mkdtempSync(join(tmpdir(), 'ckpt-corrupt-'));
+    for (const [what, ckpt] of Object.entries(corrupt)) {
+      const path = join(dir, `${what}.json`);
+      writeFileSync(path, JSON.stringify(ckpt));
+      const loaded = await loadCheckpoint(path)();
+      expect(E.isLeft(loaded) && loaded.left.kind, what).toBe('shape');
+      const target = right(windowMlpPolicy(config, rng(2)));
+      const before = target.parameters.map((p) => p.value.slice());
+      const restored = restoreCheckpoint(ckpt as never, { models: { policy: target }, optimizers: { policy: right(adam(target.parameters, { lr: 0.01 })) } });
+      expect(E.isLeft(restored) && restored.left.kind, what).toBe('shape');
+      target.parameters.forEach((p, i) => expect(p.value, what).toEqual(before[i]));
+    }
+    // A name that only the prototype has is not a model or a parameter.
+    const proto = restoreCheckpoint({ ...good, models: {} }, { models: { toString: a } });
+    expect(E.isLeft(proto) && proto.left.message).toContain("no model 'toString'");
+  });
+
+  it('metrics are appended as JSON lines, non-finite numbers as the strings parseMetricsLine reads back', () => {
     const dir = mkdtempSync(join(tmpdir(), 'metrics-'));
     const m = jsonlMetrics(join(dir, 'deep', 'm.jsonl'));
     m.log({ step: 1, loss: 0.5 });
     m.log({ step: 2, loss: 0.25, run: 'kl' });
-    const lines = readFileSync(m.path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines).toEqual([{ step: 1, loss: 0.5 }, { step: 2, loss: 0.25, run: 'kl' }]);
+    m.log({ step: 3, gradNorm: NaN, hi: Infinity, lo: -Infinity, none: null, big: 12n });
+    const text = readFileSync(m.path, 'utf8').trim().split('\n');
+    expect(text[2]).toBe('{"step":3,"gradNorm":"NaN","hi":"Infinity","lo":"-Infinity","none":null,"big":"12"}');
+    expect(text.map(parseMetricsLine)).toEqual([
+      { step: 1, loss: 0.5 },
+      { step: 2, loss: 0.25, run: 'kl' },
+      { step: 3, gradNorm: NaN, hi: Infinity, lo: -Infinity, none: null, big: '12' },
+    ]);
   });
 });

@@ -4,7 +4,7 @@ import { unsafeTensor } from '@rlhf/tensor';
 import { copyParameters, dpoTrainer, rankingToPairs, rng, sumRows, tokenLogprobs, windowMlpPolicy } from '@rlhf/trainers';
 import { js } from '@rlhf/kernels';
 import { V, rankingBatch } from './fixtures.js';
-import { right } from './helpers.js';
+import { inFloat32, right } from './helpers.js';
 
 const config = { vocabSize: V, window: 2, embedDim: 4, hidden: 8 };
 
@@ -31,6 +31,21 @@ describe('DPO trainer', () => {
       return c.reduce((a, x, i) => a + x - r[i]!, 0) / c.length;
     };
     expect(margin(policy)).toBeGreaterThan(margin(reference) + 0.5);
+  });
+
+  it('trains a policy whose logits are float32 as it trains the float64 one', async () => {
+    const batch = rankingBatch(rng(3), 8, 3);
+    const runs = [false, true].map(async (f32) => {
+      const policy = right(windowMlpPolicy(config, rng(2)));
+      const reference = right(windowMlpPolicy(config, rng(1)));
+      const asUsed = f32 ? { ...policy, logits: (t: Parameters<typeof policy.logits>[0]) => inFloat32(policy.logits(t)) } : policy;
+      const trainer = right(dpoTrainer({ policy: asUsed, reference, optimizer: { lr: 0.01 }, beta: 0.5 }));
+      const first = right(await trainer.step(batch)());
+      return { loss: first.loss, weights: Array.from(policy.parameters[0]!.value) };
+    });
+    const [d64, d32] = await Promise.all(runs);
+    expect(d32!.loss).toBeCloseTo(d64!.loss, 5);
+    d32!.weights.forEach((w, i) => expect(w).toBeCloseTo(d64!.weights[i]!, 5));
   });
 
   it('rejects bad batches before computing and a reference of another vocabulary', async () => {

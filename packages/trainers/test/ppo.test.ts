@@ -123,7 +123,14 @@ describe('PPO trainer', () => {
     const bigger = { ...ckpt, models: { ...ckpt.models, policy: trainer.checkpoint().models['policy']! } };
     bigger.models.policy = Object.fromEntries(other.parameters.map((p) => [p.name, { shape: [...p.shape], data: '' }]));
     expect(left(trainer.restore(bigger)).kind).toBe('shape');
+    // A generator state that is not four uint32 words, a negative step, another KL controller.
+    for (const bad of [{ ...ckpt, rng: [1, 2] }, { ...ckpt, rng: ['1', '2', '3', '4'] }, { ...ckpt, rng: { a: 1 } }, { ...ckpt, step: -3 }])
+      expect(left(trainer.restore(bad as never)).kind).toBe('shape');
+    const adaptive = setup({ kind: 'adaptive', initKlCoef: 0.2, target: 0.5, horizon: 200 }).trainer.checkpoint();
+    expect(left(trainer.restore(adaptive)).message).toContain('adaptive KL controller');
     expect(Array.from(policy.parameters[0]!.value)).toEqual(before);
+    expect(trainer.stepCount()).toBe(0);
+    expect(trainer.beta()).toBe(0.1);
     const missing = await loadCheckpoint(join(tmpdir(), 'no-such-checkpoint.json'))();
     expect(E.isLeft(missing) && missing.left.kind).toBe('param');
   });

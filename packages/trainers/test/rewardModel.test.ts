@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { unsafeTensor, type FloatTensor } from '@rlhf/tensor';
 import { rankingToPairs, rewardModelTrainer, rng, windowMlpReward, type Forward, type RankingBatch, type RewardModel } from '@rlhf/trainers';
 import { L, V, rankingBatch } from './fixtures.js';
-import { right } from './helpers.js';
+import { inFloat32, right } from './helpers.js';
 
 const model = (seed: number) => right(windowMlpReward({ vocabSize: V, window: 1, embedDim: 4, hidden: 8 }, rng(seed)));
 
@@ -83,6 +83,19 @@ describe('reward-model trainer', () => {
     }
   });
 
+  it('takes a model whose scores are float32, on rankings and on pairs, with the float64 results', async () => {
+    const batch = rankingBatch(rng(8), 4, 3);
+    for (const data of [batch, rankingToPairs(batch)]) {
+      const m64 = model(7);
+      const m32: RewardModel = { ...m64, scores: (t, k) => inFloat32(m64.scores(t, k)) };
+      const [a, b] = [m64, m32].map((m) => right(rewardModelTrainer({ model: m, optimizer: { lr: 0.01 } })));
+      const [r64, r32] = [right(await a!.evaluate(data)()), right(await b!.evaluate(data)())];
+      expect(r32.loss).toBeCloseTo(r64.loss, 5);
+      expect(r32.accuracy).toBe(r64.accuracy);
+      expect(E.isRight(await b!.step(data)())).toBe(true);
+    }
+  });
+
   it('rejects inconsistent batches with an RlhfError before the model runs', async () => {
     const c = counting(model(7));
     const trainer = right(rewardModelTrainer({ model: c.model, optimizer: { lr: 0.01 } }));
@@ -104,6 +117,11 @@ describe('reward-model trainer', () => {
     const pairs = rankingToPairs(good);
     const badPairs = await trainer.step({ ...pairs, rejected: unsafeTensor('int32', [1, L], new Int32Array(L)) })();
     expect(E.isLeft(badPairs) && badPairs.left.kind).toBe('shape');
+    // A pair side without response tokens would score 0 and be trained on.
+    const emptySide = pairs.rejectedMask.data.slice();
+    emptySide.fill(0, L, 2 * L);
+    const emptyPair = await trainer.step({ ...pairs, rejectedMask: unsafeTensor('uint8', pairs.rejectedMask.shape, emptySide as Uint8Array) })();
+    expect(E.isLeft(emptyPair) && emptyPair.left.message).toContain('rejectedMask: pair 1 has no response token');
     expect(c.calls()).toBe(0);
     expect(E.isRight(await trainer.step(good)())).toBe(true);
     expect(c.calls()).toBe(1);

@@ -11,7 +11,10 @@ export const constant =
 
 export interface WarmupDecayParams {
   readonly lr: number;
-  /** Steps of linear warm-up from 0 to `lr` (default 0). */
+  /**
+   * Steps of linear warm-up (default 0): step s < warmupSteps uses lr·(s + 1)/warmupSteps, so the first
+   * step already moves and the last warm-up step reaches lr (Hugging Face's s/warmupSteps starts at 0).
+   */
   readonly warmupSteps?: number;
   /** The step at which the decay reaches `minLr`; after it the rate stays there. */
   readonly totalSteps: number;
@@ -37,7 +40,7 @@ const decayProgress = (p: Required<WarmupDecayParams>, step: number): number =>
 const warmup = (p: Required<WarmupDecayParams>, step: number): number | undefined =>
   step < p.warmupSteps ? (p.lr * (step + 1)) / p.warmupSteps : undefined;
 
-/** Linear warm-up, then linear decay to `minLr` (the Hugging Face "linear" schedule). */
+/** Linear warm-up, then linear decay to `minLr` (Hugging Face's "linear" schedule, but for the warm-up's first step). */
 export const warmupLinear = (params: WarmupDecayParams): E.Either<RlhfError, Schedule> =>
   E.map((p: Required<WarmupDecayParams>) => (step: number) =>
     warmup(p, step) ?? p.lr + (p.minLr - p.lr) * decayProgress(p, step),
