@@ -381,6 +381,20 @@ void checkErrors() {
   }
   expectStatus(rlhf_cuda_pairwise_f32(x.p, x.p, nullptr, -1, 0.f, 0.f, out.p, out.p, nullptr, nullptr, nullptr),
                RLHF_ERR_SHAPE, "negative batch");
+  // A pointer off its element type's alignment (a misaligned device access ends the context): refused.
+  {
+    auto* odd = reinterpret_cast<float*>(reinterpret_cast<char*>(out.p) + 2);
+    expectStatus(rlhf_cuda_logsoftmax_f32(x.p, 8, 7, 1.f, odd, nullptr), RLHF_ERR_SHAPE, "misaligned output");
+    expectStatus(rlhf_cuda_logprobs_f32(x.p, reinterpret_cast<int32_t*>(reinterpret_cast<char*>(y.p) + 1), 7, 8, 1.f,
+                                        kIgnore, out.p, out.p, nullptr, nullptr),
+                 RLHF_ERR_SHAPE, "misaligned labels");
+    expectStatus(rlhf_cuda_kl_full_f32(x.p, x.p, odd, nullptr, 7, 8, 1.f, out.p, nullptr, nullptr, nullptr), RLHF_ERR_SHAPE,
+                 "misaligned grad_kl");
+    Device<double> loss(2), acc(1);
+    expectStatus(rlhf_cuda_pairwise_f32(x.p, x.p, nullptr, 4, 0.f, 0.f, out.p, out.p,
+                                        reinterpret_cast<double*>(reinterpret_cast<char*>(loss.p) + 4), acc.p, nullptr),
+                 RLHF_ERR_SHAPE, "misaligned loss");
+  }
 
   // An output overlapping the labels: row r's entropy is written over labels[r + 1], which the leader
   // of row r + 1 reads again (after or before, as the rows' order falls): a changed label must never

@@ -542,6 +542,91 @@ void test_hostile_input(std::mt19937& g) {
         "logsoftmax of [3e38, 1, 0]: %g %g %g", double(ls[0]), double(ls[1]), double(ls[2]));
 }
 
+// Misuse the C ABI allows to express: misaligned pointers, garbage saved statistics, outputs over
+// inputs, gradients beyond float. None may crash, read or write out of bounds, or be undefined behaviour.
+void test_misuse(std::mt19937& g) {
+  // A pointer one byte off its element type's alignment is a shape error before anything runs. The
+  // [64, 65536] output is past the size written with non-temporal stores, which faulted on it.
+  {
+    const int64_t n = 64, v = 65536;
+    std::vector<float> x = random_logits(g, n, v, 0);
+    std::vector<float> raw(static_cast<size_t>(n * v + 1), 7.0f);
+    float* odd = reinterpret_cast<float*>(reinterpret_cast<char*>(raw.data()) + 1);
+    std::vector<int32_t> y(static_cast<size_t>(n), 0);
+    std::vector<float> ones(static_cast<size_t>(n), 1.0f), lp(static_cast<size_t>(n)), h(static_cast<size_t>(n));
+    const auto* odd_labels = reinterpret_cast<const int32_t*>(reinterpret_cast<const char*>(y.data()) + 2);
+    CHECK(rlhf_logsoftmax_f32(x.data(), n, v, 1, odd) == RLHF_ERR_SHAPE, "misaligned logsoftmax output");
+    CHECK(rlhf_logsoftmax_backward_f32(x.data(), x.data(), n, v, 1, odd) == RLHF_ERR_SHAPE, "misaligned gradient");
+    CHECK(rlhf_logprobs_backward_f32(x.data(), y.data(), ones.data(), nullptr, nullptr, n, v, 1, -100, odd) == RLHF_ERR_SHAPE,
+          "misaligned logprobs gradient");
+    CHECK(rlhf_logprobs_backward_f32(x.data(), y.data(), ones.data(), odd, nullptr, n, v, 1, -100, x.data()) == RLHF_ERR_SHAPE,
+          "misaligned optional grad_entropy");
+    CHECK(rlhf_kl_full_f32(x.data(), x.data(), nullptr, nullptr, n, v, 1, lp.data(), odd, nullptr) == RLHF_ERR_SHAPE,
+          "misaligned kl gradient");
+    CHECK(rlhf_kl_full_f32(x.data(), x.data(), nullptr, nullptr, n, v, 1, lp.data(), nullptr, odd) == RLHF_ERR_SHAPE,
+          "misaligned kl row_stats");
+    CHECK(rlhf_logprobs_f32(odd, y.data(), n, v, 1, -100, lp.data(), h.data(), nullptr) == RLHF_ERR_SHAPE, "misaligned logits");
+    CHECK(rlhf_logprobs_f32(x.data(), odd_labels, n, v, 1, -100, lp.data(), h.data(), nullptr) == RLHF_ERR_SHAPE,
+          "misaligned labels");
+    CHECK(std::strstr(rlhf_last_error(), "not aligned") != nullptr, "message: %s", rlhf_last_error());
+    double loss, accuracy;
+    CHECK(rlhf_pairwise_f32(x.data(), x.data(), odd, 4, 0, 0, lp.data(), h.data(), &loss, &accuracy) == RLHF_ERR_SHAPE,
+          "misaligned margin");
+    bool untouched = true;
+    for (float e : raw) untouched = untouched && e == 7.0f;
+    CHECK(untouched, "a call with a misaligned pointer wrote to it");
+  }
+
+  // Saved statistics that belong to other logits (or are garbage) give garbage, but never an exponent
+  // outside exp2's range (undefined behaviour in the scalar path: float-cast-overflow).
+  {
+    const float x3[3] = {0, 1, 2}, one[1] = {1}, half[1] = {0.5f};
+    const int32_t y0[1] = {0};
+    float g3[3];
+    for (float pivot : {-1e30f, -kInf}) {
+      const float stats[3] = {pivot, 0, 0};
+      CHECK(rlhf_logprobs_backward_f32(x3, y0, one, half, stats, 1, 3, 1, -100, g3) == RLHF_OK, "garbage logprobs stats");
+      const float kl_stats[5] = {pivot, 0, 0, 0, 0};
+      float kl1[1];
+      CHECK(rlhf_kl_full_f32(x3, x3, nullptr, kl_stats, 1, 3, 1, kl1, g3, nullptr) == RLHF_OK, "garbage kl stats");
+    }
+  }
+
+  // kl.full where gradKl/T overflows float: the entry with p = 0 (a -inf logit) is still 0, not inf * 0.
+  {
+    const float p[4] = {0, 1, -kInf, 0.5f}, q[4] = {0.5f, 0, 1, 0.25f}, huge[1] = {3e38f};
+    float kl1[1], g4[4], st[5];
+    CHECK(rlhf_kl_full_f32(p, q, huge, nullptr, 1, 4, 0.5, kl1, g4, st) == RLHF_OK && g4[2] == 0.0f && !std::isnan(g4[0]) &&
+              !std::isnan(g4[1]) && !std::isnan(g4[3]),
+          "kl gradient with gradKl/T beyond float: %g %g %g %g", double(g4[0]), double(g4[1]), double(g4[2]), double(g4[3]));
+    CHECK(rlhf_kl_full_f32(p, q, huge, st, 1, 4, 0.5, kl1, g4, nullptr) == RLHF_OK && g4[2] == 0.0f,
+          "the same from saved statistics: %g", double(g4[2]));
+  }
+
+  // pairwise with its gradients written over its inputs: accuracy and loss are those of the inputs.
+  {
+    float chosen[2] = {2, 0}, rejected[2] = {1, 1}, gc[2], gr[2];
+    double loss, accuracy, loss_in_place, accuracy_in_place;
+    CHECK(rlhf_pairwise_f32(chosen, rejected, nullptr, 2, 0, 0, gc, gr, &loss, &accuracy) == RLHF_OK, "pairwise");
+    CHECK(rlhf_pairwise_f32(chosen, rejected, nullptr, 2, 0, 0, chosen, rejected, &loss_in_place, &accuracy_in_place) ==
+                  RLHF_OK &&
+              accuracy_in_place == accuracy && loss_in_place == loss && chosen[0] == gc[0] && rejected[1] == gr[1],
+          "pairwise in place: accuracy %g (want %g), loss %g (want %g)", accuracy_in_place, accuracy, loss_in_place, loss);
+  }
+
+  // A ranking batch without a pair writes nothing but *pairs.
+  {
+    const float r[4] = {0, 1, 2, 3};
+    const int32_t tied[4] = {0, 0, -1, 1};
+    float grad[4] = {7, 7, 7, 7};
+    double loss = 7, accuracy = 7;
+    int64_t pairs = 7;
+    CHECK(rlhf_ranking_f32(r, tied, 2, 2, grad, &loss, &accuracy, &pairs) == RLHF_ERR_EMPTY && pairs == 0 && loss == 7 &&
+              accuracy == 7 && grad[0] == 7 && grad[3] == 7,
+          "ranking without a pair wrote its outputs");
+  }
+}
+
 void test_threads(std::mt19937& g) {
   const int64_t n = 40, v = 5003;
   std::vector<float> x = random_logits(g, n, v, 0);
@@ -605,6 +690,7 @@ int main() {
     test_preference(g);
     test_bad_input();
     test_hostile_input(g);
+    test_misuse(g);
     test_threads(g);
     std::printf("%s: done\n", isa);
   }

@@ -10,7 +10,8 @@
  *  - Parameters are double (ABI 2; ABI 1 took float): a kernel sees the caller's value, not its float32
  *    rounding, so a discontinuity such as the DPO hinge at beta*h = 1 falls where the SPEC puts it.
  *    ignore_index is int64_t: any integer, and one outside int32 equals no label.
- *  - Every function validates its arguments before touching memory (null pointers, n < 0, v < 1,
+ *  - Every function validates its arguments before touching memory (null pointers, pointers not aligned
+ *    to their element type (4 bytes for float and int32, 8 for double and int64), n < 0, v < 1,
  *    temperature <= 0 or not finite, a label outside [0, v) that is not ignore_index, a rank outside
  *    [0, k) that is not -1) and returns a status without writing anything when they are bad.
  *    rlhf_last_error() then says what was wrong (thread-local).
@@ -134,7 +135,8 @@ RLHF_API rlhf_status rlhf_pairwise_f32(const float* chosen, const float* rejecte
                                        float* grad_chosen, float* grad_rejected, double* loss,
                                        double* accuracy);
 
-/* rewards, ranks, grad: [b, k]. *pairs receives the number of ordered pairs; 0 pairs is EMPTY. */
+/* rewards, ranks, grad: [b, k]. *pairs receives the number of ordered pairs; 0 pairs is EMPTY, and then
+   *pairs is the only output written. */
 RLHF_API rlhf_status rlhf_ranking_f32(const float* rewards, const int32_t* ranks, int64_t b, int64_t k,
                                       float* grad, double* loss, double* accuracy, int64_t* pairs);
 

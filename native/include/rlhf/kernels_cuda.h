@@ -3,7 +3,7 @@
  *
  * Every rlhf_cuda_<op>_f32 takes the arguments of its CPU twin in kernels.h, in the same order, as
  * DEVICE pointers, plus a stream handle last. It validates what the host can see (null pointers,
- * sizes, parameters) and returns that status before launching anything; otherwise it enqueues the
+ * pointers not aligned to their element type, sizes, parameters) and returns that status before launching anything; otherwise it enqueues the
  * work on the stream and returns RLHF_OK without waiting (RLHF_ERR_DEVICE when a launch fails).
  *
  * Streams. `stream` is a handle from rlhf_cuda_stream_create / rlhf_cuda_stream_wrap, or NULL for the

@@ -193,9 +193,25 @@ rlhf_status check_batch(const char* fn, int64_t b);
 // label_smoothing in [0, 0.5).
 rlhf_status check_label_smoothing(const char* fn, double eps);
 
-#define RLHF_REQUIRE_PTR(fn, p)                                                   \
-  do {                                                                            \
-    if ((p) == nullptr) return ::rlhf::fail(RLHF_ERR_SHAPE, "%s: %s is null", fn, #p); \
+// A pointer that is not aligned to its element type is undefined behaviour to dereference in C and
+// C++, and the vector paths fault on it (a non-temporal store at an odd address): refused up front.
+template <class T>
+inline bool misaligned(const T* p) {
+  return reinterpret_cast<uintptr_t>(p) % alignof(T) != 0;
+}
+
+// A required pointer: not null, aligned to its element type.
+#define RLHF_REQUIRE_PTR(fn, p)                                                                     \
+  do {                                                                                              \
+    if ((p) == nullptr) return ::rlhf::fail(RLHF_ERR_SHAPE, "%s: %s is null", fn, #p);             \
+    RLHF_CHECK_ALIGNED(fn, p);                                                                      \
+  } while (0)
+// An optional pointer (null allowed): aligned to its element type when given.
+#define RLHF_CHECK_ALIGNED(fn, p)                                                                   \
+  do {                                                                                              \
+    if (::rlhf::misaligned(p))                                                                      \
+      return ::rlhf::fail(RLHF_ERR_SHAPE, "%s: %s is not aligned to its element type (%d bytes)", fn, #p, \
+                          static_cast<int>(alignof(decltype(*(p)))));                               \
   } while (0)
 
 // ---- threads --------------------------------------------------------------------------------------

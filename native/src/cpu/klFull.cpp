@@ -54,7 +54,10 @@ void accumulate_kl(const float* xp, const float* xq, int64_t n, float c, float o
   if constexpr (V::W > 1) accumulate_kl<Scalar>(xp + i, xq + i, n - i, c, op, oq, ref, sp, sq, a, kept != nullptr ? kept + i : nullptr);
 }
 
-// grad = scale p k (dp - dr - a / sp). Where p = 0 the gradient is 0 even where q = 0.
+// grad = scale p k (dp - dr - a / sp). Where p = 0 the gradient is 0 even where q = 0, and even where
+// scale k overflows float (a huge gradKl at a small T): the zero is selected after the last product.
+// log2 p is clamped above too: saved statistics from other logits (or garbage) may put it far above 0,
+// and exp2 must not form an exponent beyond its range from it.
 struct GradientRow {
   const float *xp, *xq;
   float c, op, ref, log2_sp, k, mean_d, scale;  // mean_d = a / sp
@@ -63,14 +66,14 @@ struct GradientRow {
     using T = typename L::T;
     const T dp = gap<L>(L::load(xp + i), L::set(op), L::set(c));
     const T dp_dr = L::fma(L::sub(L::set(ref), L::load(xq + i)), L::set(c), dp);
-    const T p = exp2_clamped<L, kKlDegree>(L::max(L::set(L::kExp2Low), L::sub(dp, L::set(log2_sp))));
-    const T g = L::mul_where(L::ne(p, L::set(0.0f)), p, L::sub(dp_dr, L::set(mean_d)));
-    return L::mul(L::set(scale * k), g);
+    const T log2_p = L::min(L::set(kExp2Ceiling), L::max(L::set(L::kExp2Low), L::sub(dp, L::set(log2_sp))));
+    const T p = exp2_clamped<L, kKlDegree>(log2_p);
+    return L::mul_where(L::ne(p, L::set(0.0f)), L::mul(p, L::set(scale * k)), L::sub(dp_dr, L::set(mean_d)));
   }
 };
 
 // The same from p kept by the statistics pass: no exp2 per entry. kept 2^{dp} of its block times
-// factor = (block's scale to p) scale k is the first product; where it is 0 the gradient is 0.
+// factor = (block's scale to p) scale k is the first product; where kept is 0 the gradient is 0.
 struct KeptGradientRow {
   const float *xp, *xq, *kept;
   float factor, c, op, ref, mean_d;
@@ -79,8 +82,8 @@ struct KeptGradientRow {
     using T = typename L::T;
     const T dp = gap<L>(L::load(xp + i), L::set(op), L::set(c));
     const T dp_dr = L::fma(L::sub(L::set(ref), L::load(xq + i)), L::set(c), dp);
-    const T pk = L::mul(L::load(kept + i), L::set(factor));
-    return L::mul_where(L::ne(pk, L::set(0.0f)), pk, L::sub(dp_dr, L::set(mean_d)));
+    const T e = L::load(kept + i);
+    return L::mul_where(L::ne(e, L::set(0.0f)), L::mul(e, L::set(factor)), L::sub(dp_dr, L::set(mean_d)));
   }
 };
 
@@ -213,6 +216,10 @@ extern "C" RLHF_API rlhf_status rlhf_kl_full_f32(const float* logits_p, const fl
   RLHF_REQUIRE_PTR(fn, logits_p);
   RLHF_REQUIRE_PTR(fn, logits_q);
   RLHF_REQUIRE_PTR(fn, kl);
+  RLHF_CHECK_ALIGNED(fn, grad_kl);
+  RLHF_CHECK_ALIGNED(fn, saved_stats);
+  RLHF_CHECK_ALIGNED(fn, grad_logits_p);
+  RLHF_CHECK_ALIGNED(fn, row_stats);
   float inv_t;
   if (rlhf_status s = check_rows(fn, n, v)) return s;
   if (rlhf_status s = check_temperature(fn, temperature, &inv_t)) return s;

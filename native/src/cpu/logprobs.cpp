@@ -49,6 +49,7 @@ extern "C" RLHF_API rlhf_status rlhf_logprobs_f32(const float* logits, const int
   RLHF_REQUIRE_PTR(fn, labels);
   RLHF_REQUIRE_PTR(fn, logprobs);
   RLHF_REQUIRE_PTR(fn, entropy);
+  RLHF_CHECK_ALIGNED(fn, row_stats);
   float inv_t;
   if (rlhf_status s = check_rows(fn, n, v)) return s;
   if (rlhf_status s = check_temperature(fn, temperature, &inv_t)) return s;

@@ -25,7 +25,8 @@ struct GradientRow {
   typename L::T at(int64_t i) const {
     using T = typename L::T;
     const T d = gap<L>(L::load(x + i), L::set(offset), L::set(c));
-    const T log2_p = L::max(L::set(L::kExp2Low), L::sub(d, L::set(log2_s)));
+    // Clamped above too: saved statistics from other logits (or garbage) may put log2 p far above 0.
+    const T log2_p = L::min(L::set(kExp2Ceiling), L::max(L::set(L::kExp2Low), L::sub(d, L::set(log2_s))));
     const T p = exp2_clamped<L>(log2_p);
     const T term = L::mul(p, kEntropy ? L::fma(L::set(b), log2_p, L::set(a)) : L::set(a));
     if (!kHuge) return term;
@@ -153,6 +154,8 @@ extern "C" RLHF_API rlhf_status rlhf_logprobs_backward_f32(const float* logits, 
   RLHF_REQUIRE_PTR(fn, labels);
   RLHF_REQUIRE_PTR(fn, grad_logprobs);
   RLHF_REQUIRE_PTR(fn, grad_logits);
+  RLHF_CHECK_ALIGNED(fn, grad_entropy);
+  RLHF_CHECK_ALIGNED(fn, row_stats);
   float inv_t;
   if (rlhf_status s = check_rows(fn, n, v)) return s;
   if (rlhf_status s = check_temperature(fn, temperature, &inv_t)) return s;

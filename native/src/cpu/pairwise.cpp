@@ -17,6 +17,7 @@ extern "C" RLHF_API rlhf_status rlhf_pairwise_f32(const float* chosen, const flo
   RLHF_REQUIRE_PTR(fn, grad_rejected);
   RLHF_REQUIRE_PTR(fn, loss);
   RLHF_REQUIRE_PTR(fn, accuracy);
+  RLHF_CHECK_ALIGNED(fn, margin);
   if (rlhf_status s = check_batch(fn, b)) return s;
   if (rlhf_status s = check_label_smoothing(fn, label_smoothing)) return s;
   if (!(center_coef >= 0.0) || std::isinf(center_coef))
@@ -24,8 +25,10 @@ extern "C" RLHF_API rlhf_status rlhf_pairwise_f32(const float* chosen, const flo
   const double eps = label_smoothing, c = center_coef, inv_b = 1.0 / static_cast<double>(b);
   LossPartial total;
   const rlhf_status status = sum_losses(fn, b, &total, [&](int64_t i, LossPartial& part) {
-    const double d = static_cast<double>(chosen[i]) - rejected[i] - (margin ? margin[i] : 0.0f);
-    const double sum = static_cast<double>(chosen[i]) + rejected[i];
+    // Read before any write: a gradient may be written over its own input.
+    const float xc = chosen[i], xr = rejected[i];
+    const double d = static_cast<double>(xc) - xr - (margin ? margin[i] : 0.0f);
+    const double sum = static_cast<double>(xc) + xr;
     // A coefficient that is exactly 0 removes its term (SPEC), even when the other factor is not finite.
     const double center = c == 0 ? 0 : c * sum * sum;
     const double center_grad = c == 0 ? 0 : 2 * c * sum;
@@ -33,7 +36,7 @@ extern "C" RLHF_API rlhf_status rlhf_pairwise_f32(const float* chosen, const flo
     part.loss += l.loss + center;
     grad_chosen[i] = static_cast<float>((l.grad + center_grad) * inv_b);
     grad_rejected[i] = static_cast<float>((-l.grad + center_grad) * inv_b);
-    if (chosen[i] > rejected[i]) part.correct++;
+    if (xc > xr) part.correct++;
   });
   if (status != RLHF_OK) return status;
   *loss = total.loss * inv_b;

@@ -137,6 +137,19 @@ extern "C" RLHF_API rlhf_status rlhf_ranking_f32(const float* rewards, const int
         return fail(RLHF_ERR_INDEX, "%s: ranks[%lld, %lld] = %d is outside [0, %lld) and is not -1 (padding)", fn,
                     (long long)(i / k), (long long)(i % k), ranks[i], (long long)k);
   }
+  // A batch without a pair fails before any output is written: some prompt must hold two valid ranks
+  // that differ (the smallest and the largest of its ranks >= 0).
+  bool any_pair = false;
+  for (int64_t p = 0; p < b && !any_pair; p++) {
+    int32_t lo = INT32_MAX, hi = -1;
+    for (int64_t i = p * k; i < (p + 1) * k; i++)
+      if (ranks[i] >= 0) lo = ranks[i] < lo ? ranks[i] : lo, hi = ranks[i] > hi ? ranks[i] : hi;
+    any_pair = hi > lo;
+  }
+  if (!any_pair) {
+    *pairs = 0;
+    return fail(RLHF_ERR_EMPTY, "%s: no prompt has two slots of different rank, so there is no pair to compare", fn);
+  }
   const int threads = threads_for(b, b * (k < 1024 ? k : 1024) * 8);  // ~k^2/2 pairs per prompt
   // Each thread's scratch starts on its own cache line: the group's gradient is written in the inner
   // loop, and a line shared with the next thread's tile would bounce between the cores.
@@ -159,11 +172,8 @@ extern "C" RLHF_API rlhf_status rlhf_ranking_f32(const float* rewards, const int
     total.prompts += partial[c].prompts;
   }
   *pairs = total.pairs;
-  if (total.pairs == 0) {
-    *loss = 0;
-    *accuracy = 0;
+  if (total.pairs == 0)  // the ranks changed while the call ran (another thread): the check above saw a pair
     return fail(RLHF_ERR_EMPTY, "%s: no prompt has two slots of different rank, so there is no pair to compare", fn);
-  }
   const float inv_prompts = static_cast<float>(1.0 / static_cast<double>(total.prompts));
   parallel_rows(b, threads, [&](int64_t r0, int64_t r1, int64_t, int) {
     for (int64_t i = r0 * k; i < r1 * k; i++) grad[i] *= inv_prompts;

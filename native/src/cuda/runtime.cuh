@@ -65,6 +65,15 @@ cudaError_t launchKernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_
 
 }  // namespace rlhf_cuda
 
+namespace rlhf_cuda {
+// Every pointer given is aligned to its element type (null ones pass: they are checked apart). A
+// misaligned device access would be a sticky error that ends the context (cudaErrorMisalignedAddress).
+template <class... T>
+inline bool alignedToTypes(const T*... p) {
+  return ((reinterpret_cast<uintptr_t>(p) % alignof(T) == 0) && ...);
+}
+}  // namespace rlhf_cuda
+
 // Argument checks shared by the entry points (the CPU functions make the same checks first).
 #define RLHF_CUDA_REQUIRE(cond, status, ...)                 \
   do {                                                       \
