@@ -58,6 +58,9 @@ struct Device {
   }
 };
 
+// The host emulator (tests/cuda_emulator) rather than a GPU: it orders threads so that races show.
+bool onEmulator = false;
+
 bool close(double got, double want, double rtol, double atol) {
   if (std::isnan(want)) return std::isnan(got);
   if (std::isinf(want)) return got == want;
@@ -398,8 +401,10 @@ void checkErrors() {
 
   // An output overlapping the labels: row r's entropy is written over labels[r + 1], which the leader
   // of row r + 1 reads again (after or before, as the rows' order falls): a changed label must never
-  // be used as an index (the sanitizers and guard zones watch), and is reported (the CPU twin:
-  // RLHF_ERR_INDEX with NaN rows). The emulator alternates the threads' order between launches.
+  // be used as an index (the sanitizers and guard zones watch), and is reported when it is seen (the
+  // CPU twin: RLHF_ERR_INDEX with NaN rows). The emulator alternates the threads' order between
+  // launches, so there it is seen; a GPU may run every row before the one that overwrites its label
+  // (the first device run, an H200, did in both launches).
   {
     Device<int32_t> labels(9);
     Device<float> lp(8);
@@ -413,7 +418,7 @@ void checkErrors() {
       CHECK(st == RLHF_OK || st == RLHF_ERR_INDEX, "labels overwritten by the entropy: sync gave %d", int(st));
       reported += st == RLHF_ERR_INDEX;
     }
-    CHECK(reported > 0, "labels overwritten by the entropy: never reported");
+    if (onEmulator) CHECK(reported > 0, "labels overwritten by the entropy: never reported");
   }
 
   // At T = 1e-38, (x_y − m)/T = −1e38 is a float although (x_y − m)·log2(e)/T is not.
@@ -490,6 +495,7 @@ int main(int argc, char** argv) {
   char name[256] = {0};
   rlhf_cuda_device_name(name, sizeof name);
   std::printf("device: %s\n", name);
+  onEmulator = std::strstr(name, "emulator") != nullptr;
 
   // n × v: warp rows (v <= 1024), block rows, rows split because there are few of them, long rows
   // whose kept parts need clusters of 2–16, odd and misaligned lengths.

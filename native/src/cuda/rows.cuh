@@ -12,7 +12,8 @@
 //            re-read and the output stream with the evict-first hint).
 // Small rows (v <= 1024) take one warp each; larger ones a block (256 or 512 threads, 2 or 4 steps
 // in flight) or a cluster of blocks on as many multiprocessors, as the per-op table kAutoLayouts says
-// (the layouts an H200 ran fastest); too few rows to fill the chip are split over a cluster.
+// (the layouts an H200 ran fastest, and an H100 where its slower memory favours others); too few rows
+// to fill the chip are split over a cluster.
 // Benchmarks can pick the block size, the unroll depth, the hints, the split, the cache and a
 // persistent grid (rlhf_cuda_set_row_schedule) to compare layouts in one run.
 //
@@ -415,21 +416,36 @@ constexpr RowLayout kReReadU4{512, 4, 0, Keep::kReRead, 0, true, 0};      // "re
 constexpr RowLayout kReRead256x4{256, 4, 0, Keep::kReRead, 0, true, 0};   // "re-read,stream,256x4"
 constexpr RowLayout kSplit8{512, 2, 8, Keep::kReRead, 0, true, 0};        // "split8,re-read,stream": parts of v/8
 constexpr RowLayout kCached4{512, 2, 0, Keep::kShared, 4, true, 0};  // run 2's auto: parts of <= 64 KB over <= 4 blocks
+constexpr RowLayout kCached8{512, 2, 0, Keep::kShared, 8, true, 0};  // the same over <= 8 blocks
+// "registers,u8" over at most 8 blocks (the automatic layouts' largest cluster): rows of <= 131072
+constexpr RowLayout kInRegistersU8{512, 8, 0, Keep::kRegisters, 8, true, 0};
 
 // The automatic layout per op and row length: the fastest correct layout of run 2 (H200, 2026-11-27,
 // bench/results/gpu/h200-check-run2.log; times in µs at 4096×32000 and 1024×128256, the layout chosen
 // vs run 2's automatic one), and the fastest of the one-block-per-row layouts for devices without
 // thread-block clusters (sm_80) and for rows whose cached parts would not fit 64 KB.
 // Rows of 32000 and 128256 were measured; the boundary between the two ranges sits between them.
+// Where HBM is slower (an H100's 3.35 TB/s peak against an H200's 4.8, same multiprocessors and L2),
+// re-reading a row costs more than keeping it: the first entries, for devices whose peak bandwidth is
+// under kFastMemoryGBps, are the H100's fastest correct layouts where they beat the H200's by > 5 %
+// in both timings (bench/results/gpu/h100-check-run5.log; run 6 confirmed them as auto).
 constexpr int64_t kShortRowMax = 65536;
 constexpr int64_t kAnyRow = INT64_MAX;
+constexpr int kFastMemoryGBps = 4000;
 struct AutoLayout {
   RowOp op;
   int64_t maxV;
   RowLayout best;
   RowLayout withoutClusters;
+  bool slowMemoryOnly = false;  // only where the device's peak bandwidth is known and < kFastMemoryGBps
 };
 constexpr AutoLayout kAutoLayouts[] = {
+    // H100 (slow memory): µs at 4096×32000 / 1024×128256, this layout vs the H200's entry below
+    {RowOp::kLogprobsBackward, kShortRowMax, kReReadU4, kReReadU4, true},  // 409.1 (registers,u8 411.9: no gain)
+    {RowOp::kLogprobsBackward, kAnyRow, kInRegistersU8, kReReadU4, true},    // 460.0 vs 528.5 (over 8 blocks)
+    {RowOp::kKlGradient, kShortRowMax, kCached4, kReReadU4, true},         // 698.0 vs 765.1 (over 4 blocks)
+    {RowOp::kLogsoftmax, kShortRowMax, kReReadU4, kReReadU4, true},        // 373.5 (cached over 2: 360.9, < 5 %)
+    {RowOp::kLogsoftmax, kAnyRow, kCached8, kReReadU4, true},              // 385.9 vs 431.1 (over 8 blocks)
     // forward only (no [n, v] output): more loads in flight
     {RowOp::kLogprobs, kShortRowMax, kReRead256x4, kReRead256x4},  // 126.5 vs 142.6
     {RowOp::kLogprobs, kAnyRow, kReReadU4, kReReadU4},             // 126.6 vs 129.1 (256×4: 151.0)
@@ -466,9 +482,10 @@ inline bool keptPartFits(const RowLayout& l, int kIn, int64_t v, int parts, size
 
 // The table's layout for an op with kIn inputs: the best one, unless it needs a cluster the device
 // lacks, or a kept part that would not fit; then the best with a block per row.
-inline RowLayout autoLayout(RowOp op, int kIn, int64_t v, bool clusters) {
+inline RowLayout autoLayout(RowOp op, int kIn, int64_t v, bool clusters, int peakGBps) {
+  const bool slowMemory = peakGBps > 0 && peakGBps < kFastMemoryGBps;
   for (const AutoLayout& e : kAutoLayouts) {
-    if (e.op != op || v > e.maxV) continue;
+    if (e.op != op || v > e.maxV || (e.slowMemoryOnly && !slowMemory)) continue;
     const RowLayout& best = e.best;
     int parts = std::max(best.split, 1);  // the blocks per row this layout needs
     if (best.keep != Keep::kReRead) {
@@ -531,7 +548,7 @@ RowPlan planRows(int64_t n, int64_t v, bool vec, const DeviceInfo& d, const RowT
   const bool automatic = tuning.maxCluster <= 0;
   const int hardMax = d.major >= 9 ? 16 : 1;
   const int maxCluster = automatic ? std::min(8, hardMax) : std::min(tuning.maxCluster, hardMax);
-  const RowLayout layout = automatic ? autoLayout(Op::kOp, Op::kIn, v, hardMax > 1) : requestedLayout(tuning);
+  const RowLayout layout = automatic ? autoLayout(Op::kOp, Op::kIn, v, hardMax > 1, d.peakGBps) : requestedLayout(tuning);
   const size_t optinLimit = d.smemOptin > 4096 ? size_t(d.smemOptin) - 2048 : 0;  // room for the static part
   const size_t cacheLimit = automatic ? kCacheBudget : optinLimit;
   auto chunkFor = [&](int c) { return roundUp4(ceilDiv(v, c)); };

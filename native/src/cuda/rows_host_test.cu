@@ -33,8 +33,9 @@ struct KlGradientSaved : Shape<RowOp::kKlGradientSaved, 2, true> {
   static constexpr bool kSavedStats = true;
 };
 
-const DeviceInfo kH200{0, 132, 9, 232448};  // sm_90: clusters up to 16
-const DeviceInfo kA100{0, 108, 8, 166912};  // sm_80: no clusters
+const DeviceInfo kH200{0, 132, 9, 232448, 4917};  // sm_90: clusters up to 16; 4.9 TB/s peak
+const DeviceInfo kH100{0, 132, 9, 232448, 3352};  // the same multiprocessors, 3.35 TB/s: the slow-memory entries
+const DeviceInfo kA100{0, 108, 8, 166912, 2039};  // sm_80: no clusters
 
 // rlhf_cuda_set_row_schedule's arguments (maxCluster 0: automatic).
 RowTuning schedule(int maxCluster, int keep = 1, int threads = 512, int unroll = 2, int streaming = -1,
@@ -124,7 +125,7 @@ void sweep(const char* op) {
       schedule(8, 0, 512, 2, 1, 0, 8), kCachedU4, kRegistersU4, kRegistersU8, schedule(2, 2, 512, 8, 1),
       schedule(16, 2, 256, 8, 1), schedule(16, 2, 512, 2, 1), kAheadU4, schedule(16, 3, 512, 4, 1, 1),
       schedule(16, 3, 512, 8, 1, 2), schedule(4, 3, 512, 4, 0), kRegisters1024, schedule(16, 2, 1024, 4, 1)};
-  for (const DeviceInfo& d : {kH200, kA100})
+  for (const DeviceInfo& d : {kH200, kH100, kA100})
     for (int64_t n : {1, 7, 48, 4096})
       for (int64_t v : {1, 5, 1024, 1025, 2047, 4099, 16384, 16385, 32000, 32003, 65536, 65540, 128256, 200001,
                         1 << 20})
@@ -155,6 +156,20 @@ int main() {
   expectPlan<LogsoftmaxBackward>("logsoftmax backward", 4096, 32000, kA100, kAuto, "512x4 c1 re-read stream");
   expectPlan<LogsoftmaxBackward>("logsoftmax backward", 4096, 32000, kH200, kAuto, "512x2 c4 cached stream", 8000,
                                  false);
+  // Where memory is slower (an H100), the H100's fastest layouts; elsewhere those of the H200; a device
+  // whose bandwidth is unknown (peak 0) takes the H200's; one without clusters re-reads.
+  expectPlan<LogprobsBackward>("logprobs backward", 4096, 32000, kH100, kAuto, "512x4 c1 re-read stream");
+  expectPlan<LogprobsBackward>("logprobs backward", 1024, 128256, kH100, kAuto, "512x8 c8 registers stream", 16032);
+  expectPlan<LogprobsBackward>("logprobs backward", 1024, 128256, kA100, kAuto, "512x4 c1 re-read stream");
+  expectPlan<LogprobsBackward>("logprobs backward", 1024, 128256, DeviceInfo{0, 132, 9, 232448, 0}, kAuto,
+                               "512x4 c1 re-read stream");
+  expectPlan<KlGradient>("kl gradient", 4096, 32000, kH100, kAuto, "512x2 c4 cached stream", 8000);
+  expectPlan<KlGradient>("kl gradient", 1024, 128256, kH100, kAuto, "512x2 c8 re-read stream", 16032);
+  expectPlan<KlGradientSaved>("kl gradient (saved)", 4096, 32000, kH100, kAuto, "512x4 c1 re-read stream");
+  expectPlan<Logsoftmax>("logsoftmax", 4096, 32000, kH100, kAuto, "512x4 c1 re-read stream");
+  expectPlan<Logsoftmax>("logsoftmax", 1024, 128256, kH100, kAuto, "512x2 c8 cached stream", 16032);
+  expectPlan<LogsoftmaxBackward>("logsoftmax backward", 4096, 32000, kH100, kAuto, "512x2 c4 cached stream", 8000);
+
   // Too few rows to fill the chip: split over a cluster even in the automatic layout.
   expectPlan<LogprobsBackward>("logprobs backward", 48, 32000, kH200, kAuto, "512x4 c8 re-read stream", 4000);
   expectPlan<LogprobsBackward>("logprobs backward", 48, 1000, kH200, kAuto, "warp");

@@ -169,6 +169,10 @@ const DeviceInfo* deviceInfo() {
     cudaDeviceGetAttribute(&info->sms, cudaDevAttrMultiProcessorCount, device);
     cudaDeviceGetAttribute(&info->major, cudaDevAttrComputeCapabilityMajor, device);
     cudaDeviceGetAttribute(&info->smemOptin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+    int memoryKHz = 0, busBits = 0;  // double data rate: two transfers of the bus per clock
+    if (cudaDeviceGetAttribute(&memoryKHz, cudaDevAttrMemoryClockRate, device) == cudaSuccess &&
+        cudaDeviceGetAttribute(&busBits, cudaDevAttrGlobalMemoryBusWidth, device) == cudaSuccess)
+      info->peakGBps = int(2.0 * memoryKHz * 1e3 * (busBits / 8) / 1e9);
     cudaGetLastError();
     if (info->sms < 1) info->sms = 1;
     infos[device] = info;

@@ -25,6 +25,7 @@ struct DeviceInfo {
   int sms = 1;
   int major = 0;
   int smemOptin = 48 * 1024;  // largest dynamic shared memory a block may ask for
+  int peakGBps = 0;            // peak memory bandwidth from the memory clock and bus width (0: unknown)
 };
 
 struct RowTuning {

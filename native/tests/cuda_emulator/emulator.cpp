@@ -630,6 +630,10 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int d) {
     case cudaDevAttrMultiProcessorCount: *value = device().sms; return cudaSuccess;
     case cudaDevAttrComputeCapabilityMajor: *value = device().major; return cudaSuccess;
     case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = int(kMaxSharedBytes); return cudaSuccess;
+    // The memory of an H100 SXM (3.35 TB/s peak), or an A100's (2.0 TB/s) for sm_80: the planner's
+    // slower-memory layouts then run here too.
+    case cudaDevAttrMemoryClockRate: *value = device().major >= 9 ? 2619000 : 1593000; return cudaSuccess;
+    case cudaDevAttrGlobalMemoryBusWidth: *value = 5120; return cudaSuccess;
   }
   return record(cudaErrorInvalidValue);
 }
