@@ -122,6 +122,8 @@ Napi::Value Download(const Napi::CallbackInfo& info) {
   const auto* src = devicePtr<const uint8_t>(info, 1);
   const int64_t offset = intArg(info, 2);
   void* stream = pointerArg(info, 3);
+  // The work before the copy, and its error flag, first: a download that fails writes nothing.
+  check(info.Env(), rlhf_cuda_stream_synchronize(stream));
   check(info.Env(), rlhf_cuda_memcpy_dtoh(dst.data, src + offset, dst.bytes, stream));
   check(info.Env(), rlhf_cuda_stream_synchronize(stream));
   return info.Env().Undefined();

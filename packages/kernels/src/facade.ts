@@ -98,16 +98,21 @@ const runSync = <A, R, O>(prepared: Result<Prepared<A, R, O>>, kernel: (a: A) =>
     ),
   );
 
-const runAsync = <A, O>(prepared: Result<Prepared<A, void, O>>, kernel: (a: A) => Promise<void>): TE.TaskEither<RlhfError, O> =>
-  pipe(
-    TE.fromEither(prepared),
-    TE.chain((p) =>
-      pipe(
-        TE.tryCatch(() => kernel(p.args), toRlhfError),
-        TE.chainEitherK(() => p.finish()),
-      ),
-    ),
-  );
+/**
+ * The async form: when the task runs, the inputs are checked and the kernel starts in the same
+ * synchronous step, so nothing can change an array between its check and the kernel's first read
+ * (a task built and run later checks what is there when it runs, not what was there when it was built).
+ */
+const runAsync =
+  <A, O>(prepare: () => Result<Prepared<A, void, O>>, kernel: (a: A) => Promise<void>): TE.TaskEither<RlhfError, O> =>
+  async () => {
+    const p = prepare();
+    if (E.isLeft(p)) return p;
+    const started = E.tryCatch(() => kernel(p.right.args), toRlhfError);
+    if (E.isLeft(started)) return started;
+    const done = await TE.tryCatch(() => started.right, toRlhfError)();
+    return E.isLeft(done) ? done : p.right.finish();
+  };
 
 const ok = <O>(o: O) => (): Result<O> => E.right(o);
 
@@ -404,7 +409,7 @@ const offload =
   ) =>
   (params?: P, out?: Out) =>
   (inputs: I): TE.TaskEither<RlhfError, O> =>
-    runAsync(prepared(prepare, params, out, inputs), kernel ?? (async (a: A) => fallback(a)));
+    runAsync(() => prepared(prepare, params, out, inputs), kernel ?? (async (a: A) => fallback(a)));
 
 /** Wraps a backend's raw kernels with validation, output allocation and typed errors. */
 export const makeKernels = (name: BackendName, raw: RawKernels): Kernels => {

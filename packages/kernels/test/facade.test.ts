@@ -41,6 +41,22 @@ describe('the facade', () => {
     expect(kind(await js.async.logsoftmax(throwing)({ logits: logits() })())).toBe('shape');
   });
 
+  it('an async task checks its inputs when it runs, not when it is built', async () => {
+    // Built, then its logits transferred away (detached) and its output replaced by a shorter array.
+    const x = logits();
+    const task = js.async.logsoftmax()({ logits: x });
+    structuredClone(x.data.buffer, { transfer: [x.data.buffer as ArrayBuffer] });
+    expect(kind(await task())).toBe('shape');
+    const ok = js.async.logsoftmax()({ logits: logits() });
+    expect(kind(await ok())).toBe('right');
+    // A task runs again with what its arguments hold then.
+    const again = logits();
+    const twice = js.async.logsoftmax()({ logits: again });
+    expect(kind(await twice())).toBe('right');
+    structuredClone(again.data.buffer, { transfer: [again.data.buffer as ArrayBuffer] });
+    expect(kind(await twice())).toBe('shape');
+  });
+
   it('refuses outputs that share memory with an input or with each other, except where an op writes in place', () => {
     // out.logprobs over the labels: the kernel would read labels it had already overwritten.
     const y = labels();

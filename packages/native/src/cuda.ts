@@ -41,6 +41,7 @@ class Scratch {
   take(i: number, bytes: number): bigint {
     const have = this.#slots[i];
     if (have && have.bytes >= bytes) return have.address;
+    this.#slots[i] = undefined; // if the allocation below fails, the slot is empty, not a freed buffer
     have?.free();
     const buffer = new DeviceBuffer(this.cuda, Math.max(bytes, 256));
     this.#slots[i] = buffer;

@@ -19,10 +19,12 @@ import {
   emptyError,
   expectTensor,
   formatShape,
+  guarded,
   integerParam,
   nonNegative,
   numel,
   oneOf,
+  paramError,
   positive,
   shapeError,
   toRlhfError,
@@ -90,13 +92,20 @@ const releases = new FinalizationRegistry<() => void>((release) => {
 export class DeviceBuffer {
   #address: Address | null;
   readonly #cuda: CudaBinding;
+  readonly #bytes: number;
 
-  constructor(cuda: CudaBinding, readonly bytes: number) {
+  constructor(cuda: CudaBinding, bytes: number) {
     this.#cuda = cuda;
     const address = cuda.malloc(bytes);
     this.#address = address;
+    this.#bytes = bytes;
     // The release closure must not capture `this`, or the buffer would never be collected.
     releases.register(this, () => cuda.free(address), this);
+  }
+
+  /** The allocation's size (a private field: a kernel's bounds are checked against what was allocated). */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   get freed(): boolean {
@@ -118,7 +127,11 @@ export class DeviceBuffer {
   }
 }
 
-/** A stream of the device: kernels queued on it run in order. Destroyed by `destroy()` or when collected. */
+/**
+ * A stream of the device: kernels queued on it run in order. Destroyed by `destroy()` or when collected.
+ * A bad label or rank a kernel met on it is reported by the next download or `synchronize` on it:
+ * synchronize before destroying (or dropping) a stream whose outcome matters, or that report is lost.
+ */
 export class CudaStream {
   #address: Address | null;
   readonly #cuda: CudaBinding;
@@ -156,23 +169,33 @@ export interface DeviceTensor<D extends DeviceDType = DeviceDType> {
 
 const BYTES: Record<DeviceDType, number> = { float32: 4, int32: 4 };
 
-const isDeviceTensor = (u: unknown): u is DeviceTensor =>
-  typeof u === 'object' && u !== null && (u as DeviceTensor).buffer instanceof DeviceBuffer &&
-  Array.isArray((u as DeviceTensor).shape) && ((u as DeviceTensor).dtype === 'float32' || (u as DeviceTensor).dtype === 'int32');
+// The caller's tensor behind a checked snapshot: results give back the caller's own objects (an output
+// given in `out`, the logits written in place), while the kernels use the snapshot's fields.
+const THEIRS = Symbol('the caller’s tensor');
+const theirs = <T>(t: T): T => ((t as { [THEIRS]?: T })[THEIRS] ?? t);
 
+/**
+ * `u` as a device tensor of `dtype` (and `shape` or `rank` when given), checked on a snapshot: each
+ * field is read once and the kernels use the snapshot, so a getter cannot show the check one buffer
+ * or shape and the kernel another.
+ */
 const expectDevice =
   <D extends DeviceDType>(dtype: D, shape?: readonly number[], rank?: number) =>
   (name: string, u: unknown): Result<DeviceTensor<D>> => {
-    if (!isDeviceTensor(u)) return E.left(shapeError(`${name}: expected a DeviceTensor`));
-    if (u.dtype !== dtype) return E.left(shapeError(`${name}: expected a ${dtype} DeviceTensor, got ${u.dtype}`));
-    if (u.buffer.freed) return E.left(shapeError(`${name}: its device buffer was freed`));
-    if (rank !== undefined && u.shape.length !== rank)
-      return E.left(shapeError(`${name}: expected rank ${rank}, got shape ${formatShape(u.shape)}`));
-    if (shape && (u.shape.length !== shape.length || u.shape.some((d, i) => d !== shape[i])))
-      return E.left(shapeError(`${name}: expected shape ${formatShape(shape)}, got ${formatShape(u.shape)}`));
-    if (u.buffer.bytes < numel(u.shape) * BYTES[dtype])
-      return E.left(shapeError(`${name}: its buffer is smaller than its shape`));
-    return E.right(u as DeviceTensor<D>);
+    if (typeof u !== 'object' || u === null) return E.left(shapeError(`${name}: expected a DeviceTensor`));
+    const { dtype: got, shape: dims, buffer } = u as DeviceTensor;
+    if (!(buffer instanceof DeviceBuffer) || !Array.isArray(dims) || (got !== 'float32' && got !== 'int32'))
+      return E.left(shapeError(`${name}: expected a DeviceTensor`));
+    const t: DeviceTensor<D> = Object.defineProperty({ dtype: got as D, shape: [...dims], buffer }, THEIRS, { value: u });
+    if (t.dtype !== dtype) return E.left(shapeError(`${name}: expected a ${dtype} DeviceTensor, got ${t.dtype}`));
+    if (!validShape(t.shape)) return E.left(shapeError(`${name}: invalid shape ${show(t.shape)}`));
+    if (buffer.freed) return E.left(shapeError(`${name}: its device buffer was freed`));
+    if (rank !== undefined && t.shape.length !== rank)
+      return E.left(shapeError(`${name}: expected rank ${rank}, got shape ${formatShape(t.shape)}`));
+    if (shape && (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])))
+      return E.left(shapeError(`${name}: expected shape ${formatShape(shape)}, got ${formatShape(t.shape)}`));
+    if (buffer.bytes < numel(t.shape) * BYTES[dtype]) return E.left(shapeError(`${name}: its buffer is smaller than its shape`));
+    return E.right(t);
   };
 
 const optionalDevice =
@@ -262,18 +285,24 @@ export const labelRangeIgnoreIndex = (i: number): number => Math.min(Math.max(i,
 
 type AnyOp = (p: unknown, out: unknown) => (i: unknown) => unknown;
 /** Device ops take null (or nothing) for params, outputs and inputs, as the host ops do: a missing input is
- *  then a typed error, not a TypeError. */
+ *  then a typed error, not a TypeError; and, as the host ops, they never throw (a getter that throws is a Left). */
 const lenient = (ops: DeviceKernels): DeviceKernels =>
   Object.fromEntries(
     Object.entries(ops as unknown as Record<string, AnyOp>).map(([name, op]) => [
       name,
-      (p?: unknown, out?: unknown) => (i?: unknown) => op(p ?? {}, out ?? {})(i ?? {}),
+      (p?: unknown, out?: unknown) => (i?: unknown) => guarded(() => op(p ?? {}, out ?? {})(i ?? {}) as Result<unknown>),
     ]),
   ) as unknown as DeviceKernels;
 
 export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
   const defaultStream = new CudaStream(cuda, 0n);
-  const s = (p?: StreamParam): Address => (p?.stream ?? defaultStream).address;
+  // A stream argument is a CudaStream or nothing: anything else would run on the default stream unseen.
+  const streamAddress = (stream: unknown): Address => {
+    if (stream === undefined || stream === null) return defaultStream.address;
+    if (!(stream instanceof CudaStream)) throw paramError(`stream: expected a CudaStream, got ${show(stream)}`);
+    return stream.address;
+  };
+  const s = (p?: StreamParam): Address => streamAddress(p?.stream);
   const attempt = <A>(f: () => A): Result<A> => E.tryCatch(f, toRlhfError);
 
   const alloc = <D extends DeviceDType>(dtype: D, shape: readonly number[]): Result<DeviceTensor<D>> =>
@@ -315,18 +344,21 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
     }
   };
 
-  function download<D extends DeviceDType>(t: DeviceTensor<D>, stream?: CudaStream, out?: ArrayOf[D]): Result<Tensor<D>> {
-    const checked: Result<DeviceTensor> = expectDevice(t?.dtype ?? 'float32', t?.shape)('download', t);
-    if (E.isLeft(checked)) return checked;
-    const length = numel(t.shape);
-    const data = out ?? ((t.dtype === 'float32' ? new Float32Array(length) : new Int32Array(length)) as ArrayOf[D]);
-    if (dtypeOf(data) !== t.dtype) return E.left(shapeError(`download: out must be a ${t.dtype} array for a ${t.dtype} tensor`));
-    if (data.length !== length) return E.left(shapeError(`download: out has ${data.length} elements, the tensor ${length}`));
-    return attempt(() => {
-      cuda.download(data, t.buffer.address, 0, (stream ?? defaultStream).address);
-      return unsafeTensor(t.dtype, t.shape, data);
+  const download = <D extends DeviceDType>(tensor: DeviceTensor<D>, stream?: CudaStream, out?: ArrayOf[D]): Result<Tensor<D>> =>
+    guarded(() => {
+      const dtype = (tensor as { dtype?: unknown } | null)?.dtype === 'int32' ? 'int32' : 'float32';
+      const checked = expectDevice(dtype, undefined)('download', tensor);
+      if (E.isLeft(checked)) return checked;
+      const t = checked.right as DeviceTensor<D>;
+      const length = numel(t.shape);
+      const data = out ?? ((t.dtype === 'float32' ? new Float32Array(length) : new Int32Array(length)) as ArrayOf[D]);
+      if (dtypeOf(data) !== t.dtype) return E.left(shapeError(`download: out must be a ${t.dtype} array for a ${t.dtype} tensor`));
+      if (data.length !== length) return E.left(shapeError(`download: out has ${data.length} elements, the tensor ${length}`));
+      return attempt(() => {
+        cuda.download(data, t.buffer.address, 0, streamAddress(stream));
+        return unsafeTensor(t.dtype, t.shape, data);
+      });
     });
-  }
 
   const kernels: DeviceKernels = lenient({
     logprobs: (p = {}, out = {}) => (i) =>
@@ -344,7 +376,7 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
             cuda.logprobs(a(rows.t), a(labels), rows.N, rows.V, T, labelRangeIgnoreIndex(ignore), a(logprobs), a(entropy), a(rowStats), s(p)),
           ),
         ),
-        E.map(({ logprobs, entropy, rowStats }) => ({ logprobs, entropy, rowStats })),
+        E.map(({ logprobs, entropy, rowStats }) => ({ logprobs: theirs(logprobs), entropy: theirs(entropy), rowStats: theirs(rowStats) })),
       ),
     logprobsBackward: (p = {}, out = {}) => (i) =>
       pipe(
@@ -364,7 +396,7 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
               a(gradLogits), s(p)),
           ),
         ),
-        E.map(({ gradLogits }) => ({ gradLogits })),
+        E.map(({ gradLogits }) => ({ gradLogits: theirs(gradLogits) })),
       ),
     logsoftmax: (p = {}, out = {}) => (i) =>
       pipe(
@@ -373,7 +405,7 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
         E.bind('T', () => temperatureParam(p.temperature)),
         E.bind('logsoftmax', ({ rows }) => output([rows.N, rows.V], out.logsoftmax)('logsoftmax')),
         E.chainFirst(({ rows, T, logsoftmax }) => attempt(() => cuda.logsoftmax(a(rows.t), rows.N, rows.V, T, a(logsoftmax), s(p)))),
-        E.map(({ logsoftmax }) => ({ logsoftmax })),
+        E.map(({ logsoftmax }) => ({ logsoftmax: theirs(logsoftmax) })),
       ),
     logsoftmaxBackward: (p = {}, out = {}) => (i) =>
       pipe(
@@ -385,7 +417,7 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
         E.chainFirst(({ rows, g, T, gradLogits }) =>
           attempt(() => cuda.logsoftmaxBackward(a(rows.t), a(g), rows.N, rows.V, T, a(gradLogits), s(p))),
         ),
-        E.map(({ gradLogits }) => ({ gradLogits })),
+        E.map(({ gradLogits }) => ({ gradLogits: theirs(gradLogits) })),
       ),
     klFull: (p = {}, out = {}) => (i) =>
       pipe(
@@ -404,7 +436,7 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
             cuda.klFull(a(rows.t), a(q), aOpt(gKl), aOpt(saved), rows.N, rows.V, T, a(kl), aOpt(grad), a(rowStats), s(p)),
           ),
         ),
-        E.map(({ kl, grad, rowStats }) => ({ kl, rowStats, ...(grad && { gradLogitsP: grad }) })),
+        E.map(({ kl, grad, rowStats }) => ({ kl: theirs(kl), rowStats: theirs(rowStats), ...(grad && { gradLogitsP: theirs(grad) }) })),
       ),
     pairwise: (p = {}, out = {}) => (i) =>
       pipe(
@@ -423,7 +455,7 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
             s(p)),
           ),
         ),
-        E.map(({ scalars, gradChosen, gradRejected }) => ({ loss: scalars[0]!, accuracy: scalars[1]!, gradChosen, gradRejected })),
+        E.map(({ scalars, gradChosen, gradRejected }) => ({ loss: scalars[0]!, accuracy: scalars[1]!, gradChosen: theirs(gradChosen), gradRejected: theirs(gradRejected) })),
       ),
     ranking: (p = {}, out = {}) => (i) =>
       pipe(
@@ -442,7 +474,7 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
           const pairs = Number(new BigInt64Array(scalars.buffer)[2]);
           return pairs === 0
             ? E.left(emptyError('ranking: no prompt has two slots of different rank, so there is no pair to compare'))
-            : E.right({ loss: scalars[0]!, accuracy: scalars[1]!, pairs, grad });
+            : E.right({ loss: scalars[0]!, accuracy: scalars[1]!, pairs, grad: theirs(grad) });
         }),
       ),
     dpo: (p = {}, out = {}) => (i) =>
@@ -470,10 +502,10 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
         E.map((v) => ({
           loss: v.scalars[0]!,
           accuracy: v.scalars[1]!,
-          gradPolicyChosen: v.gradPolicyChosen,
-          gradPolicyRejected: v.gradPolicyRejected,
-          rewardsChosen: v.rewardsChosen,
-          rewardsRejected: v.rewardsRejected,
+          gradPolicyChosen: theirs(v.gradPolicyChosen),
+          gradPolicyRejected: theirs(v.gradPolicyRejected),
+          rewardsChosen: theirs(v.rewardsChosen),
+          rewardsRejected: theirs(v.rewardsRejected),
         })),
       ),
   });
@@ -482,16 +514,28 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
     name: cuda.deviceName(),
     defaultStream,
     createStream: () => attempt(() => new CudaStream(cuda)),
-    alloc,
+    alloc: (dtype, shape) => guarded(() => alloc(dtype, shape)),
     upload: <D extends DeviceDType>(t: Tensor<D>, stream?: CudaStream, into?: DeviceTensor<D>) =>
-      pipe(
-        // a float32 or int32 tensor whose array holds exactly its shape: the copy's length is the array's
-        expectTensor(['float32', 'int32'] as D[])('upload', t),
-        E.chain((h) => (into ? expectDevice(h.dtype, h.shape)('into', into) : alloc(h.dtype, h.shape))),
-        E.chainFirst((d) => attempt(() => cuda.upload(d.buffer.address, 0, t.data, (stream ?? defaultStream).address))),
+      guarded(() =>
+        pipe(
+          // a float32 or int32 tensor whose array holds exactly its shape: the copy's length is the array's,
+          // so the check and the copy see one snapshot of the tensor's fields
+          expectTensor(['float32', 'int32'] as D[])('upload', t === null || typeof t !== 'object' ? t : { dtype: t.dtype, shape: t.shape, data: t.data }),
+          E.chain((h) =>
+            pipe(
+              into ? expectDevice(h.dtype, h.shape)('into', into) : alloc(h.dtype, h.shape),
+              E.chainFirst((d) =>
+                h.data.byteLength > d.buffer.bytes // the last word: never copy past the allocation
+                  ? E.left(shapeError(`upload: ${h.data.byteLength} bytes do not fit a device buffer of ${d.buffer.bytes}`))
+                  : attempt(() => cuda.upload(d.buffer.address, 0, h.data, streamAddress(stream))),
+              ),
+              E.map(theirs),
+            ),
+          ),
+        ),
       ),
     download,
-    synchronize: (stream?: CudaStream) => attempt(() => cuda.synchronize((stream ?? defaultStream).address)),
+    synchronize: (stream?: CudaStream) => attempt(() => cuda.synchronize(streamAddress(stream))),
     kernels,
     setRowTuning: (maxCluster, cacheRows) => cuda.setRowTuning(maxCluster, cacheRows),
     lastLaunch: () => cuda.lastLaunch(),

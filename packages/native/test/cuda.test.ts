@@ -6,7 +6,8 @@ import { loadCases, runCase } from '@rlhf/conformance';
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import '@rlhf/native';
-import { cudaDevice, cudaUnavailableReason } from '../src/cuda.js';
+import { cudaDevice, cudaUnavailableReason, makeCudaRaw } from '../src/cuda.js';
+import type { CudaBinding } from '../src/device.js';
 
 const status = backendStatus().find((s) => s.name === 'cuda')!;
 const available = status.available;
@@ -24,6 +25,29 @@ describe('cuda backend status', () => {
       expect(E.isLeft(k) && k.left.kind).toBe('param');
       expect(E.isLeft(k) && k.left.message).toContain(status.reason!);
     }
+  });
+});
+
+describe('the cuda backend on a binding that fails to allocate (no GPU needed)', () => {
+  it('a failed scratch allocation leaves the backend usable', () => {
+    let next = 0x1000n;
+    const fake = {
+      malloc: (bytes: number) => {
+        if (bytes > 1 << 20) throw new Error('cudaMalloc: cudaErrorMemoryAllocation');
+        return (next += 0x100000n);
+      },
+      free: () => {},
+      upload: () => {},
+      download: (host: ArrayBufferView) => new Uint8Array(host.buffer, host.byteOffset, host.byteLength).fill(0),
+      streamCreate: () => 1n,
+      logsoftmax: () => {},
+    } as unknown as CudaBinding;
+    const raw = makeCudaRaw(fake);
+    const call = (N: number, V: number) => () =>
+      raw.logsoftmax({ logits: new Float32Array(N * V), N, V, temperature: 1, logsoftmax: new Float32Array(N * V) });
+    expect(call(2, 8)).not.toThrow();
+    expect(call(1024, 1024)).toThrow(/cudaErrorMemoryAllocation/);
+    expect(call(2, 8)).not.toThrow(); // it was "this device buffer was freed" on every later call
   });
 });
 
@@ -299,6 +323,65 @@ describe.skipIf(!available)('device buffers', () => {
     const shared = new Float32Array(new SharedArrayBuffer(12));
     shared.set([4, 5, 6]);
     expect(Array.from(right(dev().download(right(dev().upload(f32(shared, [3]))))).data)).toEqual([4, 5, 6]);
+  });
+
+  it('never throws: a throwing getter or a revoked Proxy among the arguments of any device op is a Left', () => {
+    const logits = right(dev().upload(f32(new Float32Array(6).fill(0.5), [2, 3])));
+    const labels = right(dev().upload(i32(new Int32Array(2), [2])));
+    const boom = (o: object, key: string) => Object.defineProperty({ ...o }, key, { get: () => { throw new Error('boom'); } });
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const attempts: Record<string, () => E.Either<RlhfError, unknown>> = {
+      'input getter': () => dev().kernels.logprobs()(boom({ logits }, 'labels') as never),
+      'param getter': () => dev().kernels.logprobs(boom({}, 'temperature') as never)({ logits, labels }),
+      'out getter': () => dev().kernels.logprobs({}, boom({}, 'entropy') as never)({ logits, labels }),
+      'tensor.buffer getter': () => dev().kernels.logsoftmax()({ logits: boom(logits, 'buffer') as never }),
+      'revoked inputs': () => dev().kernels.logsoftmax()(proxy as never),
+      'upload of a revoked tensor': () => dev().upload(proxy as never),
+      'upload with a throwing data getter': () => dev().upload(boom({ dtype: 'float32', shape: [1] }, 'data') as never),
+      'download of a revoked tensor': () => dev().download(proxy as never),
+      'alloc with a revoked shape': () => dev().alloc('float32', proxy as never),
+    };
+    for (const [what, f] of Object.entries(attempts)) {
+      let r: E.Either<RlhfError, unknown> | undefined;
+      expect(() => (r = f()), what).not.toThrow();
+      expect(E.isLeft(r!), what).toBe(true);
+    }
+  });
+
+  it('checks each argument once: a getter cannot show the check one buffer and the kernel another', () => {
+    const big = right(dev().upload(f32(new Float32Array(4 * 1000).fill(0.25), [4, 1000])));
+    const small = right(dev().alloc('float32', [1]));
+    let reads = 0;
+    const shifty = { dtype: 'float32', shape: [4, 1000], get buffer() { return ++reads > 1 ? small.buffer : big.buffer; } };
+    const r = dev().kernels.logsoftmax()({ logits: shifty as never });
+    expect(reads).toBe(1);
+    expect(E.isRight(r)).toBe(true);
+    // A buffer's size is the allocation's: it cannot be enlarged by assignment.
+    expect(() => { (small.buffer as { bytes: number }).bytes = 1 << 20; }).toThrow();
+    expect(small.buffer.bytes).toBe(4);
+    const forged = dev().kernels.logsoftmax()({ logits: { dtype: 'float32', shape: [4, 1000], buffer: small.buffer } });
+    expect(E.isLeft(forged) && forged.left.kind).toBe('shape');
+  });
+
+  it('takes only a CudaStream (or nothing) as a stream: anything else would run on the default stream unseen', () => {
+    const logits = right(dev().upload(f32(new Float32Array(6).fill(0.5), [2, 3])));
+    for (const stream of [{}, 'abc', 5, { address: 0n }]) {
+      const r = dev().kernels.logsoftmax({ stream } as never)({ logits });
+      expect(E.isLeft(r) && r.left.kind, String(stream)).toBe('param');
+      const d = dev().download(logits, stream as never);
+      expect(E.isLeft(d) && d.left.kind, String(stream)).toBe('param');
+    }
+  });
+
+  it('a download that fails on a bad label leaves its out array as it was', () => {
+    const logits = right(dev().upload(f32(randomFloats(4 * 50, rng(9)), [4, 50])));
+    const labels = right(dev().upload(i32(Int32Array.from([1, 2, 50, 3]), [4])));
+    const out = right(dev().kernels.logprobs()({ logits, labels }));
+    const host = Float32Array.of(111, 222, 333, 444);
+    const got = dev().download(out.logprobs, undefined, host);
+    expect(E.isLeft(got) && got.left.kind).toBe('index');
+    expect(Array.from(host)).toEqual([111, 222, 333, 444]);
   });
 
   it("keeps a bad label on the device API's stream to itself: a host-array call on cuda does not take the error", () => {
