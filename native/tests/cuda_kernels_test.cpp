@@ -431,6 +431,17 @@ void checkErrors() {
     CHECK(std::fabs(got / -1e38f - 1) < 1e-5, "logprob at T = 1e-38: %g, expected -1e38", double(got));
   }
 
+  // kl.full where gradKl/T overflows float: the entry with p = 0 (a -inf logit) is 0, not inf * 0 = NaN.
+  {
+    Device<float> p(std::vector<float>{0.f, 1.f, -kInf, 0.5f}), q(std::vector<float>{0.5f, 0.f, 1.f, 0.25f}),
+        huge(std::vector<float>{3e38f}), kl(1), g(4);
+    expectStatus(rlhf_cuda_kl_full_f32(p.p, q.p, huge.p, nullptr, 1, 4, 0.5, kl.p, g.p, nullptr, nullptr), RLHF_OK,
+                 "kl with gradKl/T beyond float");
+    const std::vector<float> got = g.download();
+    CHECK(got[2] == 0.f && !std::isnan(got[0]) && !std::isnan(got[1]) && !std::isnan(got[3]),
+          "kl gradient with gradKl/T beyond float: %g %g %g %g", double(got[0]), double(got[1]), double(got[2]), double(got[3]));
+  }
+
   // The DPO hinge: a NaN h gives a NaN gradient (the CPU and js kernels agree), βh = 1 exactly gives 0.
   {
     Device<float> pc(std::vector<float>{NAN, 100.f}), zero(std::vector<float>{0.f, 0.f}), g1(2), g2(2), r1(2), r2(2);

@@ -59,7 +59,7 @@ struct KlFullOp {
   }
   __device__ __forceinline__ float element(const Row& r, const float (&x)[2], int64_t) const {
     if (r.scale == 0.f) return 0.f;  // a zero factor removes the term, whatever p and q hold
-    return r.scale * klGradientTerm(x[0], x[1], r.mp, r.log2sp, r.pivot, r.mean, scale2, invT);
+    return klGradientTerm(x[0], x[1], r.mp, r.log2sp, r.pivot, r.mean, scale2, invT, r.scale);
   }
 };
 

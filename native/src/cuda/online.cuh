@@ -143,13 +143,13 @@ struct KlPair {
   }
 };
 
-// One element of kl.full's gradient without its factor gradKl/T: p · (d − mean)/T (= p · (log p − log q − kl)),
-// 0 where p = 0.
+// One element of kl.full's gradient, factor · p · (d − mean)/T with factor = gradKl/T (= factor · p · (log p −
+// log q − kl)): 0 where p = 0, whatever the factor (gradKl/T may overflow to inf, and inf · 0 is NaN).
 __device__ __forceinline__ float klGradientTerm(float xp, float xq, float mp, float log2sp, float pivot, float mean,
-                                                float scale, float invT) {
+                                                float scale, float invT, float factor) {
   const float a = xp - mp;
   const float p = ex2(a * scale - log2sp);
-  return weighted(p, ((a - (xq - pivot)) - mean) * invT);
+  return weighted(p, factor * (((a - (xq - pivot)) - mean) * invT));
 }
 
 }  // namespace rlhf_cuda

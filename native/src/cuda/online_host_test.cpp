@@ -61,7 +61,7 @@ static int klPairTest(std::mt19937& g) {
     for (int i = 0; i < V; i++) {
       const double lp = xp[i] / (double)T - lsep, lq = xq[i] / (double)T - lseq, p = std::exp(lp);
       const double ref = p > 0 ? p * (lp - lq - kl) : 0.0;
-      const float got = klGradientTerm(xp[i], xq[i], st.p.m, log2sp, st.pivot, mean, scale, invT);
+      const float got = klGradientTerm(xp[i], xq[i], st.p.m, log2sp, st.pivot, mean, scale, invT, 1.0f);
       if (!(std::fabs(got - ref) <= 2e-5 + 1e-4 * std::fabs(ref))) over++;
       const float pl = ex2((xp[i] - st.p.m) * scale - log2sp);
       const float legacy = weighted(pl, kLn2 * (((xp[i] - xq[i]) - dm) * scale - dLog2s) - klLegacy);

@@ -482,16 +482,21 @@ inline bool keptPartFits(const RowLayout& l, int kIn, int64_t v, int parts, size
 
 // The table's layout for an op with kIn inputs: the best one, unless it needs a cluster the device
 // lacks, or a kept part that would not fit; then the best with a block per row.
+// A slow-memory entry (measured on an H100, which has clusters) applies only where its layout does as
+// measured: with clusters, and with a kept part that fits; otherwise the entries after it decide.
 inline RowLayout autoLayout(RowOp op, int kIn, int64_t v, bool clusters, int peakGBps) {
   const bool slowMemory = peakGBps > 0 && peakGBps < kFastMemoryGBps;
   for (const AutoLayout& e : kAutoLayouts) {
-    if (e.op != op || v > e.maxV || (e.slowMemoryOnly && !slowMemory)) continue;
+    if (e.op != op || v > e.maxV || (e.slowMemoryOnly && !(slowMemory && clusters))) continue;
     const RowLayout& best = e.best;
     int parts = std::max(best.split, 1);  // the blocks per row this layout needs
     if (best.keep != Keep::kReRead) {
       parts = 1;
       while (parts < best.keepCluster && !keptPartFits(best, kIn, v, parts, kCacheBudget)) parts *= 2;
-      if (!keptPartFits(best, kIn, v, parts, kCacheBudget)) return e.withoutClusters;
+      if (!keptPartFits(best, kIn, v, parts, kCacheBudget)) {
+        if (e.slowMemoryOnly) continue;
+        return e.withoutClusters;
+      }
     }
     return parts > 1 && !clusters ? e.withoutClusters : best;
   }

@@ -169,6 +169,12 @@ int main() {
   expectPlan<Logsoftmax>("logsoftmax", 4096, 32000, kH100, kAuto, "512x4 c1 re-read stream");
   expectPlan<Logsoftmax>("logsoftmax", 1024, 128256, kH100, kAuto, "512x2 c8 cached stream", 16032);
   expectPlan<LogsoftmaxBackward>("logsoftmax backward", 4096, 32000, kH100, kAuto, "512x2 c4 cached stream", 8000);
+  // Beyond what a slow-memory layout keeps (8 parts of 64 KB; registers 8 × 16384), the H200's entry.
+  expectPlan<Logsoftmax>("logsoftmax", 1024, 200001, kH100, kAuto, "512x2 c8 re-read stream", 25004);
+  expectPlan<LogprobsBackward>("logprobs backward", 1024, 200001, kH100, kAuto, "512x4 c1 re-read stream");
+  // Without clusters (an A100 has slow memory too) the plans stay those of a block per row.
+  expectPlan<KlGradient>("kl gradient", 4096, 8000, kA100, kAuto, "512x4 c1 re-read stream");
+  expectPlan<Logsoftmax>("logsoftmax", 1024, 128256, kA100, kAuto, "512x4 c1 re-read stream");
 
   // Too few rows to fill the chip: split over a cluster even in the automatic layout.
   expectPlan<LogprobsBackward>("logprobs backward", 48, 32000, kH200, kAuto, "512x4 c8 re-read stream", 4000);

@@ -65,6 +65,7 @@ import type {
 } from './types.js';
 import {
   checkLabels,
+  checkHasPair,
   checkRanks,
   floatLike,
   int32Shaped,
@@ -320,6 +321,7 @@ const prepareRanking =
       E.bind('rewards', () => floatOfRank(2)('rewards', inputs?.rewards)),
       E.bind('ranks', ({ rewards }) => int32Shaped(rewards.shape)('ranks', inputs.ranks)),
       E.chainFirst(({ rewards, ranks }) => checkedHere(ctx, rewards.dtype, () => checkRanks(ranks.data, rewards.shape[1]!))),
+      E.chainFirst(({ rewards, ranks }) => checkHasPair(ranks.data, rewards.shape[1]!)),
       E.bind('grad', ({ rewards }) => outputBuffer('grad', rewards.dtype, rewards.data.length, out?.grad)),
       E.chainFirst(({ rewards, ranks, grad }) => separateOutputs({ grad }, { rewards: rewards.data, ranks: ranks.data })),
       E.map(({ rewards, ranks, grad }) => ({

@@ -1,6 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import {
+  emptyError,
   expectInt32,
   expectShape,
   floatOfRank,
@@ -68,6 +69,26 @@ export const checkRanks = (ranks: Int32Array, K: number): Result<void> => {
       return E.left(indexError(`ranks[${Math.floor(i / K)}, ${i % K}] = ${r} is outside [0, ${K}) and is not −1 (padding)`));
   }
   return E.right(undefined);
+};
+
+/**
+ * Some prompt holds a pair: two ranks ≥ 0 that differ. Stops at the first such prompt (usually the
+ * first), so a batch with pairs costs a few reads; one without them is refused before any kernel
+ * writes its gradient, with the index error first where a rank is also out of range.
+ */
+export const checkHasPair = (ranks: Int32Array, K: number): Result<void> => {
+  for (let b = 0; b * K < ranks.length; b++) {
+    let lo = Infinity;
+    let hi = -1;
+    for (let k = b * K; k < (b + 1) * K; k++) {
+      const r = ranks[k]!;
+      if (r >= 0) (lo = Math.min(lo, r)), (hi = Math.max(hi, r));
+    }
+    if (hi > lo) return E.right(undefined);
+  }
+  return E.chain(() => E.left(emptyError('ranking: no prompt has two slots of different rank, so there is no pair to compare')))(
+    checkRanks(ranks, K),
+  );
 };
 
 /** Label smoothing ε ∈ [0, 0.5). */

@@ -41,6 +41,15 @@ describe('the facade', () => {
     expect(kind(await js.async.logsoftmax(throwing)({ logits: logits() })())).toBe('shape');
   });
 
+  it('a ranking batch without a pair fails before its gradient is written; an out-of-range rank is still an index error', () => {
+    const rewards = f32([2, 2], Float32Array.of(1, 2, 3, 4));
+    const grad = new Float32Array(4).fill(7);
+    const tied = unsafeTensor('int32', [2, 2], Int32Array.of(0, 0, -1, 1));
+    expect(kind(js.ranking(undefined, { grad })({ rewards, ranks: tied }))).toBe('empty');
+    expect(Array.from(grad)).toEqual([7, 7, 7, 7]);
+    expect(kind(js.ranking()({ rewards, ranks: unsafeTensor('int32', [2, 2], Int32Array.of(0, 0, -5, 1)) }))).toBe('index');
+  });
+
   it('an async task checks its inputs when it runs, not when it is built', async () => {
     // Built, then its logits transferred away (detached) and its output replaced by a shorter array.
     const x = logits();

@@ -101,6 +101,8 @@ export class DeviceBuffer {
     this.#bytes = bytes;
     // The release closure must not capture `this`, or the buffer would never be collected.
     releases.register(this, () => cuda.free(address), this);
+    // Frozen: no own property can shadow `address` or `bytes`, which every bound check reads.
+    Object.freeze(this);
   }
 
   /** The allocation's size (a private field: a kernel's bounds are checked against what was allocated). */
@@ -142,6 +144,7 @@ export class CudaStream {
     const a = address ?? cuda.streamCreate();
     this.#address = a;
     if (owned) releases.register(this, () => cuda.streamDestroy(a), this);
+    Object.freeze(this);
   }
 
   get address(): Address {
@@ -252,6 +255,7 @@ export interface DeviceKernels {
   pairwise: (p?: DevicePairwiseParams, out?: Out<'gradChosen' | 'gradRejected'>) =>
     (i: { chosen: F32; rejected: F32; margin?: F32 | null }) =>
       Result<{ loss: number; accuracy: number; gradChosen: F32; gradRejected: F32 }>;
+  /** A batch without a pair is an `empty` error found on the device, after `out.grad` was written (zeros). */
   ranking: (p?: StreamParam, out?: Out<'grad'>) => (i: { rewards: F32; ranks: I32 }) =>
     Result<{ loss: number; accuracy: number; pairs: number; grad: F32 }>;
   dpo: (p?: DeviceDpoParams, out?: Out<'gradPolicyChosen' | 'gradPolicyRejected' | 'rewardsChosen' | 'rewardsRejected'>) =>
@@ -274,7 +278,7 @@ export interface CudaDevice {
   synchronize(stream?: CudaStream): Result<void>;
   readonly kernels: DeviceKernels;
   /** Row-kernel layout knobs (benchmarks, tests): largest cluster (0 auto, 1 never split), shared-memory row cache. */
-  setRowTuning(maxCluster: number, cacheRows: boolean): void;
+  setRowTuning(maxCluster: number, cacheRows: boolean): Result<void>;
   /** How the last row kernel was laid out, e.g. "cuda logprobs: block512 cluster1 vec4". */
   lastLaunch(): string;
 }
@@ -331,11 +335,12 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
   const aOpt = (t: DeviceTensor | null): MaybeAddress => (t ? t.buffer.address : null);
 
   // Scalars of the preference losses come back through one small device buffer per call.
-  const readScalars = (count: number, launch: (at: (i: number) => Address) => void, stream: Address): Float64Array => {
+  // The stream is read once (a getter could send the launch and the read-back to different streams).
+  const readScalars = (count: number, stream: Address, launch: (at: (i: number) => Address, stream: Address) => void): Float64Array => {
     const scalars = new DeviceBuffer(cuda, 8 * count);
     try {
       const base = scalars.address;
-      launch((i) => base + BigInt(8 * i));
+      launch((i) => base + BigInt(8 * i), stream);
       const host = new Float64Array(count);
       cuda.download(host, base, 0, stream);
       return host;
@@ -450,9 +455,9 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
         E.bind('gradRejected', ({ chosen }) => output(chosen.shape, out.gradRejected)('gradRejected')),
         E.bind('scalars', ({ chosen, rejected, margin, eps, c, gradChosen, gradRejected }) =>
           attempt(() =>
-            readScalars(2, (at) =>
-              cuda.pairwise(a(chosen), a(rejected), aOpt(margin), chosen.shape[0]!, eps, c, a(gradChosen), a(gradRejected), at(0), at(1), s(p)),
-            s(p)),
+            readScalars(2, s(p), (at, stream) =>
+              cuda.pairwise(a(chosen), a(rejected), aOpt(margin), chosen.shape[0]!, eps, c, a(gradChosen), a(gradRejected), at(0), at(1), stream),
+            ),
           ),
         ),
         E.map(({ scalars, gradChosen, gradRejected }) => ({ loss: scalars[0]!, accuracy: scalars[1]!, gradChosen: theirs(gradChosen), gradRejected: theirs(gradRejected) })),
@@ -465,9 +470,9 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
         E.bind('grad', ({ rewards }) => output(rewards.shape, out.grad)('grad')),
         E.bind('scalars', ({ rewards, ranks, grad }) =>
           attempt(() =>
-            readScalars(3, (at) =>
-              cuda.ranking(a(rewards), a(ranks), rewards.shape[0]!, rewards.shape[1]!, a(grad), at(0), at(1), at(2), s(p)),
-            s(p)),
+            readScalars(3, s(p), (at, stream) =>
+              cuda.ranking(a(rewards), a(ranks), rewards.shape[0]!, rewards.shape[1]!, a(grad), at(0), at(1), at(2), stream),
+            ),
           ),
         ),
         E.chain(({ scalars, grad }) => {
@@ -493,10 +498,10 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
         E.bind('rewardsRejected', ({ pc }) => output(pc.shape, out.rewardsRejected)('rewardsRejected')),
         E.bind('scalars', (v) =>
           attempt(() =>
-            readScalars(2, (at) =>
+            readScalars(2, s(p), (at, stream) =>
               cuda.dpo(a(v.pc), a(v.pr), a(v.rc), a(v.rr), v.pc.shape[0]!, v.beta, DPO_LOSS_CODE[v.lossType], v.eps,
-                a(v.gradPolicyChosen), a(v.gradPolicyRejected), a(v.rewardsChosen), a(v.rewardsRejected), at(0), at(1), s(p)),
-            s(p)),
+                a(v.gradPolicyChosen), a(v.gradPolicyRejected), a(v.rewardsChosen), a(v.rewardsRejected), at(0), at(1), stream),
+            ),
           ),
         ),
         E.map((v) => ({
@@ -537,7 +542,14 @@ export const makeCudaDevice = (cuda: CudaBinding): CudaDevice => {
     download,
     synchronize: (stream?: CudaStream) => attempt(() => cuda.synchronize(streamAddress(stream))),
     kernels,
-    setRowTuning: (maxCluster, cacheRows) => cuda.setRowTuning(maxCluster, cacheRows),
+    setRowTuning: (maxCluster, cacheRows) =>
+      guarded(() =>
+        pipe(
+          integerParam('maxCluster', maxCluster, 0),
+          E.chain((m) => (m >= 0 ? E.right(m) : E.left(paramError(`maxCluster must be >= 0, got ${m}`)))),
+          E.chain((m) => E.map((c: boolean) => cuda.setRowTuning(m, c))(booleanParam('cacheRows', cacheRows, false))),
+        ),
+      ),
     lastLaunch: () => cuda.lastLaunch(),
   };
 };

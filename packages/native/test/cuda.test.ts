@@ -359,9 +359,22 @@ describe.skipIf(!available)('device buffers', () => {
     expect(E.isRight(r)).toBe(true);
     // A buffer's size is the allocation's: it cannot be enlarged by assignment.
     expect(() => { (small.buffer as { bytes: number }).bytes = 1 << 20; }).toThrow();
+    expect(() => Object.defineProperty(small.buffer, 'bytes', { value: 1 << 20 })).toThrow();
+    expect(() => Object.defineProperty(small.buffer, 'address', { value: 0n })).toThrow();
     expect(small.buffer.bytes).toBe(4);
     const forged = dev().kernels.logsoftmax()({ logits: { dtype: 'float32', shape: [4, 1000], buffer: small.buffer } });
     expect(E.isLeft(forged) && forged.left.kind).toBe('shape');
+  });
+
+  it('reads a stream argument once: the preference losses launch and read back on one stream', () => {
+    const chosen = right(dev().upload(f32(Float32Array.of(1, 2), [2])));
+    const rejected = right(dev().upload(f32(Float32Array.of(0, 3), [2])));
+    const other = right(dev().createStream());
+    let reads = 0;
+    const params = { get stream() { return ++reads === 1 ? dev().defaultStream : other; } };
+    const r = right(dev().kernels.pairwise(params as never)({ chosen, rejected }));
+    expect(reads).toBe(1);
+    expect(r.accuracy).toBe(0.5);
   });
 
   it('takes only a CudaStream (or nothing) as a stream: anything else would run on the default stream unseen', () => {

@@ -117,8 +117,6 @@ const plannedRestore = (
 };
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === 'object' && u !== null && !Array.isArray(u);
-// A 32-bit word, as uint32 (or as int32: what checkpoints written before state() normalised it hold).
-const isWord = (x: unknown): boolean => Number.isInteger(x) && (x as number) >= -0x80000000 && (x as number) <= 0xffffffff;
 
 /** What is wrong with `u` as a checkpoint, or undefined: every field down to the base64 strings. */
 const checkpointFault = (u: unknown): string | undefined => {
@@ -140,8 +138,9 @@ const checkpointFault = (u: unknown): string | undefined => {
     if (!isRecord(o) || !Number.isSafeInteger(o['step']) || (o['step'] as number) < 0 || !strings(o['m']) || !strings(o['v']))
       return `optimizer '${name}' needs a step ≥ 0 and base64 moments m and v`;
   }
-  if (rng !== null && !(Array.isArray(rng) && rng.length === 4 && rng.every(isWord)))
-    return 'has a generator state that is not four 32-bit words';
+  // Any generator's state (makeCheckpoint takes any `state()`): the one that restores it checks its form.
+  if (rng !== null && !(Array.isArray(rng) && rng.every((x) => Number.isFinite(x))))
+    return 'has a generator state that is not an array of numbers';
   return undefined;
 };
 

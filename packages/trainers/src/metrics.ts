@@ -21,7 +21,10 @@ const replacer = (_key: string, v: unknown): unknown =>
 /** One metrics line as a JSON text (no newline). */
 export const formatMetricsLine = (record: Readonly<Record<string, unknown>>): string => JSON.stringify(record, replacer);
 
-/** A line written by `jsonlMetrics`, with its non-finite numbers back (throws on text that is not JSON). */
+/**
+ * A line written by `jsonlMetrics`, with its non-finite numbers back (throws on text that is not JSON).
+ * A string value "NaN", "Infinity" or "-Infinity" comes back as that number too.
+ */
 export const parseMetricsLine = (line: string): unknown =>
   JSON.parse(line, (_key, v: unknown) => (typeof v === 'string' && Object.hasOwn(NON_FINITE, v) ? NON_FINITE[v] : v));
 

@@ -11,6 +11,7 @@ import {
   guarded,
   integerParam,
   paramError,
+  shapeError,
   unsafeTensor,
   type FloatTensor,
   type IntTensor,
@@ -23,7 +24,7 @@ import { tokenLogprobs } from './logprobs.js';
 import { meanStd } from './metrics.js';
 import { checkTokens, type Policy, type RewardModel, type ValueModel } from './model.js';
 import { adam, type Adam, type AdamParams } from './optim/adam.js';
-import { rng as makeRng, type Rng } from './rng.js';
+import { isRngState, rng as makeRng, type Rng } from './rng.js';
 import { takeRows } from './rows.js';
 
 export type KlControl =
@@ -360,6 +361,7 @@ export const ppoTrainer = (config: PpoConfig): Result<PpoTrainer> =>
           // (restoreCheckpoint checks the rest, the generator's four words included, before it writes).
           const { beta, controller: kind } = (ckpt.extra ?? {}) as { beta?: unknown; controller?: unknown };
           if (typeof beta !== 'number' || ckpt.rng === null) return E.left(paramError('checkpoint lacks the PPO trainer state (β, generator)'));
+          if (!isRngState(ckpt.rng)) return E.left(shapeError('checkpoint: the generator state is not four 32-bit words'));
           if (kind !== config.kl.kind)
             return E.left(paramError(`checkpoint is of a run with a ${String(kind)} KL controller, this trainer's is ${config.kl.kind}`));
           return pipe(

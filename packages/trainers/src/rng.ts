@@ -30,6 +30,10 @@ const splitmix32 = (seed: number) => {
   };
 };
 
+/** Whether `u` is a state `rng` can resume: four 32-bit words (uint32, or int32 as older checkpoints hold them). */
+export const isRngState = (u: unknown): u is readonly number[] =>
+  Array.isArray(u) && u.length === 4 && u.every((x) => Number.isInteger(x) && x >= -0x80000000 && x <= 0xffffffff);
+
 /** A generator from a seed, or from a state saved by `state()`. */
 export const rng = (seedOrState: number | readonly number[]): Rng => {
   let a: number, b: number, c: number, d: number;

@@ -40,7 +40,7 @@ const decayProgress = (p: Required<WarmupDecayParams>, step: number): number =>
 const warmup = (p: Required<WarmupDecayParams>, step: number): number | undefined =>
   step < p.warmupSteps ? (p.lr * (step + 1)) / p.warmupSteps : undefined;
 
-/** Linear warm-up, then linear decay to `minLr` (Hugging Face's "linear" schedule, but for the warm-up's first step). */
+/** Linear warm-up, then linear decay to `minLr` (Hugging Face's "linear" schedule, with a warm-up of (s + 1)/W, not s/W). */
 export const warmupLinear = (params: WarmupDecayParams): E.Either<RlhfError, Schedule> =>
   E.map((p: Required<WarmupDecayParams>) => (step: number) =>
     warmup(p, step) ?? p.lr + (p.minLr - p.lr) * decayProgress(p, step),
