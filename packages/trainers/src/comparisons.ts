@@ -8,7 +8,6 @@ import {
   expectRank,
   expectShape,
   formatShape,
-  indexError,
   optional,
   unsafeTensor,
   type FloatTensor,
@@ -16,6 +15,7 @@ import {
   type MaskTensor,
   type Result,
 } from '@rlhf/tensor';
+import { checkHasPair, checkRanks } from '@rlhf/kernels';
 import { checkMaskFor, checkTokens } from './model.js';
 import { takeRows } from './rows.js';
 
@@ -60,22 +60,10 @@ export const checkRankingBatch = (batch: RankingBatch, vocabSize: number): Resul
     E.bind('ranks', ({ tokens }) =>
       pipe(expectInt32('ranks', batch.ranks), E.chain((r) => expectShape(tokens.shape.slice(0, 2))('ranks', r))),
     ),
-    E.chainFirst(({ ranks }) => {
-      const K = ranks.shape[1]!;
-      const bad = ranks.data.findIndex((r) => r < -1 || r >= K);
-      if (bad >= 0) return E.left(indexError(`ranks: ${ranks.data[bad]} at flat index ${bad} is outside [0, ${K}) and not −1 (padding)`));
-      return hasPair(ranks) ? E.right(undefined) : E.left(emptyError('ranks: no prompt has two responses of different rank'));
-    }),
+    // The ranking loss's own checks: every rank in [0, K) or −1, and some prompt with a pair.
+    E.chainFirst(({ ranks }) => pipe(checkRanks(ranks.data, ranks.shape[1]!), E.chain(() => checkHasPair(ranks.data, ranks.shape[1]!)))),
     E.chainFirst(({ mask, ranks }) => responsesNonEmpty(mask, ranks)),
   );
-
-const hasPair = (ranks: IntTensor): boolean => {
-  const [B, K] = ranks.shape as [number, number];
-  for (let b = 0; b < B; b++)
-    for (let i = 0; i < K; i++)
-      for (let j = 0; j < K; j++) if (ranks.data[b * K + i]! >= 0 && ranks.data[b * K + i]! < ranks.data[b * K + j]!) return true;
-  return false;
-};
 
 /** The first row of `mask` (rows of `length` positions) that `keep` selects and that has no valid position, or −1. */
 const firstEmptyRow = (mask: MaskTensor, length: number, keep: (row: number) => boolean = () => true): number => {
