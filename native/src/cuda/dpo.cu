@@ -55,9 +55,8 @@ extern "C" rlhf_status rlhf_cuda_dpo_f32(const float* policy_chosen, const float
   RLHF_CUDA_REQUIRE(policy_chosen && policy_rejected && ref_chosen && ref_rejected && grad_policy_chosen &&
                         grad_policy_rejected && rewards_chosen && rewards_rejected && loss && accuracy,
                     RLHF_ERR_SHAPE, "%s: null pointer", name);
-  RLHF_CUDA_REQUIRE(alignedToTypes(policy_chosen, policy_rejected, ref_chosen, ref_rejected, grad_policy_chosen,
-                                   grad_policy_rejected, rewards_chosen, rewards_rejected, loss, accuracy),
-                    RLHF_ERR_SHAPE, "%s: a pointer is not aligned to its element type", name);
+  RLHF_CUDA_REQUIRE_ALIGNED(name, policy_chosen, policy_rejected, ref_chosen, ref_rejected, grad_policy_chosen,
+                            grad_policy_rejected, rewards_chosen, rewards_rejected, loss, accuracy);
   RLHF_CUDA_REQUIRE(beta > 0.0 && beta < INFINITY, RLHF_ERR_PARAM, "%s: beta must be finite and > 0 (got %g)", name,
                     beta);
   RLHF_CUDA_REQUIRE(loss_type == RLHF_DPO_SIGMOID || loss_type == RLHF_DPO_HINGE || loss_type == RLHF_DPO_IPO,

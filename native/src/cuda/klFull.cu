@@ -75,7 +75,7 @@ extern "C" rlhf_status rlhf_cuda_kl_full_f32(const float* logits_p, const float*
   TemperatureScales ts;
   if (rlhf_status st = checkRows(name, logits_p, n, v, temperature, &ts)) return st;
   RLHF_CUDA_REQUIRE(n == 0 || (logits_q && kl), RLHF_ERR_SHAPE, "%s: null pointer", name);
-  RLHF_CUDA_REQUIRE(alignedToTypes(logits_p, logits_q, grad_kl, saved_stats, kl, grad_logits_p, row_stats), RLHF_ERR_SHAPE, "%s: a pointer is not aligned to its element type", name);
+  RLHF_CUDA_REQUIRE_ALIGNED(name, logits_p, logits_q, grad_kl, saved_stats, kl, grad_logits_p, row_stats);
   StreamHandle* h;
   if (rlhf_status st = resolve(stream, &h)) return st;
   const bool aligned = aligned16(logits_p) && aligned16(logits_q) && aligned16(grad_logits_p);

@@ -65,7 +65,7 @@ extern "C" rlhf_status rlhf_cuda_logprobs_f32(const float* logits, const int32_t
   TemperatureScales ts;
   if (rlhf_status st = checkRows(name, logits, n, v, temperature, &ts)) return st;
   RLHF_CUDA_REQUIRE(n == 0 || (labels && logprobs && entropy), RLHF_ERR_SHAPE, "%s: null pointer", name);
-  RLHF_CUDA_REQUIRE(alignedToTypes(logits, labels, logprobs, entropy, row_stats), RLHF_ERR_SHAPE, "%s: a pointer is not aligned to its element type", name);
+  RLHF_CUDA_REQUIRE_ALIGNED(name, logits, labels, logprobs, entropy, row_stats);
   StreamHandle* h;
   if (rlhf_status st = resolve(stream, &h)) return st;
   LogprobsOp op;

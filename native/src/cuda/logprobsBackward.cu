@@ -68,7 +68,7 @@ extern "C" rlhf_status rlhf_cuda_logprobs_backward_f32(const float* logits, cons
   TemperatureScales ts;
   if (rlhf_status st = checkRows(name, logits, n, v, temperature, &ts)) return st;
   RLHF_CUDA_REQUIRE(n == 0 || (labels && grad_logprobs && grad_logits), RLHF_ERR_SHAPE, "%s: null pointer", name);
-  RLHF_CUDA_REQUIRE(alignedToTypes(logits, labels, grad_logprobs, grad_entropy, row_stats, grad_logits), RLHF_ERR_SHAPE, "%s: a pointer is not aligned to its element type", name);
+  RLHF_CUDA_REQUIRE_ALIGNED(name, logits, labels, grad_logprobs, grad_entropy, row_stats, grad_logits);
   StreamHandle* h;
   if (rlhf_status st = resolve(stream, &h)) return st;
   auto launch = [&](auto op) {

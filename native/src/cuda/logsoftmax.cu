@@ -42,7 +42,7 @@ extern "C" rlhf_status rlhf_cuda_logsoftmax_f32(const float* logits, int64_t n, 
   TemperatureScales ts;
   if (rlhf_status st = checkRows(name, logits, n, v, temperature, &ts)) return st;
   RLHF_CUDA_REQUIRE(n == 0 || out, RLHF_ERR_SHAPE, "%s: null output", name);
-  RLHF_CUDA_REQUIRE(alignedToTypes(logits, out), RLHF_ERR_SHAPE, "%s: a pointer is not aligned to its element type", name);
+  RLHF_CUDA_REQUIRE_ALIGNED(name, logits, out);
   StreamHandle* h;
   if (rlhf_status st = resolve(stream, &h)) return st;
   LogsoftmaxOp op{logits, ts.scale2, ts.invT, out};

@@ -58,7 +58,7 @@ extern "C" rlhf_status rlhf_cuda_logsoftmax_backward_f32(const float* logits, co
   TemperatureScales ts;
   if (rlhf_status st = checkRows(name, logits, n, v, temperature, &ts)) return st;
   RLHF_CUDA_REQUIRE(n == 0 || (grad_output && grad_logits), RLHF_ERR_SHAPE, "%s: null pointer", name);
-  RLHF_CUDA_REQUIRE(alignedToTypes(logits, grad_output, grad_logits), RLHF_ERR_SHAPE, "%s: a pointer is not aligned to its element type", name);
+  RLHF_CUDA_REQUIRE_ALIGNED(name, logits, grad_output, grad_logits);
   StreamHandle* h;
   if (rlhf_status st = resolve(stream, &h)) return st;
   LogsoftmaxBackwardOp op{logits, grad_output, ts.scale2, ts.invT, grad_logits};

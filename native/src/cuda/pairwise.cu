@@ -40,7 +40,7 @@ extern "C" rlhf_status rlhf_cuda_pairwise_f32(const float* chosen, const float* 
   if (rlhf_status st = checkBatch(name, b)) return st;
   RLHF_CUDA_REQUIRE(chosen && rejected && grad_chosen && grad_rejected && loss && accuracy, RLHF_ERR_SHAPE,
                     "%s: null pointer", name);
-  RLHF_CUDA_REQUIRE(alignedToTypes(chosen, rejected, margin, grad_chosen, grad_rejected, loss, accuracy), RLHF_ERR_SHAPE, "%s: a pointer is not aligned to its element type", name);
+  RLHF_CUDA_REQUIRE_ALIGNED(name, chosen, rejected, margin, grad_chosen, grad_rejected, loss, accuracy);
   RLHF_CUDA_REQUIRE(label_smoothing >= 0.0 && label_smoothing < 0.5, RLHF_ERR_PARAM,
                     "%s: label_smoothing must be in [0, 0.5) (got %g)", name, label_smoothing);
   RLHF_CUDA_REQUIRE(center_coef >= 0.0 && center_coef < INFINITY, RLHF_ERR_PARAM,

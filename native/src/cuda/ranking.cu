@@ -84,7 +84,7 @@ extern "C" rlhf_status rlhf_cuda_ranking_f32(const float* rewards, const int32_t
                     name, (long long)b, (long long)k);
   RLHF_CUDA_REQUIRE((b * k == 0 || (rewards && ranks && grad)) && loss && accuracy && pairs, RLHF_ERR_SHAPE,
                     "%s: null pointer", name);
-  RLHF_CUDA_REQUIRE(alignedToTypes(rewards, ranks, grad, loss, accuracy, pairs), RLHF_ERR_SHAPE, "%s: a pointer is not aligned to its element type", name);
+  RLHF_CUDA_REQUIRE_ALIGNED(name, rewards, ranks, grad, loss, accuracy, pairs);
   StreamHandle* h;
   if (rlhf_status st = resolve(stream, &h)) return st;
   const cudaError_t err = launchKernel(rankingKernel, 1, kBatchThreads, 0, h->stream, rewards, ranks, b, k, grad, loss,

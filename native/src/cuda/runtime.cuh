@@ -80,3 +80,7 @@ inline bool alignedToTypes(const T*... p) {
   do {                                                       \
     if (!(cond)) return ::rlhf_cuda::fail(status, __VA_ARGS__); \
   } while (0)
+// The pointers given (null ones pass) are aligned to their element types (alignedToTypes).
+#define RLHF_CUDA_REQUIRE_ALIGNED(name, ...)                                      \
+  RLHF_CUDA_REQUIRE(::rlhf_cuda::alignedToTypes(__VA_ARGS__), RLHF_ERR_SHAPE, \
+                    "%s: a pointer is not aligned to its element type", name)
