@@ -357,8 +357,8 @@ export const ppoTrainer = (config: PpoConfig): Result<PpoTrainer> =>
 
       const restore = (ckpt: Checkpoint): Result<void> =>
         guarded(() => {
-          // Check the trainer's own state first, so that a checkpoint that lacks it changes nothing
-          // (restoreCheckpoint checks the rest, the generator's four words included, before it writes).
+          // Check the trainer's own state first (β, its generator's four words, the KL controller's kind),
+          // so that a checkpoint that lacks it changes nothing; restoreCheckpoint checks the rest before it writes.
           const { beta, controller: kind } = (ckpt.extra ?? {}) as { beta?: unknown; controller?: unknown };
           if (typeof beta !== 'number' || ckpt.rng === null) return E.left(paramError('checkpoint lacks the PPO trainer state (β, generator)'));
           if (!isRngState(ckpt.rng)) return E.left(shapeError('checkpoint: the generator state is not four 32-bit words'));
